@@ -1,0 +1,100 @@
+import InventoryActor
+import Logging
+import ServiceLifecycle
+import Synchronization
+
+/// Opens the HTTP listener first (so `/healthz` answers during recovery), closes it first on
+/// shutdown after draining in-flight requests.
+public struct HTTPService: Service {
+    let server: HTTPServer
+    let address: HostPort
+    let onListening: @Sendable (Int) -> Void
+
+    /// A service running `server` on `address`; `onListening` gets the bound port.
+    public init(server: HTTPServer, address: HostPort, onListening: @escaping @Sendable (Int) -> Void = { _ in }) {
+        self.server = server
+        self.address = address
+        self.onListening = onListening
+    }
+
+    /// Listens until graceful shutdown, then drains.
+    public func run() async throws {
+        let port = try await server.start(host: address.host, port: address.port)
+        onListening(port)
+        try? await gracefulShutdown()
+        await server.shutdown()
+    }
+}
+
+/// Recovers the engine from storage, then drives the clock-based work: expiry sweeps and
+/// periodic checkpoints.
+public struct EngineService: Service {
+    /// How often pending orders are swept for expiry, ms: the contract allows 1 s of lateness.
+    public static let expirySweepIntervalMs: Int64 = 200
+
+    let engine: SaleEngine
+    let dataDirectory: String
+    let checkpointIntervalMs: Int64
+    let logger: Logger
+
+    /// A service for `engine`, recovering from `dataDirectory`.
+    public init(engine: SaleEngine, dataDirectory: String, checkpointIntervalMs: Int64, logger: Logger) {
+        self.engine = engine
+        self.dataDirectory = dataDirectory
+        self.checkpointIntervalMs = checkpointIntervalMs
+        self.logger = logger
+    }
+
+    /// Recovers, then sweeps and checkpoints until graceful shutdown.
+    public func run() async throws {
+        let started = engine.clock.nowMs()
+        let state = engine.journal == nil ? RecoveredState() : try Journal.recover(directory: dataDirectory)
+        await engine.recover(from: state)
+        logger.info("ready", metadata: ["recovery_ms": "\(engine.clock.nowMs() - started)"])
+        await cancelWhenGracefulShutdown {
+            await withDiscardingTaskGroup { group in
+                group.addTask {
+                    while !Task.isCancelled {
+                        try? await Task.sleep(for: .milliseconds(Self.expirySweepIntervalMs))
+                        await engine.expireDue()
+                    }
+                }
+                group.addTask {
+                    while !Task.isCancelled {
+                        try? await Task.sleep(for: .milliseconds(checkpointIntervalMs))
+                        if Task.isCancelled { break }
+                        if case .failure(let rejection) = await engine.checkpoint() {
+                            logger.error("checkpoint failed", metadata: ["error": "\(rejection.message)"])
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Keeps the journal open until everything else has stopped, then writes a final checkpoint
+/// and closes it, so a clean stop leaves nothing to replay.
+public struct JournalService: Service {
+    let engine: SaleEngine
+    let logger: Logger
+
+    /// A service closing `engine`'s journal last.
+    public init(engine: SaleEngine, logger: Logger) {
+        self.engine = engine
+        self.logger = logger
+    }
+
+    /// Waits for graceful shutdown, then checkpoints and closes.
+    public func run() async throws {
+        try? await gracefulShutdown()
+        guard let journal = engine.journal else { return }
+        if engine.isReady {
+            switch await engine.checkpoint() {
+            case .success(let seq): logger.info("final checkpoint", metadata: ["checkpoint_seq": "\(seq)"])
+            case .failure(let rejection): logger.error("final checkpoint failed", metadata: ["error": "\(rejection.message)"])
+            }
+        }
+        await journal.close()
+    }
+}

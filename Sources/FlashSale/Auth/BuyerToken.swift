@@ -1,0 +1,308 @@
+// Auth: buyer tokens (JWT HS256), payment-notification signatures and the nonce cache.
+// All MACs come from swift-crypto and are compared in constant time; nothing here does I/O
+// or reads a clock (time comes in as `nowSeconds`).
+
+import Crypto
+import Synchronization
+
+/// Why a buyer token was refused; every case is `401 unauthorized` to the client.
+public enum TokenRejection: Error, Sendable, Equatable {
+    /// No token: no `Authorization` header, an empty one, or an empty token.
+    case missing
+    /// Not a well-formed JWT: wrong scheme, not three segments, bad base64url, not JSON,
+    /// over `BuyerTokenVerifier.tokenBytesMax`, or `exp`/`nbf` missing or not numbers.
+    case malformed
+    /// The HMAC-SHA256 signature does not match.
+    case badSignature
+    /// The header's `alg` is not `HS256` (including `none` and a missing `alg`).
+    case unsupportedAlgorithm
+    /// Outside the token's validity window: `exp` has passed or `nbf` is still ahead.
+    case expired
+    /// `sub` is missing or is not a user id (`[A-Za-z0-9._-]{1,64}`).
+    case badSubject
+}
+
+/// Checks buyer tokens: JWTs signed HS256 with the config's `secrets.user_token` (contract 3.1).
+///
+/// Checks run in this order, and the first failure is the answer: size and shape
+/// (`malformed`), the header's `alg` (`unsupportedAlgorithm`), the signature (`badSignature`),
+/// then the claims: `exp` required and `nbf` optional, both numbers (`malformed`), now within
+/// `[nbf, exp)` (`expired`), `sub` (`badSubject`). The payload is parsed only once the
+/// signature holds.
+///
+/// Tokens that verified are kept in a bounded cache keyed by the whole token text, so a
+/// repeat costs one hash lookup; its `exp` and `nbf` are checked again on every hit. Only
+/// tokens signed with the secret ever enter it.
+public struct BuyerTokenVerifier: Sendable {
+    /// Longest token accepted, in bytes; anything longer is `malformed` before any work.
+    public static let tokenBytesMax = 4096
+    /// Default number of verified tokens remembered; about 150 bytes of text each.
+    public static let cacheEntriesDefault = 65_536
+
+    private let key: SymmetricKey
+    private let cache: VerifiedTokenCache?
+
+    /// Creates a verifier for tokens signed with `secret` (its UTF-8 bytes are the HMAC key).
+    ///
+    /// `cacheEntries` bounds the cache of verified tokens; 0 turns it off.
+    public init(secret: String, cacheEntries: Int = BuyerTokenVerifier.cacheEntriesDefault) {
+        precondition(cacheEntries >= 0, "cacheEntries must not be negative")
+        self.key = SymmetricKey(data: Array(secret.utf8))
+        self.cache = cacheEntries > 0 ? VerifiedTokenCache(capacity: cacheEntries) : nil
+    }
+
+    /// The user id (`sub`) of a valid `token`, or why it is refused.
+    public func verify(_ token: some StringProtocol, nowSeconds: Int64) -> Result<String, TokenRejection> {
+        let byteCount = token.utf8.count
+        guard byteCount > 0 else { return .failure(.missing) }
+        guard byteCount <= Self.tokenBytesMax else { return .failure(.malformed) }
+        var text = String(token)
+        if let cache, let claims = cache.lookup(text) {
+            return claims.check(nowSeconds: nowSeconds)
+        }
+        let verified = text.withUTF8 { buffer in
+            verifySignedClaims(UnsafeRawBufferPointer(buffer))
+        }
+        switch verified {
+        case .failure(let rejection):
+            return .failure(rejection)
+        case .success(let claims):
+            cache?.store(text, claims)
+            return claims.check(nowSeconds: nowSeconds)
+        }
+    }
+
+    /// The user id from an `Authorization` header value (`Bearer <token>`), or why it is refused.
+    public func verify(authorization: String?, nowSeconds: Int64) -> Result<String, TokenRejection> {
+        switch Self.bearerToken(fromAuthorization: authorization) {
+        case .success(let token): return verify(token, nowSeconds: nowSeconds)
+        case .failure(let rejection): return .failure(rejection)
+        }
+    }
+
+    /// The token in an `Authorization` header value `Bearer <token>` (scheme case-insensitive).
+    ///
+    /// No header, or only whitespace, is `missing`; another scheme, no token after the
+    /// scheme, or anything after the token is `malformed`.
+    public static func bearerToken(fromAuthorization header: String?) -> Result<Substring, TokenRejection> {
+        guard let header else { return .failure(.missing) }
+        let value = Substring(header).trimmingOWS()
+        guard !value.isEmpty else { return .failure(.missing) }
+        let scheme = "bearer".utf8
+        let utf8 = value.utf8
+        guard utf8.count > scheme.count else { return .failure(.malformed) }
+        let schemeEnd = utf8.index(utf8.startIndex, offsetBy: scheme.count)
+        for (byte, expected) in zip(utf8[utf8.startIndex..<schemeEnd], scheme) {
+            // ASCII case fold: setting 0x20 lowercases letters and leaves no letter matching a non-letter.
+            guard byte | 0x20 == expected else { return .failure(.malformed) }
+        }
+        guard utf8[schemeEnd] == UInt8(ascii: " ") else { return .failure(.malformed) }
+        let token = value[schemeEnd...].trimmingOWS()
+        guard !token.isEmpty else { return .failure(.malformed) }
+        guard !token.utf8.contains(where: { $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\t") }) else {
+            return .failure(.malformed)
+        }
+        return .success(token)
+    }
+
+    /// Whether `subject` is a valid user id: `[A-Za-z0-9._-]{1,64}`.
+    public static func isValidSubject(_ subject: some StringProtocol) -> Bool {
+        let utf8 = subject.utf8
+        guard (1...64).contains(utf8.count) else { return false }
+        return utf8.allSatisfy { byte in
+            switch byte {
+            case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"),
+                UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "-"):
+                return true
+            default:
+                return false
+            }
+        }
+    }
+
+    // MARK: Verification
+
+    /// base64url of `{"alg":"HS256","typ":"JWT"}` and of `{"alg":"HS256"}`: the headers our
+    /// issuer and most libraries write, accepted without decoding.
+    private static let knownHeaders: [[UInt8]] = [
+        Array("eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9".utf8),
+        Array("eyJhbGciOiJIUzI1NiJ9".utf8),
+    ]
+
+    /// Shape, header, signature and claim types; not the clock (the cache re-checks that).
+    private func verifySignedClaims(_ token: UnsafeRawBufferPointer) -> Result<TokenClaims, TokenRejection> {
+        guard let firstDot = token.firstIndex(of: UInt8(ascii: ".")) else { return .failure(.malformed) }
+        let rest = token[(firstDot + 1)...]
+        guard let secondDot = rest.firstIndex(of: UInt8(ascii: ".")) else { return .failure(.malformed) }
+        guard !token[(secondDot + 1)...].contains(UInt8(ascii: ".")) else { return .failure(.malformed) }
+
+        let header = UnsafeRawBufferPointer(rebasing: token[..<firstDot])
+        if !Self.knownHeaders.contains(where: { $0.elementsEqual(header) }) {
+            if let rejection = Self.checkHeader(header) { return .failure(rejection) }
+        }
+
+        guard let signature = Base64URL.decode(UnsafeRawBufferPointer(rebasing: token[(secondDot + 1)...])) else {
+            return .failure(.malformed)
+        }
+        guard signature.count == SHA256.byteCount,
+            HMAC<SHA256>.isValidAuthenticationCode(
+                signature, authenticating: UnsafeRawBufferPointer(rebasing: token[..<secondDot]), using: key)
+        else { return .failure(.badSignature) }
+
+        guard let payloadBytes = Base64URL.decode(UnsafeRawBufferPointer(rebasing: token[(firstDot + 1)..<secondDot])),
+            let payload = try? JSONParser.parse(payloadBytes),
+            case .object(let claims) = payload
+        else { return .failure(.malformed) }
+        guard let expires = claims["exp"].flatMap(Self.numericDateCeiling) else { return .failure(.malformed) }
+        var notBefore: Int64? = nil
+        if let nbf = claims["nbf"] {
+            guard let value = Self.numericDateCeiling(nbf) else { return .failure(.malformed) }
+            notBefore = value
+        }
+        // A bad `sub` is reported after the clock checks; carry it as nil until then.
+        var subject: String? = nil
+        if let sub = claims["sub"]?.stringValue, Self.isValidSubject(sub) { subject = sub }
+        return .success(TokenClaims(subject: subject, notBefore: notBefore, expires: expires))
+    }
+
+    /// Nil when the header is acceptable; otherwise the rejection.
+    private static func checkHeader(_ header: UnsafeRawBufferPointer) -> TokenRejection? {
+        guard let bytes = Base64URL.decode(header), let value = try? JSONParser.parse(bytes),
+            case .object(let fields) = value
+        else { return .malformed }
+        guard fields["alg"] == .string("HS256") else { return .unsupportedAlgorithm }
+        // RFC 7515 4.1.11: extensions marked critical that we do not implement must be refused.
+        guard fields["crit"] == nil else { return .malformed }
+        return nil
+    }
+
+    /// A NumericDate claim rounded up to whole seconds (clamped to Int64): for whole-second
+    /// `now`, `now < exp` iff `now < ceil(exp)` and `nbf <= now` iff `ceil(nbf) <= now`.
+    private static func numericDateCeiling(_ value: JSONValue) -> Int64? {
+        switch value {
+        case .int(let seconds):
+            return seconds
+        case .double(let seconds):
+            let rounded = seconds.rounded(.up)
+            if rounded >= 9.2e18 { return .max }
+            if rounded <= -9.2e18 { return .min }
+            return Int64(rounded)
+        default:
+            return nil
+        }
+    }
+}
+
+/// The claims of a token whose signature holds.
+struct TokenClaims: Sendable {
+    /// `sub` when it is a valid user id; nil otherwise.
+    let subject: String?
+    /// `nbf`, rounded up to whole seconds.
+    let notBefore: Int64?
+    /// `exp`, rounded up to whole seconds.
+    let expires: Int64
+
+    /// The user id, if the token is valid at `nowSeconds`.
+    func check(nowSeconds: Int64) -> Result<String, TokenRejection> {
+        guard nowSeconds < expires else { return .failure(.expired) }
+        if let notBefore, notBefore > nowSeconds { return .failure(.expired) }
+        guard let subject else { return .failure(.badSubject) }
+        return .success(subject)
+    }
+}
+
+/// Tokens whose signature verified, keyed by their full text.
+///
+/// Bounded: `capacity` split over 16 shards, each behind its own `Mutex`. A full shard is
+/// emptied before the next insert: crude, but O(1) amortized and it never grows; a dropped
+/// token is only verified again. Tokens with a bad `sub` are kept too: their answer is just as
+/// fixed by their text as a good token's.
+final class VerifiedTokenCache: Sendable {
+    private static let shardCount = 16
+
+    private final class Shard: Sendable {
+        let entries = Mutex<[String: TokenClaims]>([:])
+    }
+
+    private let shards: [Shard]
+    private let shardCapacity: Int
+
+    init(capacity: Int) {
+        precondition(capacity > 0, "cache capacity must be positive")
+        shards = (0..<Self.shardCount).map { _ in Shard() }
+        shardCapacity = max(1, capacity / Self.shardCount)
+    }
+
+    /// The number of tokens held now.
+    var count: Int {
+        shards.reduce(0) { total, shard in total + shard.entries.withLock { $0.count } }
+    }
+
+    func lookup(_ token: String) -> TokenClaims? {
+        shard(for: token).entries.withLock { $0[token] }
+    }
+
+    func store(_ token: String, _ claims: TokenClaims) {
+        let capacity = shardCapacity
+        shard(for: token).entries.withLock { entries in
+            if entries.count >= capacity, entries[token] == nil {
+                entries.removeAll(keepingCapacity: true)
+            }
+            entries[token] = claims
+        }
+    }
+
+    private func shard(for token: String) -> Shard {
+        // A token that verified ends in a signature: its next-to-last character carries six
+        // pseudo-random bits, a spread that costs no second hash of the whole text.
+        let utf8 = token.utf8
+        guard utf8.count >= 2 else { return shards[0] }
+        let byte = utf8[utf8.index(utf8.endIndex, offsetBy: -2)]
+        return shards[Int(byte) % Self.shardCount]
+    }
+}
+
+/// Mints buyer tokens (for `flashsaled token` and tests): `{"alg":"HS256","typ":"JWT"}`
+/// with claims `sub`, `iat` and `exp`, readable by any standard JWT library.
+public struct BuyerTokenIssuer: Sendable {
+    private let key: SymmetricKey
+
+    /// Creates an issuer signing with `secret` (its UTF-8 bytes are the HMAC key).
+    public init(secret: String) {
+        self.key = SymmetricKey(data: Array(secret.utf8))
+    }
+
+    /// A token for `user`, issued at `nowSeconds` and expiring `ttlSeconds` later.
+    ///
+    /// `user` must pass `BuyerTokenVerifier.isValidSubject` (callers check user input first).
+    public func mint(user: String, nowSeconds: Int64, ttlSeconds: Int64) -> String {
+        precondition(BuyerTokenVerifier.isValidSubject(user), "user id must match [A-Za-z0-9._-]{1,64}")
+        let (sum, overflow) = nowSeconds.addingReportingOverflow(ttlSeconds)
+        let expires = overflow ? (ttlSeconds > 0 ? Int64.max : Int64.min) : sum
+        let payload = JSONWriter.object { json in
+            json.field("sub", user)
+            json.field("iat", nowSeconds)
+            json.field("exp", expires)
+        }
+        let signingInput = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9." + Base64URL.encode(payload)
+        let mac = HMAC<SHA256>.authenticationCode(for: Array(signingInput.utf8), using: key)
+        return signingInput + "." + Base64URL.encode(Array(mac))
+    }
+}
+
+extension Substring {
+    /// Without leading and trailing spaces and tabs (HTTP's optional whitespace).
+    fileprivate func trimmingOWS() -> Substring {
+        let utf8 = self.utf8
+        let isOWS = { (byte: UInt8) in byte == UInt8(ascii: " ") || byte == UInt8(ascii: "\t") }
+        var start = utf8.startIndex
+        var end = utf8.endIndex
+        while start < end, isOWS(utf8[start]) { start = utf8.index(after: start) }
+        while start < end {
+            let before = utf8.index(before: end)
+            guard isOWS(utf8[before]) else { break }
+            end = before
+        }
+        return self[start..<end]
+    }
+}

@@ -1,0 +1,112 @@
+import InventoryActor
+
+/// Every refusal the contract names: its HTTP status, its error code and a sentence for a person.
+///
+/// Business outcomes (`soldOut`, `limitExceeded`...) are values of this enum, not thrown
+/// errors; the HTTP adapter renders them as `{"error", "message"}`.
+public enum Rejection: Error, Sendable, Equatable {
+    case unauthorized(String)
+    case rateLimited(retryAfterSeconds: Int)
+    case unknownEvent
+    case unknownSKU
+    case unknownOrder
+    case badRequest(String)
+    case notStarted(startsAtMs: Int64)
+    case ended
+    case paused
+    case limitExceeded
+    case couponInvalid(String)
+    case soldOut
+    case orderClosed(OrderStatus)
+    case badSignature
+    case stale
+    case replay
+    case amountMismatch(expectedFen: Int64)
+    case unavailable(String)
+    case overloaded(retryAfterSeconds: Int)
+    case tooLarge
+    case routeNotFound
+    case methodNotAllowed
+
+    /// The HTTP status.
+    public var status: Int {
+        switch self {
+        case .unauthorized, .badSignature, .stale: 401
+        case .rateLimited: 429
+        case .unknownEvent, .unknownSKU, .unknownOrder, .routeNotFound: 404
+        case .badRequest: 400
+        case .notStarted: 425
+        case .ended: 410
+        case .paused, .unavailable, .overloaded: 503
+        case .limitExceeded, .couponInvalid, .soldOut, .orderClosed, .replay: 409
+        case .amountMismatch: 422
+        case .tooLarge: 413
+        case .methodNotAllowed: 405
+        }
+    }
+
+    /// The contract's error code.
+    public var code: String {
+        switch self {
+        case .unauthorized: "unauthorized"
+        case .rateLimited: "rate_limited"
+        case .unknownEvent: "unknown_event"
+        case .unknownSKU: "unknown_sku"
+        case .unknownOrder: "unknown_order"
+        case .badRequest: "bad_request"
+        case .notStarted: "not_started"
+        case .ended: "ended"
+        case .paused: "paused"
+        case .limitExceeded: "limit_exceeded"
+        case .couponInvalid: "coupon_invalid"
+        case .soldOut: "sold_out"
+        case .orderClosed: "order_closed"
+        case .badSignature: "bad_signature"
+        case .stale: "stale"
+        case .replay: "replay"
+        case .amountMismatch: "amount_mismatch"
+        case .unavailable: "unavailable"
+        case .overloaded: "overloaded"
+        case .tooLarge: "too_large"
+        case .routeNotFound: "not_found"
+        case .methodNotAllowed: "method_not_allowed"
+        }
+    }
+
+    /// A sentence for a person.
+    public var message: String {
+        switch self {
+        case .unauthorized(let why): "a valid buyer token is required: \(why)"
+        case .rateLimited(let seconds): "too many requests from this address; retry in \(seconds) s"
+        case .unknownEvent: "no such event"
+        case .unknownSKU: "no such item in this event"
+        case .unknownOrder: "no such order"
+        case .badRequest(let why): why
+        case .notStarted: "the sale has not started yet"
+        case .ended: "the sale has ended"
+        case .paused: "the sale is paused; try again shortly"
+        case .limitExceeded: "this would pass the per-buyer limit for this item"
+        case .couponInvalid(let why): "the coupon cannot be used: \(why)"
+        case .soldOut: "sold out"
+        case .orderClosed(let status): "the order is \(status) and can no longer be canceled"
+        case .badSignature: "missing or invalid payment signature"
+        case .stale: "payment timestamp is more than 300 s from server time"
+        case .replay: "this nonce was already used"
+        case .amountMismatch(let expected): "amount does not match the order (expected \(expected) fen)"
+        case .unavailable(let why): "the engine cannot record changes durably right now: \(why)"
+        case .overloaded: "the engine is at capacity; retry shortly"
+        case .tooLarge: "request body is larger than 16 KiB"
+        case .routeNotFound: "no such endpoint"
+        case .methodNotAllowed: "method not allowed on this endpoint"
+        }
+    }
+
+    /// `Retry-After` seconds, for the refusals that carry one.
+    public var retryAfterSeconds: Int? {
+        switch self {
+        case .rateLimited(let seconds), .overloaded(let seconds): seconds
+        case .paused: 1
+        default: nil
+        }
+    }
+}

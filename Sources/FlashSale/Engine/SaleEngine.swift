@@ -1,0 +1,300 @@
+import InventoryActor
+import Logging
+import Synchronization
+
+/// A seckill order request, as read from the HTTP body.
+public struct PlaceOrderRequest: Sendable {
+    /// The buyer (token `sub`).
+    public var user: String
+    /// The event id from the path.
+    public var event: String
+    /// The SKU from the body.
+    public var sku: String
+    /// The quantity from the body, not yet range-checked.
+    public var qty: Int64
+
+    /// Creates a request.
+    public init(user: String, event: String, sku: String, qty: Int64) {
+        self.user = user
+        self.event = event
+        self.sku = sku
+        self.qty = qty
+    }
+}
+
+/// What a payment notification was answered.
+public struct PaymentAck: Sendable, Equatable {
+    /// The order's status after it.
+    public var status: OrderStatus
+    /// The same transaction was seen before.
+    public var duplicate: Bool = false
+    /// The order was already paid by another transaction: this one is to be refunded.
+    public var refundTransaction: String? = nil
+    /// The payment arrived after expiry or cancel and the stock was taken again.
+    public var late: Bool = false
+}
+
+/// One item of an event with its live counters.
+public struct ItemView: Sendable {
+    /// The configured item.
+    public var item: ItemConfig
+    /// Its counters at the instant of the read.
+    public var counters: StockCounters
+}
+
+/// The engine behind every interface: buyers' HTTP, payment notifications, ops.
+///
+/// It checks requests in the contract's order, lets the owning shard decide, and answers
+/// only after the journal has made the decision durable.
+public final class SaleEngine: Sendable {
+    /// Payment notifications more than this far from server time are stale.
+    public static let paymentSkewSecondsMax: Int64 = 300
+    /// Most orders one shard expires per sweep, so a sweep never holds a shard long.
+    static let expiryBatchPerShard = 10_000
+
+    /// The events.
+    public let catalog: EventCatalog
+    /// The sharded stock.
+    public let inventory: Inventory
+    /// The journal; nil when `journal.enabled` is false (benchmarks only).
+    public let journal: Journal?
+    /// The clock.
+    public let clock: any SaleClock
+    /// Counters for ops and metrics.
+    public let stats = EngineStats()
+    let paymentWindowMs: Int64
+    let paymentSignature: PaymentSignature
+    let nonces: NonceCache
+    let logger: Logger
+    private let ready = Atomic<Bool>(false)
+
+    /// An engine for `config`, empty until `recover(from:)` fills it.
+    public init(config: SaleConfig, clock: any SaleClock, journal: Journal?, logger: Logger) {
+        self.catalog = EventCatalog(events: config.events)
+        self.inventory = Inventory(shardCount: config.shards, sink: journal.map { $0 as any ChangeSink } ?? DiscardingChangeSink())
+        self.journal = journal
+        self.clock = clock
+        self.paymentWindowMs = config.paymentWindowMs
+        self.paymentSignature = PaymentSignature(secret: config.secrets.payment)
+        self.nonces = NonceCache(windowSeconds: Self.paymentSkewSecondsMax, capacity: 1 << 20)
+        self.logger = logger
+    }
+
+    /// Whether recovery is complete and claims are served.
+    public var isReady: Bool { ready.load(ordering: .acquiring) }
+
+    /// Creates the configured ledgers, loads what storage holds, checks every invariant,
+    /// and opens the engine for claims.
+    public func recover(from state: RecoveredState) async {
+        await inventory.addLedgers(catalog.ledgers)
+        for event in state.pausedEvents { catalog.setPaused(event, true) }
+        var ordersByShard = [[Order]](repeating: [], count: inventory.shards.count)
+        for order in state.orders { ordersByShard[order.id.slot % ordersByShard.count].append(order) }
+        var restocksByShard = [[(LedgerKey, Int64)]](repeating: [], count: inventory.shards.count)
+        for restock in state.restocks { restocksByShard[restock.0.slot % restocksByShard.count].append(restock) }
+        var grown: Int64 = 0
+        for (index, shard) in inventory.shards.enumerated() {
+            grown += await shard.restore(orders: ordersByShard[index], restocks: restocksByShard[index])
+        }
+        if grown > 0 {
+            logger.warning("configured stock is below what orders already hold; totals raised to cover them", metadata: ["units": "\(grown)"])
+        }
+        await inventory.verifyInvariants()
+        stats.doublePayments.store(state.doublePayments, ordering: .relaxed)
+        ready.store(true, ordering: .releasing)
+        logger.info("recovered", metadata: ["orders": "\(state.orders.count)", "checkpoint_seq": "\(state.checkpointSeq)"])
+    }
+
+    // MARK: Seckill orders
+
+    /// Creates a seckill order: the contract's checks in the contract's order, then the shard decides.
+    public func placeOrder(_ request: PlaceOrderRequest) async -> Result<Order, Rejection> {
+        guard let event = catalog.event(request.event) else { return .failure(.unknownEvent) }
+        guard let item = event.itemsBySKU[request.sku] else { return .failure(.unknownSKU) }
+        guard request.qty >= 1 && request.qty <= Int64(item.limitPerUser) else {
+            return .failure(.badRequest("qty must be 1..\(item.limitPerUser)"))
+        }
+        let nowMs = clock.nowMs()
+        switch catalog.state(of: event, nowMs: nowMs) {
+        case .scheduled: return .failure(.notStarted(startsAtMs: event.config.startsAtMs))
+        case .ended: return .failure(.ended)
+        case .paused: return .failure(.paused)
+        case .live: break
+        }
+        if let journal, !journal.isHealthy { return .failure(.unavailable("journal writes are failing")) }
+        let qty = Int32(request.qty)
+        let amountFen = item.priceFen * Int64(qty)
+        let reserve = ReserveRequest(
+            key: LedgerKey(event: event.config.id, sku: item.sku), user: request.user, qty: qty,
+            amountFen: amountFen, discountFen: 0, nowMs: nowMs, expiresAtMs: nowMs + paymentWindowMs)
+        let recorded = await inventory.reserve(reserve)
+        switch recorded.result {
+        case .reserved(let order):
+            if let failure = await durable(recorded.ticket) { return .failure(failure) }
+            stats.ordersCreated.increment()
+            return .success(order)
+        case .unknownSKU: return .failure(.unknownSKU)
+        case .limitExceeded: return .failure(.limitExceeded)
+        case .soldOut:
+            stats.rejectedSoldOut.increment()
+            return .failure(.soldOut)
+        }
+    }
+
+    /// `user`'s order; another user's order is unknown to them.
+    public func order(_ text: String, user: String) async -> Order? {
+        guard let id = OrderID(text), let order = await inventory.order(id), order.user == user else { return nil }
+        return order
+    }
+
+    /// Any order by id (ops).
+    public func order(_ text: String) async -> Order? {
+        guard let id = OrderID(text) else { return nil }
+        return await inventory.order(id)
+    }
+
+    /// Cancels `user`'s pending order.
+    public func cancelOrder(_ text: String, user: String) async -> Result<Order, Rejection> {
+        guard let id = OrderID(text) else { return .failure(.unknownOrder) }
+        if let journal, !journal.isHealthy { return .failure(.unavailable("journal writes are failing")) }
+        let recorded = await inventory.cancel(id, user: user, nowMs: clock.nowMs())
+        if let failure = await durable(recorded.ticket) { return .failure(failure) }
+        switch recorded.result {
+        case .unknownOrder: return .failure(.unknownOrder)
+        case .canceled(let order):
+            stats.ordersCanceled.increment()
+            return .success(order)
+        case .expiredNow(let order):
+            stats.ordersExpired.increment()
+            return .failure(.orderClosed(order.status))
+        case .closed(let order): return .failure(.orderClosed(order.status))
+        }
+    }
+
+    // MARK: Payments
+
+    /// Applies a payment notification: signature, staleness, nonce, then the owning shard.
+    public func notifyPayment(
+        timestamp: String?, nonce: String?, signature: String?, body: [UInt8]
+    ) async -> Result<PaymentAck, Rejection> {
+        guard let timestamp, let nonce, let signature,
+            paymentSignature.isValid(timestamp: timestamp, nonce: nonce, body: body, signatureHex: signature)
+        else { return .failure(.badSignature) }
+        let nowMs = clock.nowMs()
+        guard let seconds = Int64(timestamp), abs(seconds - nowMs / 1000) <= Self.paymentSkewSecondsMax else {
+            return .failure(.stale)
+        }
+        guard Self.isVisibleASCII(nonce, lengthMax: 64) else { return .failure(.badRequest("X-Pay-Nonce must be 1..64 visible ASCII characters")) }
+        guard nonces.insertIfAbsent(nonce, nowSeconds: nowMs / 1000) else { return .failure(.replay) }
+        let notification: (order: String, transaction: String, amountFen: Int64)
+        switch PaymentNotification.parse(body) {
+        case .success(let parsed): notification = parsed
+        case .failure(let rejection): return .failure(rejection)
+        }
+        guard let id = OrderID(notification.order) else { return .failure(.unknownOrder) }
+        if let journal, !journal.isHealthy { return .failure(.unavailable("journal writes are failing")) }
+        let recorded = await inventory.pay(id, transaction: notification.transaction, amountFen: notification.amountFen, nowMs: nowMs)
+        if let failure = await durable(recorded.ticket) { return .failure(failure) }
+        switch recorded.result {
+        case .unknownOrder: return .failure(.unknownOrder)
+        case .amountMismatch(let expected): return .failure(.amountMismatch(expectedFen: expected))
+        case .paid(let order):
+            stats.ordersPaid.increment()
+            return .success(PaymentAck(status: order.status))
+        case .duplicate(let order):
+            return .success(PaymentAck(status: order.status, duplicate: true))
+        case .doublePayment(let order):
+            stats.doublePayments.increment()
+            logger.warning("double payment: refund", metadata: ["order": "\(order.id)", "transaction": "\(notification.transaction)"])
+            return .success(PaymentAck(status: order.status, refundTransaction: notification.transaction))
+        case .latePaid(let order):
+            stats.latePayments.increment()
+            stats.ordersPaid.increment()
+            return .success(PaymentAck(status: order.status, late: true))
+        case .lateRefund(let order):
+            stats.latePayments.increment()
+            return .success(PaymentAck(status: order.status))
+        }
+    }
+
+    // MARK: Events
+
+    /// Every item of `event` with its counters, read from the owning shards.
+    public func items(of event: EventCatalog.Event) async -> [ItemView] {
+        var views: [ItemView] = []
+        views.reserveCapacity(event.config.items.count)
+        for item in event.config.items {
+            let key = LedgerKey(event: event.config.id, sku: item.sku)
+            let counters = await inventory.counters(key) ?? StockCounters(total: item.stock, available: item.stock, reserved: 0, sold: 0)
+            views.append(ItemView(item: item, counters: counters))
+        }
+        return views
+    }
+
+    /// Events not yet ended, and those ended in the last 24 h.
+    public func listedEvents(nowMs: Int64) -> [EventCatalog.Event] {
+        catalog.events.filter { $0.config.endsAtMs > nowMs - 24 * 3_600_000 }
+    }
+
+    // MARK: Time-driven and ops changes
+
+    /// Expires every pending order past its deadline; returns how many.
+    @discardableResult
+    public func expireDue() async -> Int {
+        let expired = await inventory.expireDue(nowMs: clock.nowMs(), limitPerShard: Self.expiryBatchPerShard)
+        if !expired.isEmpty { stats.ordersExpired.add(expired.count, ordering: .relaxed) }
+        return expired.count
+    }
+
+    /// Pauses or resumes an event, durably.
+    public func setPaused(_ event: String, _ paused: Bool) async -> Result<Void, Rejection> {
+        guard catalog.event(event) != nil else { return .failure(.unknownEvent) }
+        guard catalog.setPaused(event, paused) else { return .success(()) }
+        if let journal, let failure = await durable(journal.append(.paused(event: event, paused: paused))) {
+            return .failure(failure)
+        }
+        return .success(())
+    }
+
+    /// Adds (or removes) stock of one SKU in one event, durably.
+    public func restock(event: String, sku: String, delta: Int64) async -> Result<StockCounters, Rejection> {
+        guard let found = catalog.event(event) else { return .failure(.unknownEvent) }
+        guard found.itemsBySKU[sku] != nil else { return .failure(.unknownSKU) }
+        let recorded = await inventory.restock(LedgerKey(event: event, sku: sku), delta: delta)
+        if let failure = await durable(recorded.ticket) { return .failure(failure) }
+        switch recorded.result {
+        case .restocked(let counters): return .success(counters)
+        case .unknownSKU: return .failure(.unknownSKU)
+        case .insufficientAvailable(let counters):
+            return .failure(.badRequest("cannot remove \(-delta): only \(counters.available) available"))
+        }
+    }
+
+    /// Writes a checkpoint of every ledger's counters; returns its sequence number.
+    public func checkpoint() async -> Result<Int64, Rejection> {
+        guard let journal else { return .success(0) }
+        var counters: [(LedgerKey, StockCounters)] = []
+        for shard in inventory.shards { counters += await shard.allCounters() }
+        do {
+            return .success(try await journal.checkpoint(counters: counters, atMs: clock.nowMs()))
+        } catch {
+            return .failure(.unavailable("\(error)"))
+        }
+    }
+
+    /// Waits until `ticket` is durable; the rejection to answer if it cannot be.
+    private func durable(_ ticket: UInt64) async -> Rejection? {
+        guard ticket != 0, let journal else { return nil }
+        do {
+            try await journal.waitDurable(ticket)
+            return nil
+        } catch {
+            return .unavailable("\(error)")
+        }
+    }
+
+    static func isVisibleASCII(_ text: String, lengthMax: Int) -> Bool {
+        let utf8 = text.utf8
+        return !utf8.isEmpty && utf8.count <= lengthMax && utf8.allSatisfy { $0 > 0x20 && $0 < 0x7f }
+    }
+}

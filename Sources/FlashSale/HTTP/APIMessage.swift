@@ -1,0 +1,61 @@
+/// A request as the buyer API sees it: what the HTTP server read, with nothing NIO-specific.
+public struct APIRequest: Sendable {
+    /// `GET`, `POST`, ...
+    public var method: String
+    /// The path, without the query string.
+    public var path: String
+    /// `Authorization` header value, if any.
+    public var authorization: String?
+    /// `Idempotency-Key` header value, if any.
+    public var idempotencyKey: String?
+    /// `X-Pay-Timestamp`, `X-Pay-Nonce`, `X-Pay-Signature` header values, if any.
+    public var payTimestamp: String?
+    /// See `payTimestamp`.
+    public var payNonce: String?
+    /// See `payTimestamp`.
+    public var paySignature: String?
+    /// The client IP (§3.2).
+    public var clientIP: String
+    /// The body bytes (at most `HTTPLimits.bodyBytesMax`).
+    public var body: [UInt8]
+
+    /// Creates a request.
+    public init(
+        method: String, path: String, authorization: String? = nil, idempotencyKey: String? = nil,
+        payTimestamp: String? = nil, payNonce: String? = nil, paySignature: String? = nil,
+        clientIP: String = "127.0.0.1", body: [UInt8] = []
+    ) {
+        self.method = method
+        self.path = path
+        self.authorization = authorization
+        self.idempotencyKey = idempotencyKey
+        self.payTimestamp = payTimestamp
+        self.payNonce = payNonce
+        self.paySignature = paySignature
+        self.clientIP = clientIP
+        self.body = body
+    }
+}
+
+/// A response: status, JSON (or text) body, and `Retry-After` when the contract asks for one.
+public struct APIResponse: Sendable, Equatable {
+    /// HTTP status code.
+    public var status: Int
+    /// Body bytes.
+    public var body: [UInt8]
+    /// `Content-Type`.
+    public var contentType: String
+    /// `Retry-After` in whole seconds, if any.
+    public var retryAfterSeconds: Int?
+
+    /// Creates a response.
+    public init(status: Int, body: [UInt8], contentType: String = "application/json", retryAfterSeconds: Int? = nil) {
+        self.status = status
+        self.body = body
+        self.contentType = contentType
+        self.retryAfterSeconds = retryAfterSeconds
+    }
+
+    /// The body as text (tests, logs).
+    public var bodyText: String { String(decoding: body, as: UTF8.self) }
+}

@@ -1,0 +1,201 @@
+import InventoryActor
+
+/// The buyer HTTP API of the contract (§2, §3): routes a request to the engine and renders
+/// the answer as the contract's JSON. No sockets here; `HTTPServer` feeds it.
+public struct BuyerAPI: HTTPResponder {
+    let engine: SaleEngine
+    let tokens: BuyerTokenVerifier
+    let listening: @Sendable () -> Bool
+
+    /// An API over `engine`, verifying buyer tokens with `userTokenSecret`; `listening` tells
+    /// `/readyz` whether every listener is open.
+    public init(engine: SaleEngine, userTokenSecret: String, listening: @escaping @Sendable () -> Bool = { true }) {
+        self.engine = engine
+        self.tokens = BuyerTokenVerifier(secret: userTokenSecret)
+        self.listening = listening
+    }
+
+    /// Health checks, answered on the event loop.
+    public func respondImmediately(to request: APIRequest) -> APIResponse? {
+        switch request.path {
+        case "/healthz":
+            return APIResponse(status: 200, body: Array(#"{"status":"ok"}"#.utf8))
+        case "/readyz":
+            let ready = engine.isReady && listening()
+            return APIResponse(status: ready ? 200 : 503, body: Array((ready ? #"{"status":"ready"}"# : #"{"status":"recovering"}"#).utf8))
+        default:
+            return nil
+        }
+    }
+
+    /// Every other route.
+    public func respond(to request: APIRequest) async -> APIResponse {
+        let parts = request.path.split(separator: "/", omittingEmptySubsequences: false)
+        // "/v1/events/x/orders" splits as ["", "v1", "events", "x", "orders"].
+        guard parts.count >= 3, parts[0].isEmpty, parts[1] == "v1" else { return APIResponse(rejection: .routeNotFound) }
+        guard engine.isReady else { return APIResponse(rejection: .unavailable("recovering; retry shortly")) }
+        let route = parts.dropFirst(2)
+        switch (request.method, route.count, route.first ?? "") {
+        case ("POST", 2, "payments") where route.last == "notify":
+            return await notifyPayment(request)
+        case ("GET", 1, "events"):
+            return listEvents()
+        case ("GET", 2, "events"):
+            return await showEvent(String(route[route.startIndex + 1]))
+        case ("POST", 3, "events") where route.last == "orders":
+            return await placeOrder(request, event: String(route[route.startIndex + 1]))
+        case ("GET", 2, "orders"):
+            return await showOrder(request, id: String(route[route.startIndex + 1]))
+        case ("POST", 3, "orders") where route.last == "cancel":
+            return await cancelOrder(request, id: String(route[route.startIndex + 1]))
+        case (_, 1, "events"), (_, 2, "events"), (_, 3, "events"), (_, 2, "orders"), (_, 3, "orders"), (_, 2, "payments"):
+            return APIResponse(rejection: .methodNotAllowed)
+        default:
+            return APIResponse(rejection: .routeNotFound)
+        }
+    }
+
+    // MARK: Routes
+
+    private func placeOrder(_ request: APIRequest, event: String) async -> APIResponse {
+        let user: String
+        switch authenticate(request) {
+        case .success(let found): user = found
+        case .failure(let rejection): return APIResponse(rejection: rejection)
+        }
+        let body: OrderBody
+        switch OrderBody.parse(request.body) {
+        case .success(let parsed): body = parsed
+        case .failure(let rejection): return APIResponse(rejection: rejection)
+        }
+        let result = await engine.placeOrder(PlaceOrderRequest(user: user, event: event, sku: body.sku, qty: body.qty))
+        switch result {
+        case .success(let order): return APIResponse(status: 201, body: Self.render(order))
+        case .failure(let rejection): return APIResponse(rejection: rejection)
+        }
+    }
+
+    private func showOrder(_ request: APIRequest, id: String) async -> APIResponse {
+        let user: String
+        switch authenticate(request) {
+        case .success(let found): user = found
+        case .failure(let rejection): return APIResponse(rejection: rejection)
+        }
+        guard let order = await engine.order(id, user: user) else { return APIResponse(rejection: .unknownOrder) }
+        return APIResponse(status: 200, body: Self.render(order))
+    }
+
+    private func cancelOrder(_ request: APIRequest, id: String) async -> APIResponse {
+        let user: String
+        switch authenticate(request) {
+        case .success(let found): user = found
+        case .failure(let rejection): return APIResponse(rejection: rejection)
+        }
+        switch await engine.cancelOrder(id, user: user) {
+        case .success(let order): return APIResponse(status: 200, body: Self.render(order))
+        case .failure(let rejection): return APIResponse(rejection: rejection)
+        }
+    }
+
+    private func notifyPayment(_ request: APIRequest) async -> APIResponse {
+        let result = await engine.notifyPayment(
+            timestamp: request.payTimestamp, nonce: request.payNonce, signature: request.paySignature, body: request.body)
+        switch result {
+        case .failure(let rejection): return APIResponse(rejection: rejection)
+        case .success(let ack):
+            let body = JSONWriter.object { json in
+                json.field("status", ack.status.description)
+                if ack.duplicate { json.field("duplicate", true) }
+                if let refund = ack.refundTransaction { json.field("refund", refund) }
+                if ack.late { json.field("late", true) }
+            }
+            return APIResponse(status: 200, body: body)
+        }
+    }
+
+    private func listEvents() -> APIResponse {
+        let nowMs = engine.clock.nowMs()
+        let body = JSONWriter.object { json in
+            json.field("server_time", rfc3339(ms: nowMs))
+            json.array("events") { json in
+                for event in engine.listedEvents(nowMs: nowMs) {
+                    json.object { json in
+                        json.field("id", event.config.id)
+                        json.field("kind", event.config.kind.rawValue)
+                        json.field("state", engine.catalog.state(of: event, nowMs: nowMs).rawValue)
+                        json.field("starts_at", rfc3339(ms: event.config.startsAtMs))
+                        json.field("ends_at", rfc3339(ms: event.config.endsAtMs))
+                    }
+                }
+            }
+        }
+        return APIResponse(status: 200, body: body)
+    }
+
+    private func showEvent(_ id: String) async -> APIResponse {
+        guard let event = engine.catalog.event(id) else { return APIResponse(rejection: .unknownEvent) }
+        let items = await engine.items(of: event)
+        let nowMs = engine.clock.nowMs()
+        let body = JSONWriter.object(capacity: 512) { json in
+            json.field("id", event.config.id)
+            json.field("kind", event.config.kind.rawValue)
+            json.field("state", engine.catalog.state(of: event, nowMs: nowMs).rawValue)
+            json.field("starts_at", rfc3339(ms: event.config.startsAtMs))
+            json.field("ends_at", rfc3339(ms: event.config.endsAtMs))
+            json.field("server_time", rfc3339(ms: nowMs))
+            json.field("groups_formed", 0)
+            json.array("items") { json in
+                for view in items {
+                    json.object { json in
+                        json.field("sku", view.item.sku)
+                        json.field("name", view.item.name)
+                        json.field("price", view.item.priceFen)
+                        if let groupPrice = view.item.groupPriceFen { json.field("group_price", groupPrice) }
+                        if let groupSize = view.item.groupSize { json.field("group_size", groupSize) }
+                        json.field("limit_per_user", Int(view.item.limitPerUser))
+                        json.field("total", view.counters.total)
+                        json.field("available", view.counters.available)
+                        json.field("reserved", view.counters.reserved)
+                        json.field("sold", view.counters.sold)
+                    }
+                }
+            }
+        }
+        return APIResponse(status: 200, body: body)
+    }
+
+    // MARK: Helpers
+
+    private func authenticate(_ request: APIRequest) -> Result<String, Rejection> {
+        switch tokens.verify(authorization: request.authorization, nowSeconds: engine.clock.nowMs() / 1000) {
+        case .success(let user): return .success(user)
+        case .failure(let reason): return .failure(.unauthorized("\(reason)"))
+        }
+    }
+
+    /// The contract's order object.
+    static func render(_ order: Order) -> [UInt8] {
+        JSONWriter.object { json in
+            json.field("order", order.id.description)
+            json.field("event", order.key.event)
+            json.field("sku", order.key.sku)
+            json.field("qty", Int(order.qty))
+            json.field("status", order.status.description)
+            json.field("amount", order.amountFen)
+            json.field("discount", order.discountFen)
+            json.field("expires_at", rfc3339(ms: order.expiresAtMs))
+        }
+    }
+}
+
+extension APIResponse {
+    /// The contract's error body for `rejection`, with its status and `Retry-After`.
+    public init(rejection: Rejection) {
+        let body = JSONWriter.object { json in
+            json.field("error", rejection.code)
+            json.field("message", rejection.message)
+            if case .notStarted(let startsAtMs) = rejection { json.field("starts_at", rfc3339(ms: startsAtMs)) }
+        }
+        self.init(status: rejection.status, body: body, retryAfterSeconds: rejection.retryAfterSeconds)
+    }
+}

@@ -1,0 +1,198 @@
+import Logging
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import Synchronization
+
+/// Answers requests; the HTTP server is a thin adapter in front of one of these.
+public protocol HTTPResponder: Sendable {
+    /// The answer to routes that need no `await` (health checks), or nil to go async.
+    func respondImmediately(to request: APIRequest) -> APIResponse?
+    /// The answer to every other request.
+    func respond(to request: APIRequest) async -> APIResponse
+}
+
+/// The HTTP/1.1 listener: SwiftNIO's HTTP codec, a body limit, and a hand-off to a `HTTPResponder`.
+///
+/// It owns sockets and bytes only; what a request means is the responder's business, so the
+/// layer can be swapped without touching the engine.
+public final class HTTPServer: Sendable {
+    private let responder: any HTTPResponder
+    private let group: any EventLoopGroup
+    private let logger: Logger
+    private let state = Mutex<State>(State())
+    private let inflight = Atomic<Int>(0)
+
+    private struct State {
+        var serverChannel: (any Channel)?
+        var children: [ObjectIdentifier: any Channel] = [:]
+        var acceptingRequests = true
+    }
+
+    /// A server answering with `responder` on `group`'s event loops.
+    public init(responder: any HTTPResponder, group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton, logger: Logger) {
+        self.responder = responder
+        self.group = group
+        self.logger = logger
+    }
+
+    /// Requests being answered right now.
+    public var inflightCount: Int { inflight.load(ordering: .relaxed) }
+
+    /// Binds and starts accepting; returns the bound port (useful with port 0).
+    public func start(host: String, port: Int) async throws -> Int {
+        let bootstrap = ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 4096)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelOption(.maxMessagesPerRead, value: 16)
+            .childChannelInitializer { [self] channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
+                    try channel.pipeline.syncOperations.addHandler(HTTPConnectionHandler(server: self))
+                    self.track(channel)
+                }
+            }
+        let channel = try await bootstrap.bind(host: host, port: port).get()
+        state.withLock { $0.serverChannel = channel }
+        let bound = channel.localAddress?.port ?? port
+        logger.info("http listening", metadata: ["address": "\(host):\(bound)"])
+        return bound
+    }
+
+    /// Stops accepting, waits (bounded) for in-flight requests, then closes every connection.
+    public func shutdown() async {
+        let serverChannel = state.withLock { state -> (any Channel)? in
+            state.acceptingRequests = false
+            defer { state.serverChannel = nil }
+            return state.serverChannel
+        }
+        try? await serverChannel?.close()
+        var waitedMs: Int64 = 0
+        while inflight.load(ordering: .acquiring) > 0 && waitedMs < HTTPLimits.drainTimeoutMs {
+            try? await Task.sleep(for: .milliseconds(10))
+            waitedMs += 10
+        }
+        let children = state.withLock { Array($0.children.values) }
+        for child in children { try? await child.close() }
+        logger.info("http stopped", metadata: ["drained_ms": "\(waitedMs)"])
+    }
+
+    private func track(_ channel: any Channel) {
+        let id = ObjectIdentifier(channel)
+        state.withLock { $0.children[id] = channel }
+        channel.closeFuture.whenComplete { [self] _ in
+            _ = state.withLock { $0.children.removeValue(forKey: id) }
+        }
+    }
+
+    fileprivate var responderForHandler: any HTTPResponder { responder }
+    fileprivate func begin() { inflight.add(1, ordering: .relaxed) }
+    fileprivate func end() { inflight.subtract(1, ordering: .releasing) }
+}
+
+/// Per-connection handler: assembles a request (head, body up to the limit), answers it.
+///
+/// HTTP/1.1 pipelining is kept in order by NIO's `HTTPServerPipelineHandler`, which holds
+/// the next request until this one's response has ended.
+final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    private let server: HTTPServer
+    private var head: HTTPRequestHead?
+    private var body: [UInt8] = []
+    private var bodyTooLarge = false
+    private var peerIP = "0.0.0.0"
+
+    init(server: HTTPServer) {
+        self.server = server
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        peerIP = context.channel.remoteAddress?.ipAddress ?? "0.0.0.0"
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head(let head):
+            self.head = head
+            body.removeAll(keepingCapacity: true)
+            bodyTooLarge = false
+            if let length = head.headers.first(name: "content-length").flatMap(Int.init), length > HTTPLimits.bodyBytesMax {
+                bodyTooLarge = true
+            }
+        case .body(var chunk):
+            guard !bodyTooLarge else { return }
+            if body.count + chunk.readableBytes > HTTPLimits.bodyBytesMax {
+                bodyTooLarge = true
+                body.removeAll()
+                return
+            }
+            body.append(contentsOf: chunk.readBytes(length: chunk.readableBytes)!)
+        case .end:
+            guard let head else { return }
+            self.head = nil
+            dispatch(head: head, context: context)
+        }
+    }
+
+    private func dispatch(head: HTTPRequestHead, context: ChannelHandlerContext) {
+        let keepAlive = head.isKeepAlive
+        if bodyTooLarge {
+            write(APIResponse(rejection: .tooLarge), version: head.version, keepAlive: keepAlive, context: context)
+            return
+        }
+        var path = head.uri[...]
+        if let query = path.firstIndex(of: "?") { path = path[..<query] }
+        let headers = head.headers
+        let request = APIRequest(
+            method: head.method.rawValue, path: String(path),
+            authorization: headers.first(name: "authorization"),
+            idempotencyKey: headers.first(name: "idempotency-key"),
+            payTimestamp: headers.first(name: "x-pay-timestamp"),
+            payNonce: headers.first(name: "x-pay-nonce"),
+            paySignature: headers.first(name: "x-pay-signature"),
+            clientIP: peerIP, body: body)
+        let responder = server.responderForHandler
+        if let immediate = responder.respondImmediately(to: request) {
+            write(immediate, version: head.version, keepAlive: keepAlive, context: context)
+            return
+        }
+        server.begin()
+        let promise = context.eventLoop.makePromise(of: APIResponse.self)
+        promise.completeWithTask { await responder.respond(to: request) }
+        let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        let server = self.server
+        promise.futureResult.whenSuccess { response in
+            let (handler, context) = bound.value
+            handler.write(response, version: head.version, keepAlive: keepAlive, context: context)
+            server.end()
+        }
+    }
+
+    private func write(_ response: APIResponse, version: HTTPVersion, keepAlive: Bool, context: ChannelHandlerContext) {
+        var headers = HTTPHeaders()
+        headers.reserveCapacity(4)
+        headers.add(name: "content-type", value: response.contentType)
+        headers.add(name: "content-length", value: String(response.body.count))
+        if let seconds = response.retryAfterSeconds { headers.add(name: "retry-after", value: String(seconds)) }
+        if !keepAlive { headers.add(name: "connection", value: "close") }
+        let status = HTTPResponseStatus(statusCode: response.status)
+        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: version, status: status, headers: headers))), promise: nil)
+        context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(bytes: response.body)))), promise: nil)
+        let done = context.writeAndFlushWithPromise(wrapOutboundOut(.end(nil)))
+        if !keepAlive {
+            let channel = context.channel
+            done.whenComplete { _ in channel.close(promise: nil) }
+        }
+    }
+}
+
+extension ChannelHandlerContext {
+    fileprivate func writeAndFlushWithPromise(_ data: NIOAny) -> EventLoopFuture<Void> {
+        let promise = eventLoop.makePromise(of: Void.self)
+        writeAndFlush(data, promise: promise)
+        return promise.futureResult
+    }
+}

@@ -1,0 +1,115 @@
+// Reading the journal back at start: what the state tables hold, as the engine restores it.
+// Reads only; it never writes to the database (beyond SQLite's own WAL recovery).
+
+import CSQLite
+import Foundation
+import InventoryActor
+
+/// What the journal holds on disk: everything acknowledged before the last stop or crash.
+public struct RecoveredState: Sendable {
+    /// Every order as last recorded, in order id order.
+    public var orders: [Order]
+    /// The net stock delta of every restocked ledger.
+    public var restocks: [(LedgerKey, Int64)]
+    /// Events paused by ops and not resumed.
+    public var pausedEvents: Set<String>
+    /// Double payments recorded for refund.
+    public var doublePayments: Int
+    /// The last checkpoint's sequence number (0: none yet).
+    public var checkpointSeq: Int64
+    /// The ledger counters of the last checkpoint, to compare with what the orders rebuild.
+    public var lastCheckpointCounters: [LedgerKey: StockCounters]
+
+    /// A state; every part empty by default (a first start).
+    public init(
+        orders: [Order] = [], restocks: [(LedgerKey, Int64)] = [], pausedEvents: Set<String> = [],
+        doublePayments: Int = 0, checkpointSeq: Int64 = 0, lastCheckpointCounters: [LedgerKey: StockCounters] = [:]
+    ) {
+        self.orders = orders
+        self.restocks = restocks
+        self.pausedEvents = pausedEvents
+        self.doublePayments = doublePayments
+        self.checkpointSeq = checkpointSeq
+        self.lastCheckpointCounters = lastCheckpointCounters
+    }
+}
+
+extension Journal {
+    /// Reads what `<directory>/flashsale.db` holds; a missing directory or file is an empty state.
+    ///
+    /// Safe while a `Journal` is open on the same directory: it reads one consistent snapshot.
+    public static func recover(directory: String) throws -> RecoveredState {
+        let path = databasePath(directory)
+        guard FileManager.default.fileExists(atPath: path) else { return RecoveredState() }
+        // Read-write (not read-only) so that SQLite can replay a WAL left by a crash.
+        let database = try SQLiteDatabase(path: path, flags: [.readWrite, .noMutex])
+        try database.setBusyTimeout(milliseconds: JournalStore.busyTimeoutMs)
+        try database.exec("BEGIN")
+        defer { try? database.exec("COMMIT") }
+        let hasSchema = try database.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'")
+        guard try hasSchema.step() else { return RecoveredState() }
+        let version = try JournalStore.meta("schema_version", in: database)
+        guard version == JournalStore.schemaVersion else {
+            throw SQLiteError(
+                code: SQLITE_MISMATCH, message: "\(path) has schema version \(version ?? 0), expected \(JournalStore.schemaVersion)")
+        }
+        var state = RecoveredState()
+        state.orders = try readOrders(database, path: path)
+        state.restocks = try readRestocks(database)
+        let paused = try database.prepare("SELECT event FROM paused")
+        while try paused.step() { state.pausedEvents.insert(paused.string(at: 0) ?? "") }
+        let refunds = try database.prepare("SELECT count(*) FROM refunds")
+        if try refunds.step() { state.doublePayments = Int(refunds.int64(at: 0)) }
+        state.checkpointSeq = try JournalStore.meta("checkpoint_seq", in: database) ?? 0
+        let ledgers = try database.prepare(
+            "SELECT event, sku, total, available, reserved, sold FROM ledgers WHERE checkpoint_seq = ?1")
+        try ledgers.bind(state.checkpointSeq, at: 1)
+        while try ledgers.step() {
+            let key = LedgerKey(event: ledgers.string(at: 0) ?? "", sku: ledgers.string(at: 1) ?? "")
+            state.lastCheckpointCounters[key] = StockCounters(
+                total: ledgers.int64(at: 2), available: ledgers.int64(at: 3),
+                reserved: ledgers.int64(at: 4), sold: ledgers.int64(at: 5))
+        }
+        return state
+    }
+
+    private static func readOrders(_ database: SQLiteDatabase, path: String) throws -> [Order] {
+        let statement = try database.prepare(
+            """
+            SELECT id, event, sku, user, qty, amount, discount, created_ms, expires_ms, status, txn
+            FROM orders ORDER BY id
+            """)
+        var orders: [Order] = []
+        // Orders of one ledger share its key: reuse it rather than hold a copy of the strings per order.
+        var keys: [LedgerKey: LedgerKey] = [:]
+        while try statement.step() {
+            let id = OrderID(rawValue: UInt64(bitPattern: statement.int64(at: 0)))
+            let rawStatus = statement.int64(at: 9)
+            let qty = statement.int64(at: 4)
+            guard let status = UInt8(exactly: rawStatus).flatMap(OrderStatus.init(rawValue:)),
+                let qty32 = Int32(exactly: qty)
+            else {
+                throw SQLiteError(code: SQLITE_CORRUPT, message: "\(path): order \(id) has status \(rawStatus), qty \(qty)")
+            }
+            let read = LedgerKey(event: statement.string(at: 1) ?? "", sku: statement.string(at: 2) ?? "")
+            let key = keys[read] ?? read
+            keys[read] = key
+            orders.append(
+                Order(
+                    id: id, key: key, user: statement.string(at: 3) ?? "", qty: qty32,
+                    amountFen: statement.int64(at: 5), discountFen: statement.int64(at: 6),
+                    createdAtMs: statement.int64(at: 7), expiresAtMs: statement.int64(at: 8),
+                    status: status, transaction: statement.string(at: 10)))
+        }
+        return orders
+    }
+
+    private static func readRestocks(_ database: SQLiteDatabase) throws -> [(LedgerKey, Int64)] {
+        let statement = try database.prepare("SELECT event, sku, delta FROM restocks ORDER BY event, sku")
+        var restocks: [(LedgerKey, Int64)] = []
+        while try statement.step() {
+            restocks.append((LedgerKey(event: statement.string(at: 0) ?? "", sku: statement.string(at: 1) ?? ""), statement.int64(at: 2)))
+        }
+        return restocks
+    }
+}

@@ -1,0 +1,500 @@
+// The durable journal: every change a shard decides, and every pause, is written to one SQLite
+// database (WAL) by one dedicated writer thread, in ticket order, in group commits.
+//
+// It owns the database file under the data directory and the writer thread. It must never
+// block the caller of `append` on I/O (shards call it inside their actors), never run the
+// writer on the Swift cooperative pool (it blocks on fsync), never drop a record it was given,
+// and never report a ticket durable before its transaction has committed.
+
+import Dispatch
+import Foundation
+import InventoryActor
+import Logging
+import Synchronization
+
+/// One thing the journal makes durable.
+public enum JournalRecord: Sendable, Equatable {
+    /// A change decided by a shard.
+    case inventory(InventoryChange)
+    /// An event was paused (`paused: true`) or resumed (`paused: false`) by ops.
+    case paused(event: String, paused: Bool)
+}
+
+/// Why a journal wait failed.
+public enum JournalError: Error, Sendable, Equatable {
+    /// The journal cannot write durably now (disk full, I/O error); the message says why.
+    ///
+    /// The engine answers `503 unavailable`. The records stay buffered and are retried.
+    case unavailable(String)
+    /// The journal is closed; nothing more will become durable.
+    case closed
+}
+
+/// SQLite's `synchronous` setting for the journal.
+public enum JournalSynchronous: String, Sendable {
+    /// fsync the WAL on every commit: an acknowledged change survives power loss.
+    case full
+    /// fsync only at checkpoints: survives a process crash, not a power loss. Faster.
+    case normal
+}
+
+/// The durable journal: buffers changes without blocking, commits them in groups on its own
+/// thread, and tells waiters when their ticket is durable.
+///
+/// Tickets are assigned in `append` order (starting at 1) and committed in that order, so a
+/// durable ticket means every smaller ticket is durable too. Call `close()` before dropping
+/// it: the writer thread holds the journal until then.
+public final class Journal: ChangeSink, Sendable {
+    /// The database file's name inside the data directory.
+    public static let databaseFileName = "flashsale.db"
+    /// First wait before retrying a failed commit, ms.
+    static let retryBackoffFirstMs = 50
+    /// Longest wait between retries of a failed commit, ms: bounds how long a healed disk stays unused.
+    static let retryBackoffMaxMs = 1_000
+
+    private let state: Mutex<State>
+    /// Wakes the writer: signalled by `append` only when the writer said it sleeps, and by `close`.
+    private let wake = DispatchSemaphore(value: 0)
+    /// The store, handed from `init` to the writer thread, which takes it out once.
+    private let handoff: Mutex<JournalStore?>
+    private let healthy = Atomic<Bool>(true)
+    private let durable = Atomic<UInt64>(0)
+    private let checkpointSeqValue: Atomic<Int64>
+    private let commits = Atomic<Int>(0)
+    private let committedRecords = Atomic<Int>(0)
+    private let batchMax: Int
+    private let logger: Logger
+
+    /// Opens (creating if needed) `<directory>/flashsale.db` in WAL mode with the schema, and
+    /// starts the writer thread.
+    ///
+    /// `batchMax` bounds the records in one transaction (at least 1).
+    public convenience init(directory: String, synchronous: JournalSynchronous, batchMax: Int, logger: Logger) throws {
+        try self.init(directory: directory, synchronous: synchronous, batchMax: batchMax, logger: logger, faultInjector: nil)
+    }
+
+    /// As the public initializer, plus `faultInjector`, consulted before every COMMIT: a non-nil
+    /// error fails that commit as if the disk had (for tests).
+    init(
+        directory: String, synchronous: JournalSynchronous, batchMax: Int, logger: Logger,
+        faultInjector: (@Sendable () -> SQLiteError?)?
+    ) throws {
+        precondition(batchMax >= 1, "journal batchMax below 1")
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let store = try JournalStore(
+            path: Self.databasePath(directory), synchronous: synchronous, faultInjector: faultInjector)
+        self.checkpointSeqValue = Atomic(try store.storedCheckpointSeq())
+        self.handoff = Mutex(store)
+        self.state = Mutex(State())
+        self.batchMax = batchMax
+        var logger = logger
+        logger[metadataKey: "journal"] = "\(directory)"
+        self.logger = logger
+        let thread = Thread { [self] in self.runWriter() }
+        thread.name = "flashsale-journal"
+        thread.start()
+    }
+
+    static func databasePath(_ directory: String) -> String {
+        directory.hasSuffix("/") ? directory + databaseFileName : directory + "/" + databaseFileName
+    }
+
+    // MARK: Appending and waiting
+
+    /// Buffers a shard's change; its ticket (`ChangeSink`).
+    public func record(_ change: InventoryChange) -> UInt64 {
+        append(.inventory(change))
+    }
+
+    /// Buffers `record` and returns its ticket (1, 2, ...); never blocks on I/O.
+    ///
+    /// After `close()` has finished the record is not kept, and waiting on its ticket throws `.closed`.
+    public func append(_ record: JournalRecord) -> UInt64 {
+        let (ticket, wakeWriter) = state.withLock { state -> (UInt64, Bool) in
+            state.lastTicket += 1
+            guard !state.stopped else { return (state.lastTicket, false) }
+            state.pending.append(record)
+            let wakeWriter = state.writerSleeping
+            state.writerSleeping = false
+            return (state.lastTicket, wakeWriter)
+        }
+        if wakeWriter { wake.signal() }
+        return ticket
+    }
+
+    /// Returns once every record up to `ticket` is committed; ticket 0 returns at once.
+    ///
+    /// Throws `.unavailable` at once while commits are failing (and to waiters registered when
+    /// a commit fails), `.closed` once the journal is closed. Not cancellable: a commit in
+    /// flight cannot be taken back.
+    public func waitDurable(_ ticket: UInt64) async throws(JournalError) {
+        if ticket <= durable.load(ordering: .acquiring) { return }
+        let result = await withCheckedContinuation { (continuation: Waiter) in
+            let early = state.withLock { state -> Result<Void, JournalError>? in
+                precondition(ticket <= state.lastTicket, "waiting on ticket \(ticket), never issued")
+                if ticket <= state.durableTicket { return .success(()) }
+                if state.stopped { return .failure(.closed) }
+                if let failure = state.failure { return .failure(.unavailable(failure)) }
+                state.waiters.insert(ticket: ticket, continuation)
+                return nil
+            }
+            if let early { continuation.resume(returning: early) }
+        }
+        try result.get()
+    }
+
+    /// False while commits are failing: the engine answers `503 unavailable` without waiting.
+    public var isHealthy: Bool { healthy.load(ordering: .acquiring) }
+
+    /// The highest ticket known durable.
+    public var durableTicket: UInt64 { durable.load(ordering: .acquiring) }
+
+    /// Transactions committed so far (records and checkpoints); with `recordsCommitted`, shows
+    /// how well commits group.
+    public var commitCount: Int { commits.load(ordering: .relaxed) }
+
+    /// Records committed so far.
+    public var recordsCommitted: Int { committedRecords.load(ordering: .relaxed) }
+
+    // MARK: Checkpoints
+
+    /// Once every record appended before this call is committed, replaces the stored ledger
+    /// snapshot with `counters`, increments `checkpoint_seq` and truncates the WAL; returns the
+    /// new `checkpoint_seq`.
+    ///
+    /// `atMs` is the caller's clock, for the log line.
+    public func checkpoint(counters: [(LedgerKey, StockCounters)], atMs: Int64) async throws(JournalError) -> Int64 {
+        let result = await withCheckedContinuation { (continuation: CheckedContinuation<Result<Int64, JournalError>, Never>) in
+            let (early, wakeWriter) = state.withLock { state -> (Result<Int64, JournalError>?, Bool) in
+                if state.stopped || state.closing { return (.failure(.closed), false) }
+                if let failure = state.failure { return (.failure(.unavailable(failure)), false) }
+                state.checkpoints.append(
+                    CheckpointRequest(afterTicket: state.lastTicket, counters: counters, atMs: atMs, continuation: continuation))
+                let wakeWriter = state.writerSleeping
+                state.writerSleeping = false
+                return (nil, wakeWriter)
+            }
+            if let early { continuation.resume(returning: early) }
+            if wakeWriter { wake.signal() }
+        }
+        return try result.get()
+    }
+
+    /// The last `checkpoint_seq` written (as read at open, then as advanced by `checkpoint`).
+    public var checkpointSeq: Int64 { checkpointSeqValue.load(ordering: .acquiring) }
+
+    // MARK: Closing
+
+    /// Commits everything buffered, stops the writer and closes the database.
+    ///
+    /// If a commit fails while closing, the records not yet durable are given up (their
+    /// waiters were already told `.unavailable`, so none was acknowledged) and it is logged.
+    public func close() async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let finished = state.withLock { state -> Bool in
+                if state.finished { return true }
+                state.closing = true
+                state.closeWaiters.append(continuation)
+                return false
+            }
+            if finished { continuation.resume() } else { wake.signal() }
+        }
+    }
+}
+
+// MARK: - Writer thread
+
+extension Journal {
+    typealias Waiter = CheckedContinuation<Result<Void, JournalError>, Never>
+
+    /// A pending `checkpoint` call: runs once `afterTicket` is durable.
+    struct CheckpointRequest {
+        let afterTicket: UInt64
+        let counters: [(LedgerKey, StockCounters)]
+        let atMs: Int64
+        let continuation: CheckedContinuation<Result<Int64, JournalError>, Never>
+    }
+
+    /// Everything shared between appenders, waiters and the writer, under one mutex.
+    struct State {
+        /// The last ticket handed out.
+        var lastTicket: UInt64 = 0
+        /// The last ticket the writer has taken out of `pending` (committed or in its batch).
+        var takenTicket: UInt64 = 0
+        /// The last ticket committed.
+        var durableTicket: UInt64 = 0
+        /// Records `takenTicket + 1 ... lastTicket`, in ticket order.
+        var pending = RecordQueue()
+        /// Waiters for tickets above `durableTicket`, in ticket order.
+        var waiters = WaiterQueue()
+        /// Checkpoint calls not yet run, in call order.
+        var checkpoints: [CheckpointRequest] = []
+        /// Why commits are failing; nil while healthy.
+        var failure: String?
+        /// Whether the writer is (about to be) blocked on `wake` with nothing to do.
+        var writerSleeping = false
+        /// `close()` was called: the writer drains `pending`, then stops.
+        var closing = false
+        /// The writer has stopped taking records; nothing appended from now on is kept.
+        var stopped = false
+        /// The database is closed and every waiter answered.
+        var finished = false
+        /// `close()` calls waiting for the writer to stop.
+        var closeWaiters: [CheckedContinuation<Void, Never>] = []
+    }
+
+    /// What the writer does next, decided under the lock.
+    private enum Step {
+        case work(checkpoints: [CheckpointRequest])
+        case sleep
+        case stop
+    }
+
+    /// The writer thread's body: the loop, then closing the database, then answering `close()`.
+    func runWriter() {
+        var store = handoff.withLock { $0.take() }
+        guard let open = store else { preconditionFailure("journal writer started twice") }
+        writerLoop(store: open)
+        // The last reference: finalizes the statements and closes the connection.
+        store = nil
+        finish()
+    }
+
+    /// Takes a batch, commits it, publishes; repeats; sleeps when idle; returns once stopped.
+    private func writerLoop(store: JournalStore) {
+        var batch: [JournalRecord] = []
+        batch.reserveCapacity(batchMax)
+        var batchLastTicket: UInt64 = 0
+        var resumable: [Waiter] = []
+        var backoffMs = 0
+
+        while true {
+            let step = state.withLock { state -> Step in
+                // Top the batch up (after a failed commit it still holds the records to retry).
+                let room = batchMax - batch.count
+                if room > 0, state.takenTicket < state.lastTicket {
+                    let taken = state.pending.take(upTo: room, into: &batch)
+                    state.takenTicket += UInt64(taken)
+                    batchLastTicket = state.takenTicket
+                }
+                var ready: [CheckpointRequest] = []
+                let durableTicket = state.durableTicket
+                if !state.checkpoints.isEmpty, state.checkpoints[0].afterTicket <= durableTicket {
+                    let count = state.checkpoints.prefix { $0.afterTicket <= durableTicket }.count
+                    ready = Array(state.checkpoints.prefix(count))
+                    state.checkpoints.removeFirst(count)
+                }
+                if !batch.isEmpty || !ready.isEmpty { return .work(checkpoints: ready) }
+                if state.closing {
+                    state.stopped = true
+                    return .stop
+                }
+                state.writerSleeping = true
+                return .sleep
+            }
+            switch step {
+            case .sleep:
+                wake.wait()
+                continue
+            case .stop:
+                return
+            case .work(let checkpoints):
+                for request in checkpoints { runCheckpoint(request, store: store) }
+            }
+            guard !batch.isEmpty else { continue }
+
+            do {
+                try store.commit(batch[...])
+            } catch {
+                let closing = failCommit(error, backoffMs: &backoffMs, pendingRecords: batch.count)
+                if closing {
+                    let dropped = state.withLock { state in
+                        state.stopped = true
+                        return batch.count + state.pending.count
+                    }
+                    logger.error("journal closing with records not durable", metadata: ["records": "\(dropped)"])
+                    return
+                }
+                _ = wake.wait(timeout: .now() + .milliseconds(backoffMs))
+                backoffMs = min(backoffMs * 2, Self.retryBackoffMaxMs)
+                continue
+            }
+            commits.add(1, ordering: .relaxed)
+            committedRecords.add(batch.count, ordering: .relaxed)
+            let recovered = publish(durableTicket: batchLastTicket, into: &resumable)
+            for waiter in resumable { waiter.resume(returning: .success(())) }
+            resumable.removeAll(keepingCapacity: true)
+            batch.removeAll(keepingCapacity: true)
+            if recovered {
+                backoffMs = 0
+                logger.notice("journal commits succeed again", metadata: ["durable_ticket": "\(batchLastTicket)"])
+            }
+        }
+    }
+
+    /// Marks `durableTicket` committed and the journal healthy; collects the waiters it satisfies.
+    /// True when this ends a run of failures.
+    private func publish(durableTicket: UInt64, into resumable: inout [Waiter]) -> Bool {
+        state.withLock { state in
+            state.durableTicket = durableTicket
+            durable.store(durableTicket, ordering: .releasing)
+            state.waiters.pop(through: durableTicket, into: &resumable)
+            guard state.failure != nil else { return false }
+            state.failure = nil
+            healthy.store(true, ordering: .releasing)
+            return true
+        }
+    }
+
+    /// Marks the journal unhealthy, fails every current waiter and pending checkpoint, logs the
+    /// first failure of a run. Returns whether the journal is closing (the writer gives up then).
+    private func failCommit(_ error: SQLiteError, backoffMs: inout Int, pendingRecords: Int) -> Bool {
+        let message = "journal commit failed: \(error)"
+        var failed: [Waiter] = []
+        let (firstFailure, closing, checkpoints) = state.withLock { state in
+            let first = state.failure == nil
+            state.failure = message
+            healthy.store(false, ordering: .releasing)
+            state.waiters.removeAll(into: &failed)
+            let checkpoints = state.checkpoints
+            state.checkpoints.removeAll()
+            return (first, state.closing, checkpoints)
+        }
+        for waiter in failed { waiter.resume(returning: .failure(.unavailable(message))) }
+        for request in checkpoints { request.continuation.resume(returning: .failure(.unavailable(message))) }
+        if firstFailure {
+            backoffMs = Self.retryBackoffFirstMs
+            logger.error(
+                "journal commits failing; answering unavailable and retrying",
+                metadata: ["error": "\(error)", "records_buffered": "\(pendingRecords)"])
+        }
+        return closing
+    }
+
+    /// Writes one checkpoint and truncates the WAL, then answers its caller.
+    private func runCheckpoint(_ request: CheckpointRequest, store: JournalStore) {
+        let seq = checkpointSeqValue.load(ordering: .acquiring) + 1
+        do {
+            try store.writeCheckpoint(request.counters, seq: seq)
+        } catch {
+            logger.error("checkpoint failed", metadata: ["error": "\(error)"])
+            request.continuation.resume(returning: .failure(.unavailable("checkpoint failed: \(error)")))
+            return
+        }
+        commits.add(1, ordering: .relaxed)
+        checkpointSeqValue.store(seq, ordering: .releasing)
+        do {
+            if try !store.truncateWAL() {
+                logger.debug("WAL not fully truncated: a reader holds it", metadata: ["checkpoint_seq": "\(seq)"])
+            }
+        } catch {
+            // The snapshot is committed; a WAL that stays long costs space, not correctness.
+            logger.warning("WAL truncate failed", metadata: ["error": "\(error)"])
+        }
+        logger.debug("checkpoint written", metadata: ["checkpoint_seq": "\(seq)", "at_ms": "\(request.atMs)"])
+        request.continuation.resume(returning: .success(seq))
+    }
+
+    /// After the database is closed: fails whatever still waits with `.closed`, wakes `close()` callers.
+    private func finish() {
+        var failed: [Waiter] = []
+        let (checkpoints, closeWaiters) = state.withLock { state in
+            state.finished = true
+            state.waiters.removeAll(into: &failed)
+            state.pending.removeAll()
+            let checkpoints = state.checkpoints
+            state.checkpoints.removeAll()
+            let closeWaiters = state.closeWaiters
+            state.closeWaiters.removeAll()
+            return (checkpoints, closeWaiters)
+        }
+        for waiter in failed { waiter.resume(returning: .failure(.closed)) }
+        for request in checkpoints { request.continuation.resume(returning: .failure(.closed)) }
+        for waiter in closeWaiters { waiter.resume() }
+    }
+}
+
+// MARK: - Queues
+
+/// Records waiting for the writer, in ticket order; taking from the front is O(taken).
+struct RecordQueue {
+    private var records: [JournalRecord] = []
+    private var head = 0
+
+    /// Records not yet taken.
+    var count: Int { records.count - head }
+
+    /// Adds a record at the back.
+    mutating func append(_ record: JournalRecord) {
+        records.append(record)
+    }
+
+    /// Moves up to `limit` records from the front into `batch`; returns how many.
+    mutating func take(upTo limit: Int, into batch: inout [JournalRecord]) -> Int {
+        let taken = min(limit, count)
+        batch.append(contentsOf: records[head..<head + taken])
+        head += taken
+        compact()
+        return taken
+    }
+
+    /// Drops every record.
+    mutating func removeAll() {
+        records.removeAll()
+        head = 0
+    }
+
+    private mutating func compact() {
+        if head == records.count {
+            records.removeAll(keepingCapacity: true)
+            head = 0
+        } else if head >= 4_096 && head * 2 >= records.count {
+            records.removeFirst(head)
+            head = 0
+        }
+    }
+}
+
+/// Waiters ordered by ticket; resuming the N satisfied by a commit is O(N).
+///
+/// Waiters arrive nearly in ticket order, so insertion is an append but for the rare
+/// out-of-order one (a binary-search insert).
+struct WaiterQueue {
+    private var entries: [(ticket: UInt64, waiter: Journal.Waiter)] = []
+    private var head = 0
+
+    /// Adds a waiter for `ticket`, keeping ticket order.
+    mutating func insert(ticket: UInt64, _ waiter: Journal.Waiter) {
+        guard let last = entries.last, head < entries.count, last.ticket > ticket else {
+            entries.append((ticket, waiter))
+            return
+        }
+        var low = head
+        var high = entries.count
+        while low < high {
+            let middle = (low + high) / 2
+            if entries[middle].ticket <= ticket { low = middle + 1 } else { high = middle }
+        }
+        entries.insert((ticket, waiter), at: low)
+    }
+
+    /// Moves every waiter for a ticket at or below `ticket` into `out`.
+    mutating func pop(through ticket: UInt64, into out: inout [Journal.Waiter]) {
+        while head < entries.count, entries[head].ticket <= ticket {
+            out.append(entries[head].waiter)
+            head += 1
+        }
+        if head == entries.count {
+            entries.removeAll(keepingCapacity: true)
+            head = 0
+        } else if head >= 1_024 && head * 2 >= entries.count {
+            entries.removeFirst(head)
+            head = 0
+        }
+    }
+
+    /// Moves every waiter into `out`.
+    mutating func removeAll(into out: inout [Journal.Waiter]) {
+        pop(through: .max, into: &out)
+    }
+}

@@ -1,0 +1,203 @@
+// The journal's database on the writer's side: schema, pragmas and the prepared statements
+// that apply records. Used only by the journal's writer thread once opened; it never decides
+// anything, it writes what it is given.
+
+import CSQLite
+import InventoryActor
+
+/// The journal's SQLite connection and its prepared statements, owned by the writer thread.
+final class JournalStore {
+    /// The on-disk layout version kept in `meta.schema_version`.
+    static let schemaVersion: Int64 = 1
+    /// How long a write waits for another connection's lock (a recovery reader), ms.
+    static let busyTimeoutMs: Int32 = 5_000
+
+    /// The schema; every statement is idempotent so opening an existing file changes nothing.
+    static let schemaSQL = """
+        CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value);
+        INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', 1), ('checkpoint_seq', 0);
+        CREATE TABLE IF NOT EXISTS orders (
+            id INTEGER PRIMARY KEY,
+            event TEXT NOT NULL,
+            sku TEXT NOT NULL,
+            user TEXT NOT NULL,
+            qty INTEGER NOT NULL,
+            amount INTEGER NOT NULL,
+            discount INTEGER NOT NULL,
+            created_ms INTEGER NOT NULL,
+            expires_ms INTEGER NOT NULL,
+            status INTEGER NOT NULL,
+            txn TEXT
+        );
+        CREATE TABLE IF NOT EXISTS restocks (
+            event TEXT NOT NULL, sku TEXT NOT NULL, delta INTEGER NOT NULL,
+            PRIMARY KEY (event, sku)
+        );
+        CREATE TABLE IF NOT EXISTS paused (event TEXT PRIMARY KEY);
+        CREATE TABLE IF NOT EXISTS refunds (order_id INTEGER NOT NULL, txn TEXT NOT NULL, at_ms INTEGER NOT NULL);
+        CREATE TABLE IF NOT EXISTS ledgers (
+            event TEXT NOT NULL, sku TEXT NOT NULL,
+            total INTEGER NOT NULL, available INTEGER NOT NULL, reserved INTEGER NOT NULL, sold INTEGER NOT NULL,
+            checkpoint_seq INTEGER NOT NULL,
+            PRIMARY KEY (event, sku)
+        );
+        """
+
+    let database: SQLiteDatabase
+    private let begin: SQLiteStatement
+    private let commit: SQLiteStatement
+    private let rollback: SQLiteStatement
+    private let upsertOrder: SQLiteStatement
+    private let insertRefund: SQLiteStatement
+    private let addRestock: SQLiteStatement
+    private let insertPaused: SQLiteStatement
+    private let deletePaused: SQLiteStatement
+    private let deleteLedgers: SQLiteStatement
+    private let insertLedger: SQLiteStatement
+    private let setCheckpointSeq: SQLiteStatement
+    private let walCheckpoint: SQLiteStatement
+    private let faultInjector: (@Sendable () -> SQLiteError?)?
+
+    /// Opens or creates the database at `path`: WAL, `synchronous`, schema, statements.
+    init(path: String, synchronous: JournalSynchronous, faultInjector: (@Sendable () -> SQLiteError?)?) throws(SQLiteError) {
+        let database = try SQLiteDatabase(path: path, flags: [.readWrite, .create, .noMutex])
+        try database.setBusyTimeout(milliseconds: Self.busyTimeoutMs)
+        let mode = try database.prepare("PRAGMA journal_mode=WAL")
+        guard try mode.step(), mode.string(at: 0)?.lowercased() == "wal" else {
+            throw SQLiteError(code: SQLITE_ERROR, message: "cannot put \(path) in WAL mode")
+        }
+        mode.reset()
+        try database.exec("PRAGMA synchronous=\(synchronous.rawValue.uppercased())")
+        try database.exec("BEGIN IMMEDIATE;\n" + Self.schemaSQL + "\nCOMMIT;")
+        let version = try Self.meta("schema_version", in: database)
+        guard version == Self.schemaVersion else {
+            throw SQLiteError(
+                code: SQLITE_MISMATCH, message: "\(path) has schema version \(version ?? 0), expected \(Self.schemaVersion)")
+        }
+        self.database = database
+        self.faultInjector = faultInjector
+        begin = try database.prepare("BEGIN IMMEDIATE")
+        commit = try database.prepare("COMMIT")
+        rollback = try database.prepare("ROLLBACK")
+        upsertOrder = try database.prepare(
+            """
+            INSERT INTO orders (id, event, sku, user, qty, amount, discount, created_ms, expires_ms, status, txn)
+            VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+            ON CONFLICT(id) DO UPDATE SET status = excluded.status, txn = excluded.txn
+            """)
+        insertRefund = try database.prepare("INSERT INTO refunds (order_id, txn, at_ms) VALUES (?1, ?2, ?3)")
+        addRestock = try database.prepare(
+            """
+            INSERT INTO restocks (event, sku, delta) VALUES (?1, ?2, ?3)
+            ON CONFLICT(event, sku) DO UPDATE SET delta = delta + excluded.delta
+            """)
+        insertPaused = try database.prepare("INSERT OR IGNORE INTO paused (event) VALUES (?1)")
+        deletePaused = try database.prepare("DELETE FROM paused WHERE event = ?1")
+        deleteLedgers = try database.prepare("DELETE FROM ledgers")
+        insertLedger = try database.prepare(
+            """
+            INSERT OR REPLACE INTO ledgers (event, sku, total, available, reserved, sold, checkpoint_seq)
+            VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+            """)
+        setCheckpointSeq = try database.prepare("UPDATE meta SET value = ?1 WHERE key = 'checkpoint_seq'")
+        walCheckpoint = try database.prepare("PRAGMA wal_checkpoint(TRUNCATE)")
+    }
+
+    /// The integer `meta` value for `key`; nil when absent.
+    static func meta(_ key: String, in database: SQLiteDatabase) throws(SQLiteError) -> Int64? {
+        let statement = try database.prepare("SELECT value FROM meta WHERE key = ?1")
+        try statement.bind(key, at: 1)
+        guard try statement.step(), !statement.isNull(at: 0) else { return nil }
+        return statement.int64(at: 0)
+    }
+
+    /// The checkpoint sequence number stored in `meta`.
+    func storedCheckpointSeq() throws(SQLiteError) -> Int64 {
+        try Self.meta("checkpoint_seq", in: database) ?? 0
+    }
+
+    /// Applies `records` in one transaction; on any failure rolls back and throws, changing nothing.
+    func commit(_ records: ArraySlice<JournalRecord>) throws(SQLiteError) {
+        try transaction { () throws(SQLiteError) in
+            for record in records { try apply(record) }
+        }
+    }
+
+    /// Replaces the `ledgers` snapshot with `counters` and stores `seq`, in one transaction.
+    func writeCheckpoint(_ counters: [(LedgerKey, StockCounters)], seq: Int64) throws(SQLiteError) {
+        try transaction { () throws(SQLiteError) in
+            try deleteLedgers.execute()
+            for (key, value) in counters {
+                try insertLedger.bind(key.event, at: 1)
+                try insertLedger.bind(key.sku, at: 2)
+                try insertLedger.bind(value.total, at: 3)
+                try insertLedger.bind(value.available, at: 4)
+                try insertLedger.bind(value.reserved, at: 5)
+                try insertLedger.bind(value.sold, at: 6)
+                try insertLedger.bind(seq, at: 7)
+                try insertLedger.execute()
+            }
+            try setCheckpointSeq.bind(seq, at: 1)
+            try setCheckpointSeq.execute()
+        }
+    }
+
+    /// Copies the WAL into the database and truncates it; false when readers kept it from finishing.
+    ///
+    /// Must run outside any transaction: inside one SQLite answers "database table is locked".
+    func truncateWAL() throws(SQLiteError) -> Bool {
+        defer { walCheckpoint.reset() }
+        guard try walCheckpoint.step() else { return true }
+        return walCheckpoint.int64(at: 0) == 0
+    }
+
+    /// Runs `body` between BEGIN IMMEDIATE and COMMIT (consulting the fault injector first);
+    /// rolls back on failure.
+    private func transaction(_ body: () throws(SQLiteError) -> Void) throws(SQLiteError) {
+        try begin.execute()
+        do throws(SQLiteError) {
+            try body()
+            if let fault = faultInjector?() { throw fault }
+            try commit.execute()
+        } catch {
+            // SQLite may already have rolled back (SQLITE_FULL, some I/O errors); only roll back
+            // a transaction that is still open.
+            if !database.isAutocommit { try? rollback.execute() }
+            throw error
+        }
+    }
+
+    /// Writes one record's effect into the state tables.
+    private func apply(_ record: JournalRecord) throws(SQLiteError) {
+        switch record {
+        case .inventory(.order(let order)):
+            let statement = upsertOrder
+            try statement.bind(Int64(bitPattern: order.id.rawValue), at: 1)
+            try statement.bind(order.key.event, at: 2)
+            try statement.bind(order.key.sku, at: 3)
+            try statement.bind(order.user, at: 4)
+            try statement.bind(Int64(order.qty), at: 5)
+            try statement.bind(order.amountFen, at: 6)
+            try statement.bind(order.discountFen, at: 7)
+            try statement.bind(order.createdAtMs, at: 8)
+            try statement.bind(order.expiresAtMs, at: 9)
+            try statement.bind(Int64(order.status.rawValue), at: 10)
+            try statement.bind(order.transaction, at: 11)
+            try statement.execute()
+        case .inventory(.doublePayment(let id, let transaction, let atMs)):
+            try insertRefund.bind(Int64(bitPattern: id.rawValue), at: 1)
+            try insertRefund.bind(transaction, at: 2)
+            try insertRefund.bind(atMs, at: 3)
+            try insertRefund.execute()
+        case .inventory(.restock(let key, let delta)):
+            try addRestock.bind(key.event, at: 1)
+            try addRestock.bind(key.sku, at: 2)
+            try addRestock.bind(delta, at: 3)
+            try addRestock.execute()
+        case .paused(let event, let paused):
+            let statement = paused ? insertPaused : deletePaused
+            try statement.bind(event, at: 1)
+            try statement.execute()
+        }
+    }
+}

@@ -1,0 +1,35 @@
+/// A change decided by a shard, to be made durable before anyone is told of it.
+public enum InventoryChange: Sendable, Equatable {
+    /// An order as it stands after a change (created, paid, expired, canceled, refund pending).
+    case order(Order)
+    /// A second transaction paid an already-paid order: it is to be refunded.
+    case doublePayment(OrderID, transaction: String, atMs: Int64)
+    /// A ledger's stock changed by `delta` units.
+    case restock(LedgerKey, delta: Int64)
+}
+
+/// Where shards report their changes: the journal in the daemon, a recorder in tests.
+///
+/// Called inside a shard's actor, in the order the shard decided, so it must not block on
+/// I/O: it buffers and returns a ticket (a sequence number) that the caller can wait on
+/// before acknowledging. Ticket 0 means nothing to wait for.
+public protocol ChangeSink: Sendable {
+    /// Buffers `change` and returns its ticket.
+    func record(_ change: InventoryChange) -> UInt64
+}
+
+/// A sink that keeps nothing: for benchmarks of the core and for the journal-off mode.
+public struct DiscardingChangeSink: ChangeSink {
+    /// Creates the sink.
+    public init() {}
+    /// Drops the change; ticket 0.
+    public func record(_ change: InventoryChange) -> UInt64 { 0 }
+}
+
+/// A result and the ticket of the change it recorded (0 when nothing changed).
+public struct Recorded<Result: Sendable>: Sendable {
+    /// The decision.
+    public let result: Result
+    /// The sink's ticket for the recorded change; 0 if none.
+    public let ticket: UInt64
+}

@@ -1,0 +1,64 @@
+/// The sharded stock: routes a ledger key or an order id to the one shard that owns it.
+public struct Inventory: Sendable {
+    /// The shards; a slot `s` lives in `shards[s % shards.count]`.
+    public let shards: [InventoryShard]
+
+    /// `shardCount` empty shards reporting to `sink`.
+    public init(shardCount: Int, sink: any ChangeSink) {
+        precondition(shardCount >= 1 && shardCount <= OrderID.slotCount, "shard count out of range")
+        self.shards = (0..<shardCount).map { InventoryShard(index: $0, sink: sink) }
+    }
+
+    /// The shard owning `key`'s stock.
+    public func shard(for key: LedgerKey) -> InventoryShard { shards[key.slot % shards.count] }
+
+    /// The shard owning order `id`.
+    public func shard(for id: OrderID) -> InventoryShard { shards[id.slot % shards.count] }
+
+    /// Adds ledgers, each to its shard.
+    public func addLedgers(_ ledgers: [(key: LedgerKey, total: Int64, limitPerUser: Int32)]) async {
+        var byShard = [[(key: LedgerKey, total: Int64, limitPerUser: Int32)]](repeating: [], count: shards.count)
+        for ledger in ledgers { byShard[ledger.key.slot % shards.count].append(ledger) }
+        for (index, ledgers) in byShard.enumerated() where !ledgers.isEmpty {
+            await shards[index].addLedgers(ledgers)
+        }
+    }
+
+    /// Reserves stock for a new pending order on the owning shard.
+    public func reserve(_ request: ReserveRequest) async -> Recorded<ReserveResult> {
+        await shard(for: request.key).reserve(request)
+    }
+
+    /// Applies a verified payment notification on the owning shard.
+    public func pay(_ id: OrderID, transaction: String, amountFen: Int64, nowMs: Int64) async -> Recorded<PaymentResult> {
+        await shard(for: id).pay(id, transaction: transaction, amountFen: amountFen, nowMs: nowMs)
+    }
+
+    /// Cancels a buyer's pending order on the owning shard.
+    public func cancel(_ id: OrderID, user: String, nowMs: Int64) async -> Recorded<CancelResult> {
+        await shard(for: id).cancel(id, user: user, nowMs: nowMs)
+    }
+
+    /// One order as it stands.
+    public func order(_ id: OrderID) async -> Order? { await shard(for: id).order(id) }
+
+    /// One ledger's counters.
+    public func counters(_ key: LedgerKey) async -> StockCounters? { await shard(for: key).counters(key) }
+
+    /// Changes a ledger's stock on the owning shard.
+    public func restock(_ key: LedgerKey, delta: Int64) async -> Recorded<RestockResult> {
+        await shard(for: key).restock(key, delta: delta)
+    }
+
+    /// Expires due orders on every shard; returns how many expired.
+    public func expireDue(nowMs: Int64, limitPerShard: Int = 10_000) async -> [Order] {
+        var expired: [Order] = []
+        for shard in shards { expired += await shard.expireDue(nowMs: nowMs, limit: limitPerShard) }
+        return expired
+    }
+
+    /// Traps unless every shard's ledgers match their orders.
+    public func verifyInvariants() async {
+        for shard in shards { await shard.verifyInvariants() }
+    }
+}

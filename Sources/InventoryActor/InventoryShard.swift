@@ -1,0 +1,104 @@
+/// The thin actor that owns one `OrderBook`: every claim on its stock is serialized here.
+///
+/// No method awaits, so nothing interleaves between a check and the change it guards; each
+/// change is handed to the `ChangeSink` before the method returns, in decision order.
+public actor InventoryShard {
+    /// This shard's position in `Inventory.shards`.
+    public nonisolated let index: Int
+    private var book = OrderBook()
+    private let sink: any ChangeSink
+
+    /// An empty shard reporting to `sink`.
+    public init(index: Int, sink: any ChangeSink) {
+        self.index = index
+        self.sink = sink
+    }
+
+    /// Adds ledgers (configuration); existing ones keep their counters.
+    public func addLedgers(_ ledgers: [(key: LedgerKey, total: Int64, limitPerUser: Int32)]) {
+        for ledger in ledgers {
+            book.addLedger(ledger.key, total: ledger.total, limitPerUser: ledger.limitPerUser)
+        }
+    }
+
+    /// Reserves stock for a new pending order.
+    public func reserve(_ request: ReserveRequest) -> Recorded<ReserveResult> {
+        let result = book.reserve(request)
+        if case .reserved(let order) = result {
+            return Recorded(result: result, ticket: sink.record(.order(order)))
+        }
+        return Recorded(result: result, ticket: 0)
+    }
+
+    /// Applies a verified payment notification.
+    public func pay(_ id: OrderID, transaction: String, amountFen: Int64, nowMs: Int64) -> Recorded<PaymentResult> {
+        let result = book.pay(id, transaction: transaction, amountFen: amountFen, nowMs: nowMs)
+        switch result {
+        case .paid(let order), .latePaid(let order), .lateRefund(let order):
+            return Recorded(result: result, ticket: sink.record(.order(order)))
+        case .doublePayment(let order):
+            return Recorded(result: result, ticket: sink.record(.doublePayment(order.id, transaction: transaction, atMs: nowMs)))
+        case .duplicate, .unknownOrder, .amountMismatch:
+            return Recorded(result: result, ticket: 0)
+        }
+    }
+
+    /// Cancels a buyer's pending order.
+    public func cancel(_ id: OrderID, user: String, nowMs: Int64) -> Recorded<CancelResult> {
+        let result = book.cancel(id, user: user, nowMs: nowMs)
+        switch result {
+        case .canceled(let order), .expiredNow(let order):
+            return Recorded(result: result, ticket: sink.record(.order(order)))
+        case .closed, .unknownOrder:
+            return Recorded(result: result, ticket: 0)
+        }
+    }
+
+    /// Expires due orders (at most `limit`, so one call cannot hog the shard); returns them.
+    public func expireDue(nowMs: Int64, limit: Int) -> [Order] {
+        let expired = book.expireDue(nowMs: nowMs, limit: limit)
+        for order in expired { _ = sink.record(.order(order)) }
+        return expired
+    }
+
+    /// Changes a ledger's stock.
+    public func restock(_ key: LedgerKey, delta: Int64) -> Recorded<RestockResult> {
+        let result = book.restock(key, delta: delta)
+        if case .restocked = result {
+            return Recorded(result: result, ticket: sink.record(.restock(key, delta: delta)))
+        }
+        return Recorded(result: result, ticket: 0)
+    }
+
+    /// One order as it stands.
+    public func order(_ id: OrderID) -> Order? { book.order(id) }
+
+    /// One ledger's counters.
+    public func counters(_ key: LedgerKey) -> StockCounters? { book.counters(key) }
+
+    /// Several ledgers' counters at one instant of this shard.
+    public func counters(_ keys: [LedgerKey]) -> [StockCounters?] { keys.map { book.counters($0) } }
+
+    /// Every ledger's counters.
+    public func allCounters() -> [(LedgerKey, StockCounters)] { book.allCounters }
+
+    /// Loads orders from storage and applies restocks (recovery); returns total growth forced
+    /// by a configuration that now offers less than was held. Nothing is recorded.
+    public func restore(orders: [Order], restocks: [(LedgerKey, Int64)]) -> Int64 {
+        for (key, delta) in restocks {
+            if case .unknownSKU = book.restock(key, delta: delta) {
+                book.addLedger(key, total: 0, limitPerUser: .max)
+                _ = book.restock(key, delta: max(0, delta))
+            }
+        }
+        var grown: Int64 = 0
+        for order in orders { grown += book.restore(order) }
+        return grown
+    }
+
+    /// Number of orders held (memory figure).
+    public func orderCount() -> Int { book.orderCount }
+
+    /// Traps unless every ledger matches its orders (O(orders)).
+    public func verifyInvariants() { book.verifyInvariants() }
+}

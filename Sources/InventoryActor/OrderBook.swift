@@ -1,0 +1,244 @@
+/// What a new order asks for.
+public struct ReserveRequest: Sendable, Equatable {
+    /// The stock to hold.
+    public var key: LedgerKey
+    /// The buyer.
+    public var user: String
+    /// Units, already checked against 1...limit by the caller's input validation.
+    public var qty: Int32
+    /// What the buyer must pay, fen.
+    public var amountFen: Int64
+    /// Discount applied, fen.
+    public var discountFen: Int64
+    /// Now, unix ms.
+    public var nowMs: Int64
+    /// Payment deadline, unix ms.
+    public var expiresAtMs: Int64
+
+    /// Creates a request.
+    public init(key: LedgerKey, user: String, qty: Int32, amountFen: Int64, discountFen: Int64, nowMs: Int64, expiresAtMs: Int64) {
+        self.key = key
+        self.user = user
+        self.qty = qty
+        self.amountFen = amountFen
+        self.discountFen = discountFen
+        self.nowMs = nowMs
+        self.expiresAtMs = expiresAtMs
+    }
+}
+
+/// What `reserve` decided.
+public enum ReserveResult: Sendable, Equatable {
+    /// A new pending order holds the stock.
+    case reserved(Order)
+    /// No ledger for that key in this book.
+    case unknownSKU
+    /// The user's pending + paid quantity would pass the limit.
+    case limitExceeded
+    /// Not enough stock available.
+    case soldOut
+}
+
+/// What a payment notification did to its order.
+public enum PaymentResult: Sendable, Equatable {
+    /// No such order.
+    case unknownOrder
+    /// The notified amount is not the order's; nothing changed.
+    case amountMismatch(expectedFen: Int64)
+    /// A pending order is now paid.
+    case paid(Order)
+    /// The same transaction again: nothing changed.
+    case duplicate(Order)
+    /// Already paid by another transaction: nothing changed, that transaction is to be refunded.
+    case doublePayment(Order)
+    /// Expired or canceled, the stock could be taken again: paid.
+    case latePaid(Order)
+    /// Expired or canceled, no stock left: refund pending.
+    case lateRefund(Order)
+}
+
+/// What `cancel` decided.
+public enum CancelResult: Sendable, Equatable {
+    /// No such order for that user.
+    case unknownOrder
+    /// The pending order is canceled, its stock back.
+    case canceled(Order)
+    /// Not pending any more (paid, expired, canceled...): nothing changed.
+    case closed(Order)
+    /// Pending but past its deadline: it expired now (a change to record), and cannot be canceled.
+    case expiredNow(Order)
+}
+
+/// What `restock` decided.
+public enum RestockResult: Sendable, Equatable {
+    /// Done; the counters after.
+    case restocked(StockCounters)
+    /// No ledger for that key.
+    case unknownSKU
+    /// A removal larger than what is available.
+    case insufficientAvailable(StockCounters)
+}
+
+/// The ledgers of one shard and every order on them: the whole decision of every claim.
+///
+/// Each method is one synchronous step that either changes nothing or moves one order and
+/// its ledger together, then checks the invariants. Steps are idempotent by order id: a
+/// repeat returns the first outcome (or the order as it now stands) and moves nothing.
+public struct OrderBook: Sendable {
+    private var ledgers: [LedgerKey: StockLedger] = [:]
+    private var orders: [OrderID: Order] = [:]
+    private var expiries = ExpiryQueue()
+    private var nextSequence: UInt64 = 1
+
+    /// An empty book.
+    public init() {}
+
+    /// Number of orders of every status (memory figure).
+    public var orderCount: Int { orders.count }
+
+    /// Adds a ledger, or keeps the existing one (its counters win: they may hold orders).
+    public mutating func addLedger(_ key: LedgerKey, total: Int64, limitPerUser: Int32) {
+        if ledgers[key] == nil {
+            ledgers[key] = StockLedger(total: total, limitPerUser: limitPerUser)
+        }
+    }
+
+    /// The counters of one ledger.
+    public func counters(_ key: LedgerKey) -> StockCounters? { ledgers[key]?.counters }
+
+    /// Every ledger's counters.
+    public var allCounters: [(LedgerKey, StockCounters)] { ledgers.map { ($0.key, $0.value.counters) } }
+
+    /// The ledger itself (tests and recovery checks).
+    public func ledger(_ key: LedgerKey) -> StockLedger? { ledgers[key] }
+
+    /// One order.
+    public func order(_ id: OrderID) -> Order? { orders[id] }
+
+    /// Reserves stock for a new order, giving it a fresh id in the key's slot.
+    public mutating func reserve(_ request: ReserveRequest) -> ReserveResult {
+        reserve(request, id: OrderID(sequence: nextSequence, slot: request.key.slot))
+    }
+
+    /// Reserves stock for an order with a given id; a repeat returns the order as it stands.
+    public mutating func reserve(_ request: ReserveRequest, id: OrderID) -> ReserveResult {
+        if let existing = orders[id] { return .reserved(existing) }
+        guard var ledger = ledgers[request.key] else { return .unknownSKU }
+        switch ledger.reserve(user: request.user, qty: request.qty) {
+        case .limitExceeded: return .limitExceeded
+        case .soldOut: return .soldOut
+        case .reserved: break
+        }
+        ledgers[request.key] = ledger
+        let order = Order(
+            id: id, key: request.key, user: request.user, qty: request.qty, amountFen: request.amountFen,
+            discountFen: request.discountFen, createdAtMs: request.nowMs, expiresAtMs: request.expiresAtMs,
+            status: .pending, transaction: nil)
+        orders[id] = order
+        expiries.push(deadlineMs: order.expiresAtMs, id: id)
+        nextSequence = max(nextSequence, id.sequence + 1)
+        return .reserved(order)
+    }
+
+    /// Applies a payment notification that has already passed signature, time and nonce checks.
+    public mutating func pay(_ id: OrderID, transaction: String, amountFen: Int64, nowMs: Int64) -> PaymentResult {
+        guard var order = orders[id] else { return .unknownOrder }
+        guard order.amountFen == amountFen else { return .amountMismatch(expectedFen: order.amountFen) }
+        if order.status == .pending && nowMs >= order.expiresAtMs {
+            // Past its deadline but not yet swept: it expired; the payment is late.
+            order = move(order, to: .expired)
+        }
+        switch order.status {
+        case .pending:
+            ledgers[order.key]!.commit(qty: order.qty)
+            order.status = .paid
+            order.transaction = transaction
+            orders[id] = order
+            return .paid(order)
+        case .paid, .formed, .refundPending:
+            return order.transaction == transaction ? .duplicate(order) : .doublePayment(order)
+        case .expired, .canceled:
+            order.transaction = transaction
+            if ledgers[order.key]!.retake(user: order.user, qty: order.qty) {
+                order.status = .paid
+                orders[id] = order
+                return .latePaid(order)
+            }
+            order.status = .refundPending
+            orders[id] = order
+            return .lateRefund(order)
+        }
+    }
+
+    /// Cancels `user`'s pending order; another user's order is unknown to them.
+    public mutating func cancel(_ id: OrderID, user: String, nowMs: Int64) -> CancelResult {
+        guard let order = orders[id], order.user == user else { return .unknownOrder }
+        guard order.status == .pending else { return .closed(order) }
+        if nowMs >= order.expiresAtMs { return .expiredNow(move(order, to: .expired)) }
+        return .canceled(move(order, to: .canceled))
+    }
+
+    /// Expires every pending order whose deadline is at or before `nowMs`, at most `limit`.
+    public mutating func expireDue(nowMs: Int64, limit: Int = .max) -> [Order] {
+        var expired: [Order] = []
+        while expired.count < limit, let id = expiries.popDue(nowMs: nowMs) {
+            guard let order = orders[id], order.status == .pending else { continue }
+            expired.append(move(order, to: .expired))
+        }
+        return expired
+    }
+
+    /// Changes a ledger's stock by `delta` units.
+    public mutating func restock(_ key: LedgerKey, delta: Int64) -> RestockResult {
+        guard var ledger = ledgers[key] else { return .unknownSKU }
+        guard ledger.restock(delta: delta) else { return .insufficientAvailable(ledger.counters) }
+        ledgers[key] = ledger
+        return .restocked(ledger.counters)
+    }
+
+    /// Loads an order from storage (recovery), holding its stock as its status says.
+    ///
+    /// Returns how many units the ledger's total had to grow because the configuration now
+    /// offers less than was already held (0 normally). A ledger unknown to the configuration
+    /// is created empty so its orders stay readable.
+    public mutating func restore(_ order: Order) -> Int64 {
+        precondition(orders[order.id] == nil, "order \(order.id) restored twice")
+        var ledger = ledgers[order.key] ?? StockLedger(total: 0, limitPerUser: .max)
+        var grown: Int64 = 0
+        if order.status.countsTowardLimit {
+            grown = ledger.restoreHeld(user: order.user, qty: order.qty, sold: order.status.holdsSold)
+        }
+        ledgers[order.key] = ledger
+        orders[order.id] = order
+        if order.status == .pending { expiries.push(deadlineMs: order.expiresAtMs, id: order.id) }
+        nextSequence = max(nextSequence, order.id.sequence + 1)
+        return grown
+    }
+
+    /// Pending → expired or canceled: stock back to available.
+    private mutating func move(_ order: Order, to status: OrderStatus) -> Order {
+        precondition(order.status == .pending && (status == .expired || status == .canceled))
+        ledgers[order.key]!.release(user: order.user, qty: order.qty)
+        var moved = order
+        moved.status = status
+        orders[order.id] = moved
+        return moved
+    }
+
+    /// Traps unless every ledger's counters equal what its orders hold.
+    ///
+    /// O(orders): for tests, recovery and checkpoints, not for every step.
+    public func verifyInvariants() {
+        var reserved: [LedgerKey: Int64] = [:]
+        var sold: [LedgerKey: Int64] = [:]
+        for order in orders.values {
+            if order.status.holdsReserved { reserved[order.key, default: 0] += Int64(order.qty) }
+            if order.status.holdsSold { sold[order.key, default: 0] += Int64(order.qty) }
+        }
+        for (key, ledger) in ledgers {
+            ledger.verifyInvariants()
+            precondition(ledger.counters.reserved == reserved[key, default: 0], "\(key): reserved \(ledger.counters.reserved) != pending orders \(reserved[key, default: 0])")
+            precondition(ledger.counters.sold == sold[key, default: 0], "\(key): sold \(ledger.counters.sold) != paid orders \(sold[key, default: 0])")
+        }
+    }
+}

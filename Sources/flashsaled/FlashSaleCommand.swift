@@ -1,0 +1,120 @@
+import ArgumentParser
+import FlashSale
+import Logging
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `flashsaled`: the FlashSale daemon and its helpers.
+@main
+struct FlashSaleCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "flashsaled",
+        abstract: "FlashSale: a flash-sale engine that never sells stock it does not have.",
+        subcommands: [Serve.self, Token.self],
+        defaultSubcommand: Serve.self)
+}
+
+/// Loads the configuration named on the command line (or the built-in demo), exiting with
+/// the config error's message when it is invalid.
+func loadConfig(path: String?) throws -> SaleConfig {
+    let environment = ProcessEnvironment.all
+    do {
+        return try SaleConfig.load(path: path ?? environment["FLASHSALE_CONFIG"], environment: environment, nowMs: SystemClock().nowMs())
+    } catch {
+        FileDescriptorOutput.standardError.write("flashsaled: config error: \(error)\n")
+        throw ExitCode(2)
+    }
+}
+
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Run the daemon.")
+
+    @Option(help: "Config file (YAML). Without it, the built-in demo config.")
+    var config: String?
+    @Option(help: "Data directory (holds the SQLite database).")
+    var data: String?
+    @Option(help: "HTTP listen address, HOST:PORT.")
+    var http: String?
+    @Option(help: "Ops listen address, HOST:PORT.")
+    var ops: String?
+
+    func validate() throws {
+        if let http, HostPort(http) == nil { throw ValidationError("--http must be HOST:PORT, got '\(http)'") }
+        if let ops, HostPort(ops) == nil { throw ValidationError("--ops must be HOST:PORT, got '\(ops)'") }
+        if let data, data.isEmpty { throw ValidationError("--data must not be empty") }
+    }
+
+    func run() async throws {
+        var settings = try loadConfig(path: config)
+        if let data { settings.dataDirectory = data }
+        if let http { settings.http = HostPort(http)! }
+        if let ops { settings.ops = HostPort(ops)! }
+        let level = ProcessEnvironment.all["FLASHSALE_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .info
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let logger = Logger(label: "flashsaled")
+        if settings.sourceName == SaleConfig.demoSourceName {
+            logger.notice("serving the built-in demo config with demo secrets: not for production")
+        }
+        do {
+            try await FlashSaleDaemon.run(config: settings, logger: logger)
+        } catch {
+            logger.critical("stopped on error", metadata: ["error": "\(error)"])
+            throw ExitCode(1)
+        }
+    }
+}
+
+struct Token: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Print a buyer token (JWT HS256) for a user.")
+
+    @Option(help: "Config file whose secrets.user_token signs the token. Without it, the built-in demo config.")
+    var config: String?
+    @Option(help: "User id ([A-Za-z0-9._-]{1,64}).")
+    var user: String
+    @Option(help: "Lifetime in seconds.")
+    var ttl: Int64 = 3600
+
+    func validate() throws {
+        guard ttl > 0 else { throw ValidationError("--ttl must be positive") }
+        guard BuyerTokenVerifier.isValidSubject(user) else { throw ValidationError("--user must match [A-Za-z0-9._-]{1,64}") }
+    }
+
+    func run() throws {
+        let settings = try loadConfig(path: config)
+        let token = BuyerTokenIssuer(secret: settings.secrets.userToken)
+            .mint(user: user, nowSeconds: SystemClock().nowMs() / 1000, ttlSeconds: ttl)
+        print(token)
+    }
+}
+
+/// The process environment as a dictionary.
+enum ProcessEnvironment {
+    static var all: [String: String] {
+        var result: [String: String] = [:]
+        var pointer = environ
+        while let entry = pointer.pointee {
+            let text = String(cString: entry)
+            if let equals = text.firstIndex(of: "=") {
+                result[String(text[..<equals])] = String(text[text.index(after: equals)...])
+            }
+            pointer += 1
+        }
+        return result
+    }
+}
+
+/// Unbuffered writes to a file descriptor (messages before logging is set up).
+struct FileDescriptorOutput {
+    static let standardError = FileDescriptorOutput(descriptor: 2)
+    let descriptor: Int32
+    func write(_ text: String) {
+        var text = text
+        text.withUTF8 { buffer in _ = Glibc.write(descriptor, buffer.baseAddress, buffer.count) }
+    }
+}

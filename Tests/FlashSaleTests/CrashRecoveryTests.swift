@@ -1,0 +1,182 @@
+import Foundation
+import NIOHTTP1
+import Synchronization
+import Testing
+
+@testable import FlashSale
+
+/// Starts the real `flashsaled` binary, kills it with SIGKILL in the middle of a burst of
+/// orders and payments, restarts it on the same data directory, and checks that every
+/// acknowledged order is there with at least its acknowledged status and nothing oversold.
+@Suite(.serialized) struct CrashRecoveryTests {
+    static let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+    static var binary: URL? {
+        for configuration in ["debug", "release"] {
+            let url = packageRoot.appendingPathComponent(".build/\(configuration)/flashsaled")
+            if FileManager.default.isExecutableFile(atPath: url.path) { return url }
+        }
+        return nil
+    }
+
+    static let config = """
+        secrets:
+          user_token: \(TestSecrets.userToken)
+          payment: \(TestSecrets.payment)
+          ops: \(TestSecrets.ops)
+        rate_limit:
+          per_ip:
+            rate: 1000000
+            burst: 1000000
+        admission:
+          max_inflight: 100000
+        payment:
+          window: 15m
+        events:
+          - id: crash
+            kind: seckill
+            starts_at: now-1m
+            ends_at: now+1h
+            items:
+              - sku: K1
+                name: Crash test item
+                price: 500
+                stock: 400
+                limit_per_user: 1
+        """
+
+    /// A running daemon.
+    final class Daemon {
+        let process = Process()
+        let port: Int
+        let stderr: URL
+
+        init(directory: String, port: Int) throws {
+            self.port = port
+            stderr = URL(fileURLWithPath: directory).appendingPathComponent("stderr-\(UUID().uuidString).log")
+            _ = FileManager.default.createFile(atPath: stderr.path, contents: nil)
+            process.executableURL = CrashRecoveryTests.binary!
+            process.arguments = [
+                "serve", "--config", directory + "/flashsale.yaml", "--data", directory + "/data",
+                "--http", "127.0.0.1:\(port)", "--ops", "127.0.0.1:\(freePort())",
+            ]
+            process.standardError = try FileHandle(forWritingTo: stderr)
+            process.standardOutput = FileHandle.nullDevice
+            try process.run()
+        }
+
+        func waitReady() async throws {
+            for _ in 0..<600 {
+                if let ready = try? await HTTPTestConnection.with(port: port, { try await $0.send(.GET, "/readyz").status }), ready == 200 { return }
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            throw DaemonError.notReady(log: (try? String(contentsOf: stderr, encoding: .utf8)) ?? "")
+        }
+
+        func kill(_ signal: Int32) {
+            Foundation.kill(process.processIdentifier, signal)
+            process.waitUntilExit()
+        }
+    }
+
+    enum DaemonError: Error { case notReady(log: String) }
+
+    static func freePort() -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = 0
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) } }
+        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
+
+    /// What the client was told: order id → (user, acknowledged status).
+    final class Acknowledgements: Sendable {
+        let entries = Mutex<[String: (user: String, status: String)]>([:])
+        func record(_ order: String, user: String, status: String) {
+            entries.withLock { $0[order] = (user, status) }
+        }
+        var count: Int { entries.withLock { $0.count } }
+    }
+
+    @Test(.enabled(if: binary != nil, "build flashsaled first (swift build)"))
+    func acknowledgedOrdersSurviveKillNine() async throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        try Self.config.write(toFile: directory.path + "/flashsale.yaml", atomically: true, encoding: .utf8)
+        let port = Self.freePort()
+        let first = try Daemon(directory: directory.path, port: port)
+        try await first.waitReady()
+
+        let acknowledged = Acknowledgements()
+        let issuer = BuyerTokenIssuer(secret: TestSecrets.userToken)
+        let signer = PaymentSignature(secret: TestSecrets.payment)
+        let burst = Task {
+            await withTaskGroup(of: Void.self) { group in
+                for worker in 0..<16 {
+                    group.addTask {
+                        _ = try? await HTTPTestConnection.with(port: port) { http in
+                            for n in 0..<1_000 {
+                                let user = "w\(worker)-\(n)"
+                                let token = issuer.mint(user: user, nowSeconds: Int64(Date().timeIntervalSince1970), ttlSeconds: 600)
+                                let created = try await http.send(.POST, "/v1/events/crash/orders", headers: [("authorization", "Bearer \(token)")], body: Array(#"{"sku":"K1","qty":1}"#.utf8))
+                                guard created.status == 201, let id = created.json["order"]?.stringValue else { continue }
+                                acknowledged.record(id, user: user, status: "pending")
+                                guard n % 2 == 0 else { continue }
+                                let body = Array(#"{"order":"\#(id)","transaction":"t-\#(id)","amount":500}"#.utf8)
+                                let ts = String(Int64(Date().timeIntervalSince1970))
+                                let nonce = "n-\(id)"
+                                let paid = try await http.send(.POST, "/v1/payments/notify", headers: [
+                                    ("x-pay-timestamp", ts), ("x-pay-nonce", nonce), ("x-pay-signature", signer.sign(timestamp: ts, nonce: nonce, body: body)),
+                                ], body: body)
+                                if paid.status == 200, paid.json["status"]?.stringValue == "paid" { acknowledged.record(id, user: user, status: "paid") }
+                            }
+                            return ()
+                        }
+                    }
+                }
+            }
+        }
+        // Kill mid-burst, once a good number of changes has been acknowledged.
+        while acknowledged.count < 150 { try await Task.sleep(for: .milliseconds(5)) }
+        first.kill(SIGKILL)
+        await burst.value
+        let acks = acknowledged.entries.withLock { $0 }
+        #expect(acks.count >= 150)
+
+        let second = try Daemon(directory: directory.path, port: port)
+        try await second.waitReady()
+        try await HTTPTestConnection.with(port: port) { http in
+            var paidSeen = 0
+            for (id, ack) in acks {
+                let token = issuer.mint(user: ack.user, nowSeconds: Int64(Date().timeIntervalSince1970), ttlSeconds: 600)
+                let response = try await http.send(.GET, "/v1/orders/\(id)", headers: [("authorization", "Bearer \(token)")])
+                #expect(response.status == 200, "acknowledged order \(id) lost")
+                let status = response.json["status"]?.stringValue
+                if ack.status == "paid" {
+                    #expect(status == "paid", "order \(id) was acknowledged paid, is \(status ?? "missing")")
+                } else {
+                    #expect(status == "pending" || status == "paid", "order \(id) was acknowledged pending, is \(status ?? "missing")")
+                }
+                if status == "paid" { paidSeen += 1 }
+            }
+            let event = try await http.send(.GET, "/v1/events/crash")
+            let item = event.json["items"]?[0]
+            let total = item?["total"]?.intValue ?? -1
+            let available = item?["available"]?.intValue ?? -1
+            let reserved = item?["reserved"]?.intValue ?? -1
+            let sold = item?["sold"]?.intValue ?? -1
+            #expect(total == 400 && total == available + reserved + sold, "counters \(String(describing: item))")
+            #expect(sold <= total, "oversold")
+            #expect(sold >= Int64(paidSeen), "every paid order is sold")
+            #expect(reserved + sold >= Int64(acks.count), "every acknowledged order still holds its unit")
+            return ()
+        }
+        second.kill(SIGTERM)
+        #expect(second.process.terminationStatus == 0, "SIGTERM is a clean stop")
+    }
+}

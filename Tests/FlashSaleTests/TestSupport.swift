@@ -1,0 +1,157 @@
+import Foundation
+import Logging
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import Testing
+
+@testable import FlashSale
+@testable import InventoryActor
+
+/// Secrets used by every test config.
+enum TestSecrets {
+    static let userToken = "test-user-secret"
+    static let payment = "test-payment-secret"
+    static let ops = "test-ops-secret"
+}
+
+/// A fresh temporary directory, removed by `remove()`.
+struct TemporaryDirectory {
+    let path: String
+
+    init() {
+        path = FileManager.default.temporaryDirectory.appendingPathComponent("flashsale-test-\(UUID().uuidString)").path
+        try! FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    }
+
+    func remove() { try? FileManager.default.removeItem(atPath: path) }
+}
+
+/// A config for tests: one live seckill event `e1` (A1: price 990, given stock and limit).
+func makeTestConfig(
+    dataDirectory: String, nowMs: Int64, stock: Int64 = 10, limitPerUser: Int32 = 2, paymentWindowMs: Int64 = 60_000,
+    extraItems: [ItemConfig] = [], events extraEvents: [EventConfig] = [], shards: Int = 4, journalEnabled: Bool = true
+) -> SaleConfig {
+    let items = [ItemConfig(sku: "A1", name: "Phone case", priceFen: 990, stock: stock, limitPerUser: limitPerUser, groupSize: nil, groupPriceFen: nil)] + extraItems
+    let live = EventConfig(id: "e1", kind: .seckill, startsAtMs: nowMs - 60_000, endsAtMs: nowMs + 3_600_000, items: items)
+    return SaleConfig(
+        sourceName: "<test>", http: HostPort(host: "127.0.0.1", port: 0), ops: HostPort(host: "127.0.0.1", port: 0),
+        dataDirectory: dataDirectory, timeZoneIdentifier: "Asia/Shanghai",
+        secrets: Secrets(userToken: TestSecrets.userToken, payment: TestSecrets.payment, ops: TestSecrets.ops),
+        trustedProxies: [], rateLimitPerIPRate: 1_000_000, rateLimitPerIPBurst: 1_000_000, admissionMaxInflight: 100_000,
+        paymentWindowMs: paymentWindowMs, groupWindowMs: 3_600_000, shards: shards,
+        journal: JournalConfig(enabled: journalEnabled, synchronous: .normal, batchMax: 4096, checkpointIntervalMs: 30_000),
+        events: [live] + extraEvents, coupons: [])
+}
+
+/// An engine on a manual clock with a real journal in a temporary directory.
+struct TestEngine {
+    let config: SaleConfig
+    let clock: ManualClock
+    let engine: SaleEngine
+    let api: BuyerAPI
+
+    static let logger = Logger(label: "test")
+
+    /// Opens (or reopens) the journal in `config.dataDirectory` and recovers from it.
+    static func start(config: SaleConfig, clock: ManualClock) async throws -> TestEngine {
+        let journal = config.journal.enabled
+            ? try Journal(directory: config.dataDirectory, synchronous: .normal, batchMax: config.journal.batchMax, logger: logger)
+            : nil
+        let engine = SaleEngine(config: config, clock: clock, journal: journal, logger: logger)
+        let state = journal == nil ? RecoveredState() : try Journal.recover(directory: config.dataDirectory)
+        await engine.recover(from: state)
+        return TestEngine(config: config, clock: clock, engine: engine, api: BuyerAPI(engine: engine, userTokenSecret: TestSecrets.userToken))
+    }
+
+    /// Closes the journal (as a clean stop would, without the final checkpoint).
+    func stop() async {
+        await engine.journal?.close()
+    }
+
+    /// A bearer header for `user`.
+    func bearer(_ user: String) -> String {
+        "Bearer " + BuyerTokenIssuer(secret: TestSecrets.userToken).mint(user: user, nowSeconds: clock.nowMs() / 1000, ttlSeconds: 3600)
+    }
+
+    /// POST an order through the API (no socket).
+    func order(_ user: String, sku: String = "A1", qty: Int = 1, event: String = "e1") async -> APIResponse {
+        await api.respond(to: APIRequest(
+            method: "POST", path: "/v1/events/\(event)/orders", authorization: bearer(user),
+            body: Array(#"{"sku":"\#(sku)","qty":\#(qty)}"#.utf8)))
+    }
+
+    /// A signed payment notification through the API (no socket).
+    func pay(order: String, transaction: String, amount: Int64, nonce: String = UUID().uuidString, timestamp: Int64? = nil, secret: String = TestSecrets.payment) async -> APIResponse {
+        let body = Array(#"{"order":"\#(order)","transaction":"\#(transaction)","amount":\#(amount)}"#.utf8)
+        let ts = String(timestamp ?? clock.nowMs() / 1000)
+        let signature = PaymentSignature(secret: secret).sign(timestamp: ts, nonce: nonce, body: body)
+        return await api.respond(to: APIRequest(
+            method: "POST", path: "/v1/payments/notify", payTimestamp: ts, payNonce: nonce, paySignature: signature, body: body))
+    }
+}
+
+extension APIResponse {
+    /// The body parsed as JSON.
+    var json: JSONValue { (try? JSONParser.parse(body)) ?? .null }
+    /// The `error` code of an error body.
+    var errorCode: String? { json["error"]?.stringValue }
+}
+
+/// A minimal HTTP/1.1 client over one keep-alive connection (tests and the crash test).
+final class HTTPTestConnection: @unchecked Sendable {
+    struct Response {
+        var status: Int
+        var headers: HTTPHeaders
+        var body: [UInt8]
+        var json: JSONValue { (try? JSONParser.parse(body)) ?? .null }
+    }
+
+    private var inbound: NIOAsyncChannelInboundStream<HTTPClientResponsePart>.AsyncIterator
+    private let outbound: NIOAsyncChannelOutboundWriter<HTTPClientRequestPart>
+
+    private init(inbound: NIOAsyncChannelInboundStream<HTTPClientResponsePart>.AsyncIterator, outbound: NIOAsyncChannelOutboundWriter<HTTPClientRequestPart>) {
+        self.inbound = inbound
+        self.outbound = outbound
+    }
+
+    /// Connects to `host:port` (optionally from a given local address) and runs `body` on the connection.
+    static func with<R: Sendable>(host: String = "127.0.0.1", port: Int, _ body: (HTTPTestConnection) async throws -> R) async throws -> R {
+        let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .connect(host: host, port: port) { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHTTPClientHandlers()
+                    return try NIOAsyncChannel<HTTPClientResponsePart, HTTPClientRequestPart>(wrappingChannelSynchronously: channel)
+                }
+            }
+        return try await channel.executeThenClose { inbound, outbound in
+            try await body(HTTPTestConnection(inbound: inbound.makeAsyncIterator(), outbound: outbound))
+        }
+    }
+
+    /// Sends one request and reads its response.
+    func send(_ method: HTTPMethod, _ path: String, headers: [(String, String)] = [], body: [UInt8] = []) async throws -> Response {
+        var head = HTTPRequestHead(version: .http1_1, method: method, uri: path)
+        head.headers.add(name: "host", value: "localhost")
+        head.headers.add(name: "content-length", value: String(body.count))
+        for (name, value) in headers { head.headers.add(name: name, value: value) }
+        try await outbound.write(.head(head))
+        if !body.isEmpty { try await outbound.write(.body(.byteBuffer(ByteBuffer(bytes: body)))) }
+        try await outbound.write(.end(nil))
+        var response = Response(status: 0, headers: [:], body: [])
+        while let part = try await inbound.next() {
+            switch part {
+            case .head(let head):
+                response.status = Int(head.status.code)
+                response.headers = head.headers
+            case .body(var buffer):
+                response.body += buffer.readBytes(length: buffer.readableBytes) ?? []
+            case .end:
+                return response
+            }
+        }
+        throw HTTPTestError.closed
+    }
+}
+
+enum HTTPTestError: Error { case closed }
