@@ -9,7 +9,7 @@ public enum FlashSaleDaemon {
         let journal: Journal?
         if config.journal.enabled {
             journal = try Journal(
-                directory: config.dataDirectory, synchronous: JournalSynchronous(rawValue: config.journal.synchronous.rawValue) ?? .full,
+                directory: config.dataDirectory, synchronous: config.journal.synchronous,
                 batchMax: config.journal.batchMax, logger: logger)
         } else {
             journal = nil

@@ -44,6 +44,7 @@ struct ConfigMapping {
     let path: String
     /// Whether `FLASHSALE_*` variables override values here: only outside lists, whose elements have no names.
     let overridable: Bool
+    /// The source, environment and load time shared by the whole config.
     let context: ConfigContext
     private let values: [String: Node]
 
@@ -282,16 +283,15 @@ struct ConfigScalar {
     /// `host:port`, IPv6 hosts in brackets.
     func hostPort() throws(ConfigError) -> HostPort {
         guard let value = HostPort(text) else {
-            throw error("expected host:port like 127.0.0.1:8080 or [::1]:8080 (got \(quoted))")
+            throw error("expected \(HostPort.syntaxHint) (got \(quoted))")
         }
         return value
     }
 
-    /// One of an enum's raw values, any case.
-    func choice<Choice: RawRepresentable & CaseIterable>(_: Choice.Type) throws(ConfigError) -> Choice
-    where Choice.RawValue == String {
-        if let value = Choice(rawValue: text.lowercased()) { return value }
-        let names = Choice.allCases.map(\.rawValue)
+    /// One of `names`, any case, made into a value by `make` (an enum's `init(rawValue:)`).
+    func choice<Choice>(_ names: [String], _ make: (String) -> Choice?) throws(ConfigError) -> Choice {
+        let lowered = text.lowercased()
+        if names.contains(lowered), let value = make(lowered) { return value }
         let expected = names.count == 2 ? "\(names[0]) or \(names[1])" : "one of \(names.joined(separator: ", "))"
         throw error("expected \(expected) (got \(quoted))")
     }
@@ -333,14 +333,15 @@ struct ConfigScalar {
 
     /// Digits with an optional fraction and exponent: no `inf`, `nan` or hex floats.
     private static func isDecimalNumber(_ text: String) -> Bool {
-        !text.isEmpty && text.utf8.allSatisfy { byte in
-            switch byte {
-            case UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "."), UInt8(ascii: "e"), UInt8(ascii: "E"),
-                UInt8(ascii: "+"), UInt8(ascii: "-"):
-                return true
-            default:
-                return false
+        !text.isEmpty
+            && text.utf8.allSatisfy { byte in
+                switch byte {
+                case UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "."), UInt8(ascii: "e"), UInt8(ascii: "E"),
+                    UInt8(ascii: "+"), UInt8(ascii: "-"):
+                    return true
+                default:
+                    return false
+                }
             }
-        }
     }
 }

@@ -5,6 +5,9 @@ public struct HostPort: Sendable, Hashable, CustomStringConvertible {
     /// The TCP port, 0...65535; 0 asks the system for a free one (tests).
     public var port: Int
 
+    /// What a valid address looks like, for error messages.
+    static let syntaxHint = "host:port like 127.0.0.1:8080 or [::1]:8080"
+
     /// Longest host name (RFC 1035).
     static let hostBytesMax = 253
 
@@ -37,6 +40,17 @@ public struct HostPort: Sendable, Hashable, CustomStringConvertible {
         guard let port = Self.port(portPart) else { return nil }
         self.host = String(hostPart)
         self.port = port
+    }
+
+    /// Parses `host:port` from a command-line flag; the error names `key` (`--http`) as its key
+    /// and `"command line"` as its source.
+    public init(parsing text: String, key: String) throws(ConfigError) {
+        guard let value = HostPort(text) else {
+            throw ConfigError(
+                source: "command line", key: key,
+                problem: "expected \(Self.syntaxHint) (got \"\(text)\")")
+        }
+        self = value
     }
 
     /// `host:port`, with brackets around an IPv6 host.

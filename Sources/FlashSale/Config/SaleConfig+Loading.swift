@@ -10,7 +10,9 @@ extension SaleConfig {
     ///   - environment: the process environment; `FLASHSALE_*` variables beat the file.
     ///   - nowMs: the load time, unix epoch milliseconds: what `now` in the file means, and where
     ///     schedules are expanded from.
-    public static func load(path: String?, environment: [String: String], nowMs: Int64) throws(ConfigError) -> SaleConfig {
+    public static func load(
+        path: String?, environment: [String: String], nowMs: Int64
+    ) throws(ConfigError) -> SaleConfig {
         guard let path else {
             return try parse(yaml: demoYAML, sourceName: demoSourceName, environment: environment, nowMs: nowMs)
         }
@@ -131,7 +133,7 @@ extension SaleConfig {
             return "invalid YAML at line \(yamlContext.mark.line), column \(yamlContext.mark.column): "
                 + "duplicate key \(names) in one mapping"
         case .reader(let problem, let offset, _, _):
-            return "invalid YAML at byte offset \(offset.map(String.init) ?? "?"): \(problem)"
+            return "invalid YAML at character \(offset.map(String.init) ?? "?"): \(problem)"
         default:
             return "invalid YAML: \(error)"
         }
@@ -143,7 +145,8 @@ extension SaleConfig {
         let context = root.context
         let http = try root.scalar("http")?.hostPort() ?? defaultHTTP
         let ops = try root.scalar("ops")?.hostPort() ?? defaultOps
-        let dataDirectory = try root.scalar("data")?.string(bytesMax: ConfigLimits.stringBytesMax) ?? defaultDataDirectory
+        let dataDirectory =
+            try root.scalar("data")?.string(bytesMax: ConfigLimits.stringBytesMax) ?? defaultDataDirectory
         let timeZoneIdentifier = try root.scalar("timezone").map(knownTimeZoneIdentifier) ?? defaultTimeZoneIdentifier
         guard let timeZone = TimeZone(identifier: timeZoneIdentifier) else {
             preconditionFailure("time zone \(timeZoneIdentifier) was checked")
@@ -174,7 +177,8 @@ extension SaleConfig {
         let journalMapping = try root.mapping("journal", keys: Keys.journal)
         let journal = JournalConfig(
             enabled: try journalMapping.scalar("enabled")?.boolean() ?? defaultJournal.enabled,
-            synchronous: try journalMapping.scalar("synchronous")?.choice(JournalConfig.Synchronous.self)
+            synchronous: try journalMapping.scalar("synchronous")?.choice(
+                ["full", "normal"], JournalSynchronous.init(rawValue:))
                 ?? defaultJournal.synchronous,
             batchMax: try journalMapping.scalar("batch_max")?.integer(ConfigLimits.batchMaxRange)
                 ?? defaultJournal.batchMax,
@@ -195,7 +199,8 @@ extension SaleConfig {
     /// A time zone identifier that `TimeZone` knows.
     private static func knownTimeZoneIdentifier(_ value: ConfigScalar) throws(ConfigError) -> String {
         guard TimeZone(identifier: value.text) != nil else {
-            throw value.error("not a known time zone; expected an IANA name like Asia/Shanghai or UTC (got \(value.quoted))")
+            throw value.error(
+                "not a known time zone; expected an IANA name like Asia/Shanghai or UTC (got \(value.quoted))")
         }
         return value.text
     }
@@ -236,7 +241,7 @@ extension SaleConfig {
             let event = try ConfigMapping(
                 node: node, path: "events[\(index)]", keys: Keys.event, overridable: false, context: context)
             let id = try event.required("id").id()
-            let kind = try event.required("kind").choice(EventKind.self)
+            let kind = try event.required("kind").choice(EventKind.allCases.map(\.rawValue), EventKind.init(rawValue:))
             let windows = try decodeWindows(event, id: id, timeZone: timeZone)
             let items = try decodeItems(event, kind: kind)
             for window in windows {
@@ -245,7 +250,9 @@ extension SaleConfig {
                 }
                 pathByID[window.id] = event.path
                 events.append(
-                    EventConfig(id: window.id, kind: kind, startsAtMs: window.startsAtMs, endsAtMs: window.endsAtMs, items: items))
+                    EventConfig(
+                        id: window.id, kind: kind, startsAtMs: window.startsAtMs, endsAtMs: window.endsAtMs,
+                        items: items))
             }
             guard events.count <= ConfigLimits.eventsMax else {
                 throw event.error("id", "more than \(ConfigLimits.eventsMax) events in all, schedules expanded")

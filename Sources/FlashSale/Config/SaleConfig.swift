@@ -131,25 +131,17 @@ public struct Secrets: Sendable, Equatable, CustomStringConvertible {
 
 /// How the journal (the SQLite database in the data directory) writes.
 public struct JournalConfig: Sendable, Equatable {
-    /// SQLite's `synchronous` setting for the journal.
-    public enum Synchronous: String, Sendable, CaseIterable {
-        /// fsync on every commit: an acknowledged change survives a power cut.
-        case full
-        /// fsync at checkpoints only: a power cut may lose the last commits (a crash does not).
-        case normal
-    }
-
     /// Whether changes are journaled at all; off only for benchmarks, since nothing survives a restart.
     public var enabled: Bool
-    /// SQLite's `synchronous` setting.
-    public var synchronous: Synchronous
+    /// SQLite's `synchronous` setting: `full` (fsync every commit, the default) or `normal`.
+    public var synchronous: JournalSynchronous
     /// Most records written in one transaction.
     public var batchMax: Int
     /// Time between checkpoints, in milliseconds.
     public var checkpointIntervalMs: Int64
 
     /// Creates a journal config.
-    public init(enabled: Bool, synchronous: Synchronous, batchMax: Int, checkpointIntervalMs: Int64) {
+    public init(enabled: Bool, synchronous: JournalSynchronous, batchMax: Int, checkpointIntervalMs: Int64) {
         self.enabled = enabled
         self.synchronous = synchronous
         self.batchMax = batchMax

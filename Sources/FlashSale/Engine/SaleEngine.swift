@@ -47,8 +47,9 @@ public struct ItemView: Sendable {
 /// It checks requests in the contract's order, lets the owning shard decide, and answers
 /// only after the journal has made the decision durable.
 public final class SaleEngine: Sendable {
-    /// Payment notifications more than this far from server time are stale.
-    public static let paymentSkewSecondsMax: Int64 = 300
+    /// Most payment nonces remembered: ~5 min of notifications at 3 500/s; past it the oldest
+    /// are forgotten early, which only weakens replay detection (payments are idempotent by transaction).
+    static let nonceEntriesMax = 1 << 20
     /// Most orders one shard expires per sweep, so a sweep never holds a shard long.
     static let expiryBatchPerShard = 10_000
 
@@ -76,7 +77,7 @@ public final class SaleEngine: Sendable {
         self.clock = clock
         self.paymentWindowMs = config.paymentWindowMs
         self.paymentSignature = PaymentSignature(secret: config.secrets.payment)
-        self.nonces = NonceCache(windowSeconds: Self.paymentSkewSecondsMax, capacity: 1 << 20)
+        self.nonces = NonceCache(windowSeconds: PaymentSignature.timestampSkewSecondsMax, capacity: Self.nonceEntriesMax)
         self.logger = logger
     }
 
@@ -181,10 +182,12 @@ public final class SaleEngine: Sendable {
             paymentSignature.isValid(timestamp: timestamp, nonce: nonce, body: body, signatureHex: signature)
         else { return .failure(.badSignature) }
         let nowMs = clock.nowMs()
-        guard let seconds = Int64(timestamp), abs(seconds - nowMs / 1000) <= Self.paymentSkewSecondsMax else {
-            return .failure(.stale)
+        guard let seconds = PaymentSignature.timestampSeconds(timestamp),
+            PaymentSignature.isFresh(timestampSeconds: seconds, nowSeconds: nowMs / 1000)
+        else { return .failure(.stale) }
+        guard PaymentSignature.isValidNonce(nonce) else {
+            return .failure(.badRequest("X-Pay-Nonce must be 1..\(PaymentSignature.nonceBytesMax) visible ASCII characters"))
         }
-        guard Self.isVisibleASCII(nonce, lengthMax: 64) else { return .failure(.badRequest("X-Pay-Nonce must be 1..64 visible ASCII characters")) }
         guard nonces.insertIfAbsent(nonce, nowSeconds: nowMs / 1000) else { return .failure(.replay) }
         let notification: (order: String, transaction: String, amountFen: Int64)
         switch PaymentNotification.parse(body) {
@@ -291,10 +294,5 @@ public final class SaleEngine: Sendable {
         } catch {
             return .unavailable("\(error)")
         }
-    }
-
-    static func isVisibleASCII(_ text: String, lengthMax: Int) -> Bool {
-        let utf8 = text.utf8
-        return !utf8.isEmpty && utf8.count <= lengthMax && utf8.allSatisfy { $0 > 0x20 && $0 < 0x7f }
     }
 }
