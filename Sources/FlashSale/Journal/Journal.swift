@@ -21,13 +21,21 @@ public enum JournalRecord: Sendable, Equatable {
 }
 
 /// Why a journal wait failed.
-public enum JournalError: Error, Sendable, Equatable {
+public enum JournalError: Error, Sendable, Equatable, CustomStringConvertible {
     /// The journal cannot write durably now (disk full, I/O error); the message says why.
     ///
     /// The engine answers `503 unavailable`. The records stay buffered and are retried.
     case unavailable(String)
     /// The journal is closed; nothing more will become durable.
     case closed
+
+    /// The message for a person (what the engine puts in its 503 body).
+    public var description: String {
+        switch self {
+        case .unavailable(let message): message
+        case .closed: "journal closed"
+        }
+    }
 }
 
 /// SQLite's `synchronous` setting for the journal.
@@ -44,6 +52,12 @@ public enum JournalSynchronous: String, Sendable {
 /// Tickets are assigned in `append` order (starting at 1) and committed in that order, so a
 /// durable ticket means every smaller ticket is durable too. Call `close()` before dropping
 /// it: the writer thread holds the journal until then.
+///
+/// Cost, for benchmarks against `DiscardingChangeSink`: `append` is one mutex-guarded array
+/// append (a semaphore signal only when the writer sleeps); `waitDurable` is an atomic load when
+/// already durable, else one continuation. The writer binds prepared statements (no SQL text
+/// per record) and commits up to `batchMax` records per fsync; `commitCount` and
+/// `recordsCommitted` show how well commits group.
 public final class Journal: ChangeSink, Sendable {
     /// The database file's name inside the data directory.
     public static let databaseFileName = "flashsale.db"
@@ -51,6 +65,8 @@ public final class Journal: ChangeSink, Sendable {
     static let retryBackoffFirstMs = 50
     /// Longest wait between retries of a failed commit, ms: bounds how long a healed disk stays unused.
     static let retryBackoffMaxMs = 1_000
+    /// Most batch slots allocated up front, whatever `batchMax` says: a huge limit must not cost memory.
+    static let batchCapacityReservedMax = 65_536
 
     private let state: Mutex<State>
     /// Wakes the writer: signalled by `append` only when the writer said it sleeps, and by `close`.
@@ -263,7 +279,7 @@ extension Journal {
     /// Takes a batch, commits it, publishes; repeats; sleeps when idle; returns once stopped.
     private func writerLoop(store: JournalStore) {
         var batch: [JournalRecord] = []
-        batch.reserveCapacity(batchMax)
+        batch.reserveCapacity(min(batchMax, Self.batchCapacityReservedMax))
         var batchLastTicket: UInt64 = 0
         var resumable: [Waiter] = []
         var backoffMs = 0
