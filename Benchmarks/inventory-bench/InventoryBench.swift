@@ -53,6 +53,22 @@ struct InventoryBench {
         return Double(tasks * perTask) / elapsed
     }
 
+    /// The synchronous core alone: one `OrderBook`, no actor, no tasks.
+    static func bookOnly(count: Int) async -> Double {
+        var book = OrderBook()
+        let key = LedgerKey(event: "bench", sku: "S0")
+        book.addLedger(key, total: Int64(count), limitPerUser: .max)
+        let users = (0..<1000).map { "u\($0)" }
+        let elapsed = await seconds {
+            for n in 0..<count {
+                let request = ReserveRequest(key: key, user: users[n % 1000], qty: 1, amountFen: 100, discountFen: 0, nowMs: 0, expiresAtMs: 60_000)
+                _ = book.reserve(request)
+            }
+        }
+        book.verifyInvariants()
+        return Double(count) / elapsed
+    }
+
     static func durableOrders(journal: Bool, tasks: Int, perTask: Int) async throws -> Double {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("flashsale-bench-\(UUID().uuidString)").path
         defer { try? FileManager.default.removeItem(atPath: directory) }
@@ -87,6 +103,8 @@ struct InventoryBench {
     static func run(quick: Bool) async throws {
         let perTask = quick ? 200 : 2_000
         print("inventory-bench: \(ProcessInfo.processInfo.activeProcessorCount) cores, 1000 tasks x \(perTask) each")
+        print("core only (one OrderBook, no actor): \(format(await bookOnly(count: 1000 * perTask)))")
+        if CommandLine.arguments.contains("--core") { return }
         for round in 1...3 {
             let one = await reservations(shards: 64, skus: 1, tasks: 1000, perTask: perTask)
             let many = await reservations(shards: 64, skus: 10_000, tasks: 1000, perTask: perTask)

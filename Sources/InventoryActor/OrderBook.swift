@@ -86,9 +86,8 @@ public enum RestockResult: Sendable, Equatable {
 /// repeat returns the first outcome (or the order as it now stands) and moves nothing.
 public struct OrderBook: Sendable {
     private var ledgers: [LedgerKey: StockLedger] = [:]
-    private var orders: [OrderID: Order] = [:]
+    private var orders = OrderTable()
     private var expiries = ExpiryQueue()
-    private var nextSequence: UInt64 = 1
 
     /// An empty book.
     public init() {}
@@ -117,26 +116,25 @@ public struct OrderBook: Sendable {
 
     /// Reserves stock for a new order, giving it a fresh id in the key's slot.
     public mutating func reserve(_ request: ReserveRequest) -> ReserveResult {
-        reserve(request, id: OrderID(sequence: nextSequence, slot: request.key.slot))
+        reserve(request, id: orders.nextID(slot: request.key.slot))
     }
 
     /// Reserves stock for an order with a given id; a repeat returns the order as it stands.
     public mutating func reserve(_ request: ReserveRequest, id: OrderID) -> ReserveResult {
         if let existing = orders[id] { return .reserved(existing) }
-        guard var ledger = ledgers[request.key] else { return .unknownSKU }
-        switch ledger.reserve(user: request.user, qty: request.qty) {
+        // Mutate in place: a copy of the ledger would copy its per-user table on every claim.
+        guard let outcome = ledgers[request.key]?.reserve(user: request.user, qty: request.qty) else { return .unknownSKU }
+        switch outcome {
         case .limitExceeded: return .limitExceeded
         case .soldOut: return .soldOut
         case .reserved: break
         }
-        ledgers[request.key] = ledger
         let order = Order(
             id: id, key: request.key, user: request.user, qty: request.qty, amountFen: request.amountFen,
             discountFen: request.discountFen, createdAtMs: request.nowMs, expiresAtMs: request.expiresAtMs,
             status: .pending, transaction: nil)
-        orders[id] = order
+        orders.store(order)
         expiries.push(deadlineMs: order.expiresAtMs, id: id)
-        nextSequence = max(nextSequence, id.sequence + 1)
         return .reserved(order)
     }
 
@@ -153,7 +151,7 @@ public struct OrderBook: Sendable {
             ledgers[order.key]!.commit(qty: order.qty)
             order.status = .paid
             order.transaction = transaction
-            orders[id] = order
+            orders.store(order)
             return .paid(order)
         case .paid, .formed, .refundPending:
             return order.transaction == transaction ? .duplicate(order) : .doublePayment(order)
@@ -161,11 +159,11 @@ public struct OrderBook: Sendable {
             order.transaction = transaction
             if ledgers[order.key]!.retake(user: order.user, qty: order.qty) {
                 order.status = .paid
-                orders[id] = order
+                orders.store(order)
                 return .latePaid(order)
             }
             order.status = .refundPending
-            orders[id] = order
+            orders.store(order)
             return .lateRefund(order)
         }
     }
@@ -190,10 +188,9 @@ public struct OrderBook: Sendable {
 
     /// Changes a ledger's stock by `delta` units.
     public mutating func restock(_ key: LedgerKey, delta: Int64) -> RestockResult {
-        guard var ledger = ledgers[key] else { return .unknownSKU }
-        guard ledger.restock(delta: delta) else { return .insufficientAvailable(ledger.counters) }
-        ledgers[key] = ledger
-        return .restocked(ledger.counters)
+        guard let done = ledgers[key]?.restock(delta: delta) else { return .unknownSKU }
+        guard done else { return .insufficientAvailable(ledgers[key]!.counters) }
+        return .restocked(ledgers[key]!.counters)
     }
 
     /// Loads an order from storage (recovery), holding its stock as its status says.
@@ -203,15 +200,13 @@ public struct OrderBook: Sendable {
     /// is created empty so its orders stay readable.
     public mutating func restore(_ order: Order) -> Int64 {
         precondition(orders[order.id] == nil, "order \(order.id) restored twice")
-        var ledger = ledgers[order.key] ?? StockLedger(total: 0, limitPerUser: .max)
+        if ledgers[order.key] == nil { ledgers[order.key] = StockLedger(total: 0, limitPerUser: .max) }
         var grown: Int64 = 0
         if order.status.countsTowardLimit {
-            grown = ledger.restoreHeld(user: order.user, qty: order.qty, sold: order.status.holdsSold)
+            grown = ledgers[order.key]!.restoreHeld(user: order.user, qty: order.qty, sold: order.status.holdsSold)
         }
-        ledgers[order.key] = ledger
-        orders[order.id] = order
+        orders.store(order)
         if order.status == .pending { expiries.push(deadlineMs: order.expiresAtMs, id: order.id) }
-        nextSequence = max(nextSequence, order.id.sequence + 1)
         return grown
     }
 
@@ -221,7 +216,7 @@ public struct OrderBook: Sendable {
         ledgers[order.key]!.release(user: order.user, qty: order.qty)
         var moved = order
         moved.status = status
-        orders[order.id] = moved
+        orders.store(moved)
         return moved
     }
 
@@ -231,7 +226,7 @@ public struct OrderBook: Sendable {
     public func verifyInvariants() {
         var reserved: [LedgerKey: Int64] = [:]
         var sold: [LedgerKey: Int64] = [:]
-        for order in orders.values {
+        for order in orders.all {
             if order.status.holdsReserved { reserved[order.key, default: 0] += Int64(order.qty) }
             if order.status.holdsSold { sold[order.key, default: 0] += Int64(order.qty) }
         }
