@@ -6,6 +6,11 @@ public enum InventoryChange: Sendable, Equatable {
     case doublePayment(OrderID, transaction: String, atMs: Int64)
     /// A ledger's stock changed by `delta` units.
     case restock(LedgerKey, delta: Int64)
+    /// A group as it stands after a change (opened, formed, failed); its members are the
+    /// orders that name it.
+    case group(Group)
+    /// A coupon was claimed (its later states follow from the orders that name it).
+    case coupon(Coupon)
 }
 
 /// Where shards report their changes: the journal in the daemon, a recorder in tests.

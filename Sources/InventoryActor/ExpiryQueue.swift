@@ -1,13 +1,13 @@
-/// A binary min-heap of (deadline, order) pairs: which pending order expires next.
+/// A binary min-heap of (deadline, id) pairs: which pending order (or open group) expires next.
 ///
 /// Entries are not removed when an order is paid or canceled; `OrderBook` skips those when
 /// they surface, which keeps every transition O(log n) at most.
-struct ExpiryQueue: Sendable {
-    private var heap: [(deadlineMs: Int64, id: OrderID)] = []
+struct ExpiryQueue<ID: Sendable>: Sendable {
+    private var heap: [(deadlineMs: Int64, id: ID)] = []
 
     var count: Int { heap.count }
 
-    mutating func push(deadlineMs: Int64, id: OrderID) {
+    mutating func push(deadlineMs: Int64, id: ID) {
         heap.append((deadlineMs, id))
         var child = heap.count - 1
         while child > 0 {
@@ -19,7 +19,7 @@ struct ExpiryQueue: Sendable {
     }
 
     /// Removes and returns the earliest entry if its deadline is at or before `nowMs`.
-    mutating func popDue(nowMs: Int64) -> OrderID? {
+    mutating func popDue(nowMs: Int64) -> ID? {
         guard let first = heap.first, first.deadlineMs <= nowMs else { return nil }
         let last = heap.removeLast()
         if !heap.isEmpty {

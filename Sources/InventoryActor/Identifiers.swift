@@ -53,6 +53,7 @@ public struct LedgerKey: Hashable, Sendable, CustomStringConvertible {
 public struct OrderID: Hashable, Comparable, Sendable, CustomStringConvertible {
     /// Number of slots; a power of two so the slot is the low bits. Fixed forever: it is in every id.
     public static let slotCount = 1024
+    /// Bits of the slot in a packed id.
     static let slotBits: UInt64 = 10
 
     /// The packed value: `sequence << 10 | slot`.

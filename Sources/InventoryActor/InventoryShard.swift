@@ -5,8 +5,10 @@
 public actor InventoryShard {
     /// This shard's position in `Inventory.shards`.
     public nonisolated let index: Int
-    private var book = OrderBook()
-    private let sink: any ChangeSink
+    var book = OrderBook()
+    /// The coupon batches whose slot maps here (InventoryShard+Coupons.swift).
+    var coupons = CouponBook()
+    let sink: any ChangeSink
 
     /// An empty shard reporting to `sink`.
     public init(index: Int, sink: any ChangeSink) {
@@ -33,13 +35,15 @@ public actor InventoryShard {
     /// Applies a verified payment notification.
     public func pay(_ id: OrderID, transaction: String, amountFen: Int64, nowMs: Int64) -> Recorded<PaymentResult> {
         let result = book.pay(id, transaction: transaction, amountFen: amountFen, nowMs: nowMs)
+        // A group payment may have failed or formed its group first: those changes go first.
+        let groupTicket = recordOutbox()
         switch result {
         case .paid(let order), .latePaid(let order), .lateRefund(let order):
             return Recorded(result: result, ticket: sink.record(.order(order)))
         case .doublePayment(let order):
             return Recorded(result: result, ticket: sink.record(.doublePayment(order.id, transaction: transaction, atMs: nowMs)))
         case .duplicate, .unknownOrder, .amountMismatch:
-            return Recorded(result: result, ticket: 0)
+            return Recorded(result: result, ticket: groupTicket)
         }
     }
 

@@ -25,10 +25,11 @@ public enum OrderStatus: UInt8, Sendable, CaseIterable, CustomStringConvertible 
         }
     }
 
-    /// Whether an order in this status holds stock as `reserved`.
+    /// Whether a seckill order in this status holds stock as `reserved` (see `Order.holdsReserved`
+    /// for group orders, whose paid units stay reserved until the group forms).
     public var holdsReserved: Bool { self == .pending }
 
-    /// Whether an order in this status counts as `sold`.
+    /// Whether a seckill order in this status counts as `sold` (see `Order.holdsSold`).
     public var holdsSold: Bool { self == .paid || self == .formed }
 
     /// Whether the order's quantity counts against its user's `limit_per_user`.
@@ -61,11 +62,22 @@ public struct Order: Sendable, Equatable {
     public internal(set) var status: OrderStatus
     /// The payment transaction that paid it, once paid.
     public internal(set) var transaction: String?
+    /// The group it is a member order of; nil for a seckill order.
+    public let group: GroupID?
+    /// The coupon it redeems, as the buyer named it; nil when none.
+    public let coupon: String?
+
+    /// Whether it holds its stock as `reserved`: pending, or paid in a group not yet formed.
+    public var holdsReserved: Bool { status == .pending || (status == .paid && group != nil) }
+
+    /// Whether it holds its stock as `sold`: a paid seckill order, or a formed group order.
+    public var holdsSold: Bool { status == .formed || (status == .paid && group == nil) }
 
     /// Creates an order record (as reserved, or as loaded from storage).
     public init(
         id: OrderID, key: LedgerKey, user: String, qty: Int32, amountFen: Int64, discountFen: Int64,
-        createdAtMs: Int64, expiresAtMs: Int64, status: OrderStatus, transaction: String?
+        createdAtMs: Int64, expiresAtMs: Int64, status: OrderStatus, transaction: String?,
+        group: GroupID? = nil, coupon: String? = nil
     ) {
         self.id = id
         self.key = key
@@ -77,5 +89,7 @@ public struct Order: Sendable, Equatable {
         self.expiresAtMs = expiresAtMs
         self.status = status
         self.transaction = transaction
+        self.group = group
+        self.coupon = coupon
     }
 }

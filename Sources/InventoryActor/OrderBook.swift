@@ -14,9 +14,12 @@ public struct ReserveRequest: Sendable, Equatable {
     public var nowMs: Int64
     /// Payment deadline, unix ms.
     public var expiresAtMs: Int64
+    /// The coupon redeemed (already held on its batch's shard), as the buyer named it.
+    public var coupon: String?
 
     /// Creates a request.
-    public init(key: LedgerKey, user: String, qty: Int32, amountFen: Int64, discountFen: Int64, nowMs: Int64, expiresAtMs: Int64) {
+    public init(key: LedgerKey, user: String, qty: Int32, amountFen: Int64, discountFen: Int64, nowMs: Int64, expiresAtMs: Int64, coupon: String? = nil) {
+        self.coupon = coupon
         self.key = key
         self.user = user
         self.qty = qty
@@ -85,9 +88,14 @@ public enum RestockResult: Sendable, Equatable {
 /// its ledger together, then checks the invariants. Steps are idempotent by order id: a
 /// repeat returns the first outcome (or the order as it now stands) and moves nothing.
 public struct OrderBook: Sendable {
-    private var ledgers: [LedgerKey: StockLedger] = [:]
-    private var orders = OrderTable()
-    private var expiries = ExpiryQueue()
+    var ledgers: [LedgerKey: StockLedger] = [:]
+    var orders = OrderTable()
+    var expiries = ExpiryQueue<OrderID>()
+    /// Groups of this shard (OrderBook+Groups.swift).
+    var groups = GroupTable()
+    /// Changes beyond the one a method's result names (group formation and failure), in
+    /// decision order; the shard records them before the result's own change.
+    var outbox: [InventoryChange] = []
 
     /// An empty book.
     public init() {}
@@ -132,7 +140,7 @@ public struct OrderBook: Sendable {
         let order = Order(
             id: id, key: request.key, user: request.user, qty: request.qty, amountFen: request.amountFen,
             discountFen: request.discountFen, createdAtMs: request.nowMs, expiresAtMs: request.expiresAtMs,
-            status: .pending, transaction: nil)
+            status: .pending, transaction: nil, coupon: request.coupon)
         orders.store(order)
         expiries.push(deadlineMs: order.expiresAtMs, id: id)
         return .reserved(order)
@@ -142,21 +150,40 @@ public struct OrderBook: Sendable {
     public mutating func pay(_ id: OrderID, transaction: String, amountFen: Int64, nowMs: Int64) -> PaymentResult {
         guard var order = orders[id] else { return .unknownOrder }
         guard order.amountFen == amountFen else { return .amountMismatch(expectedFen: order.amountFen) }
+        if let group = order.group {
+            // A group past its deadline fails before any payment of its members counts.
+            failGroupIfDue(group, nowMs: nowMs)
+            order = orders[id]!
+        }
         if order.status == .pending && nowMs >= order.expiresAtMs {
             // Past its deadline but not yet swept: it expired; the payment is late.
             order = move(order, to: .expired)
         }
         switch order.status {
         case .pending:
-            ledgers[order.key]!.commit(qty: order.qty)
             order.status = .paid
             order.transaction = transaction
+            if let group = order.group {
+                // Stays reserved until the group forms.
+                orders.store(order)
+                if formGroupIfComplete(group) { order = orders[id]! }
+                return .paid(order)
+            }
+            ledgers[order.key]!.commit(qty: order.qty)
             orders.store(order)
             return .paid(order)
         case .paid, .formed, .refundPending:
             return order.transaction == transaction ? .duplicate(order) : .doublePayment(order)
         case .expired, .canceled:
             order.transaction = transaction
+            if order.group != nil { return latePayGroupOrder(order, nowMs: nowMs) }
+            if order.coupon != nil {
+                // Its coupon went back to its owner at expiry or cancel and may be spent
+                // elsewhere by now: taking the discount again could spend it twice.
+                order.status = .refundPending
+                orders.store(order)
+                return .lateRefund(order)
+            }
             if ledgers[order.key]!.retake(user: order.user, qty: order.qty) {
                 order.status = .paid
                 orders.store(order)
@@ -203,7 +230,11 @@ public struct OrderBook: Sendable {
         if ledgers[order.key] == nil { ledgers[order.key] = StockLedger(total: 0, limitPerUser: .max) }
         var grown: Int64 = 0
         if order.status.countsTowardLimit {
-            grown = ledgers[order.key]!.restoreHeld(user: order.user, qty: order.qty, sold: order.status.holdsSold)
+            grown = ledgers[order.key]!.restoreHeld(user: order.user, qty: order.qty, sold: order.holdsSold)
+        }
+        if let group = order.group {
+            precondition(groups.groups[group] != nil, "order \(order.id) of unknown group \(group)")
+            groups.groups[group]!.members.append(order.id)
         }
         orders.store(order)
         if order.status == .pending { expiries.push(deadlineMs: order.expiresAtMs, id: order.id) }
@@ -211,7 +242,7 @@ public struct OrderBook: Sendable {
     }
 
     /// Pending → expired or canceled: stock back to available.
-    private mutating func move(_ order: Order, to status: OrderStatus) -> Order {
+    mutating func move(_ order: Order, to status: OrderStatus) -> Order {
         precondition(order.status == .pending && (status == .expired || status == .canceled))
         ledgers[order.key]!.release(user: order.user, qty: order.qty)
         var moved = order
@@ -227,13 +258,14 @@ public struct OrderBook: Sendable {
         var reserved: [LedgerKey: Int64] = [:]
         var sold: [LedgerKey: Int64] = [:]
         for order in orders.all {
-            if order.status.holdsReserved { reserved[order.key, default: 0] += Int64(order.qty) }
-            if order.status.holdsSold { sold[order.key, default: 0] += Int64(order.qty) }
+            if order.holdsReserved { reserved[order.key, default: 0] += Int64(order.qty) }
+            if order.holdsSold { sold[order.key, default: 0] += Int64(order.qty) }
         }
         for (key, ledger) in ledgers {
             ledger.verifyInvariants()
             precondition(ledger.counters.reserved == reserved[key, default: 0], "\(key): reserved \(ledger.counters.reserved) != pending orders \(reserved[key, default: 0])")
             precondition(ledger.counters.sold == sold[key, default: 0], "\(key): sold \(ledger.counters.sold) != paid orders \(sold[key, default: 0])")
         }
+        verifyGroupInvariants()
     }
 }

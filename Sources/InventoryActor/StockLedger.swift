@@ -119,6 +119,17 @@ public struct StockLedger: Sendable {
         return true
     }
 
+    /// Takes `qty` available units back to reserved for `user` (a late payment of a group order
+    /// rejoining its open group); false if not enough. The limit is not checked, as in `retake`.
+    public mutating func retakeReserved(user: String, qty: Int32) -> Bool {
+        guard counters.available >= Int64(qty) else { return false }
+        counters.available -= Int64(qty)
+        counters.reserved += Int64(qty)
+        quantityByUser[user, default: 0] += qty
+        verifyInvariants()
+        return true
+    }
+
     /// Adds `delta` units (negative removes); only available units can be removed.
     public mutating func restock(delta: Int64) -> Bool {
         if delta < 0 && counters.available < -delta { return false }
