@@ -127,7 +127,7 @@ public struct Coupon: Sendable, Equatable {
     /// Spendable until, unix ms.
     public let expiresAtMs: Int64
     /// Where it stands.
-    public internal(set) var state: CouponState
+    public var state: CouponState
 
     /// Creates a coupon record.
     public init(

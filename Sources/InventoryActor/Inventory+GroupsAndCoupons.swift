@@ -10,6 +10,7 @@ extension Inventory {
     public func shard(forBatch batch: String) -> InventoryShard { shards[CouponCode.slot(batch: batch) % shards.count] }
 
     /// Fails due groups on every shard; returns them.
+    @discardableResult
     public func failDueGroups(nowMs: Int64, limitPerShard: Int = 10_000) async -> [Group] {
         var failed: [Group] = []
         for shard in shards { failed += await shard.failDueGroups(nowMs: nowMs, limit: limitPerShard) }

@@ -30,7 +30,8 @@ struct TemporaryDirectory {
 /// A config for tests: one live seckill event `e1` (A1: price 990, given stock and limit).
 func makeTestConfig(
     dataDirectory: String, nowMs: Int64, stock: Int64 = 10, limitPerUser: Int32 = 2, paymentWindowMs: Int64 = 60_000,
-    extraItems: [ItemConfig] = [], events extraEvents: [EventConfig] = [], shards: Int = 4, journalEnabled: Bool = true
+    extraItems: [ItemConfig] = [], events extraEvents: [EventConfig] = [], shards: Int = 4, journalEnabled: Bool = true,
+    groupWindowMs: Int64 = 3_600_000, coupons: [CouponBatchConfig] = []
 ) -> SaleConfig {
     let items = [ItemConfig(sku: "A1", name: "Phone case", priceFen: 990, stock: stock, limitPerUser: limitPerUser, groupSize: nil, groupPriceFen: nil)] + extraItems
     let live = EventConfig(id: "e1", kind: .seckill, startsAtMs: nowMs - 60_000, endsAtMs: nowMs + 3_600_000, items: items)
@@ -39,9 +40,9 @@ func makeTestConfig(
         dataDirectory: dataDirectory, timeZoneIdentifier: "Asia/Shanghai",
         secrets: Secrets(userToken: TestSecrets.userToken, payment: TestSecrets.payment, ops: TestSecrets.ops),
         trustedProxies: [], rateLimitPerIPRate: 1_000_000, rateLimitPerIPBurst: 1_000_000, admissionMaxInflight: 100_000,
-        paymentWindowMs: paymentWindowMs, groupWindowMs: 3_600_000, shards: shards,
+        paymentWindowMs: paymentWindowMs, groupWindowMs: groupWindowMs, shards: shards,
         journal: JournalConfig(enabled: journalEnabled, synchronous: .normal, batchMax: 4096, checkpointIntervalMs: 30_000),
-        events: [live] + extraEvents, coupons: [])
+        events: [live] + extraEvents, coupons: coupons)
 }
 
 /// An engine on a manual clock with a real journal in a temporary directory.
@@ -74,11 +75,33 @@ struct TestEngine {
         "Bearer " + BuyerTokenIssuer(secret: TestSecrets.userToken).mint(user: user, nowSeconds: clock.nowMs() / 1000, ttlSeconds: 3600)
     }
 
-    /// POST an order through the API (no socket).
-    func order(_ user: String, sku: String = "A1", qty: Int = 1, event: String = "e1") async -> APIResponse {
-        await api.respond(to: APIRequest(
+    /// POST an order through the API (no socket), redeeming `coupon` if given.
+    func order(_ user: String, sku: String = "A1", qty: Int = 1, event: String = "e1", coupon: String? = nil) async -> APIResponse {
+        let couponField = coupon.map { #","coupon":"\#($0)""# } ?? ""
+        return await api.respond(to: APIRequest(
             method: "POST", path: "/v1/events/\(event)/orders", authorization: bearer(user),
-            body: Array(#"{"sku":"\#(sku)","qty":\#(qty)}"#.utf8)))
+            body: Array(#"{"sku":"\#(sku)","qty":\#(qty)\#(couponField)}"#.utf8)))
+    }
+
+    /// POST a new group through the API (no socket).
+    func openGroup(_ user: String, sku: String = "G1", event: String = "g1") async -> APIResponse {
+        await api.respond(to: APIRequest(
+            method: "POST", path: "/v1/events/\(event)/groups", authorization: bearer(user), body: Array(#"{"sku":"\#(sku)"}"#.utf8)))
+    }
+
+    /// POST a join through the API (no socket).
+    func join(_ user: String, group: String) async -> APIResponse {
+        await api.respond(to: APIRequest(method: "POST", path: "/v1/groups/\(group)/join", authorization: bearer(user)))
+    }
+
+    /// GET a group through the API (no socket).
+    func showGroup(_ group: String, user: String = "viewer") async -> APIResponse {
+        await api.respond(to: APIRequest(method: "GET", path: "/v1/groups/\(group)", authorization: bearer(user)))
+    }
+
+    /// POST a coupon claim through the API (no socket), from `clientIP`.
+    func claim(_ user: String, batch: String = "c1", clientIP: String = "10.0.0.1") async -> APIResponse {
+        await api.respond(to: APIRequest(method: "POST", path: "/v1/coupons/\(batch)/claims", authorization: bearer(user), clientIP: clientIP))
     }
 
     /// A signed payment notification through the API (no socket).

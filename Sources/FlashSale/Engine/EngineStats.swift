@@ -18,6 +18,8 @@ public final class EngineStats: Sendable {
     public let latePayments = Atomic<Int>(0)
     /// Payments by a second transaction of an already-paid order.
     public let doublePayments = Atomic<Int>(0)
+    /// Coupons claimed (acknowledged).
+    public let couponsClaimed = Atomic<Int>(0)
 
     /// All zero.
     public init() {}
@@ -33,6 +35,7 @@ public final class EngineStats: Sendable {
             ("rejected_rate_limited", rejectedRateLimited.load(ordering: .relaxed)),
             ("late_payments", latePayments.load(ordering: .relaxed)),
             ("double_payments", doublePayments.load(ordering: .relaxed)),
+            ("coupons_claimed", couponsClaimed.load(ordering: .relaxed)),
         ]
     }
 }

@@ -18,6 +18,13 @@ public enum Rejection: Error, Sendable, Equatable {
     case couponInvalid(String)
     case soldOut
     case orderClosed(OrderStatus)
+    case unknownGroup
+    case groupFull
+    case groupClosed
+    case alreadyMember
+    case unknownBatch
+    case exhausted
+    case ipLimitExceeded
     case badSignature
     case stale
     case replay
@@ -33,12 +40,13 @@ public enum Rejection: Error, Sendable, Equatable {
         switch self {
         case .unauthorized, .badSignature, .stale: 401
         case .rateLimited: 429
-        case .unknownEvent, .unknownSKU, .unknownOrder, .routeNotFound: 404
+        case .unknownEvent, .unknownSKU, .unknownOrder, .unknownGroup, .unknownBatch, .routeNotFound: 404
         case .badRequest: 400
         case .notStarted: 425
         case .ended: 410
         case .paused, .unavailable, .overloaded: 503
         case .limitExceeded, .couponInvalid, .soldOut, .orderClosed, .replay: 409
+        case .groupFull, .groupClosed, .alreadyMember, .exhausted, .ipLimitExceeded: 409
         case .amountMismatch: 422
         case .tooLarge: 413
         case .methodNotAllowed: 405
@@ -61,6 +69,13 @@ public enum Rejection: Error, Sendable, Equatable {
         case .couponInvalid: "coupon_invalid"
         case .soldOut: "sold_out"
         case .orderClosed: "order_closed"
+        case .unknownGroup: "unknown_group"
+        case .groupFull: "group_full"
+        case .groupClosed: "group_closed"
+        case .alreadyMember: "already_member"
+        case .unknownBatch: "unknown_batch"
+        case .exhausted: "exhausted"
+        case .ipLimitExceeded: "ip_limit_exceeded"
         case .badSignature: "bad_signature"
         case .stale: "stale"
         case .replay: "replay"
@@ -85,10 +100,17 @@ public enum Rejection: Error, Sendable, Equatable {
         case .notStarted: "the sale has not started yet"
         case .ended: "the sale has ended"
         case .paused: "the sale is paused; try again shortly"
-        case .limitExceeded: "this would pass the per-buyer limit for this item"
+        case .limitExceeded: "this would pass the per-buyer limit"
         case .couponInvalid(let why): "the coupon cannot be used: \(why)"
         case .soldOut: "sold out"
         case .orderClosed(let status): "the order is \(status) and can no longer be canceled"
+        case .unknownGroup: "no such group"
+        case .groupFull: "the group has all the members it needs"
+        case .groupClosed: "the group has formed or failed"
+        case .alreadyMember: "you are already a member of this group"
+        case .unknownBatch: "no such coupon batch"
+        case .exhausted: "every coupon of this batch has been claimed"
+        case .ipLimitExceeded: "too many coupons of this batch claimed from this address"
         case .badSignature: "missing or invalid payment signature"
         case .stale: "payment timestamp is more than 300 s from server time"
         case .replay: "this nonce was already used"

@@ -48,3 +48,18 @@ public struct PaymentNotification: Sendable, Equatable {
         return .success((order, transaction, amount))
     }
 }
+
+/// The body of `POST /v1/events/{event}/groups`: `{"sku": S}`.
+public struct GroupBody: Sendable, Equatable {
+    /// The SKU.
+    public var sku: String
+
+    /// Parses a body; a body that cannot be read, or a missing or mistyped `sku`, is `bad_request`.
+    public static func parse(_ body: [UInt8]) -> Result<GroupBody, Rejection> {
+        let value: JSONValue
+        do { value = try JSONParser.parse(body) } catch { return .failure(.badRequest("body is not valid JSON: \(error)")) }
+        guard case .object = value else { return .failure(.badRequest("body must be a JSON object")) }
+        guard let sku = value["sku"]?.stringValue else { return .failure(.badRequest("\"sku\" (string) is required")) }
+        return .success(GroupBody(sku: sku))
+    }
+}

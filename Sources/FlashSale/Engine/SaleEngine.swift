@@ -12,9 +12,12 @@ public struct PlaceOrderRequest: Sendable {
     public var sku: String
     /// The quantity from the body, not yet range-checked.
     public var qty: Int64
+    /// The coupon to redeem, as the buyer named it.
+    public var coupon: String?
 
     /// Creates a request.
-    public init(user: String, event: String, sku: String, qty: Int64) {
+    public init(user: String, event: String, sku: String, qty: Int64, coupon: String? = nil) {
+        self.coupon = coupon
         self.user = user
         self.event = event
         self.sku = sku
@@ -64,6 +67,9 @@ public final class SaleEngine: Sendable {
     /// Counters for ops and metrics.
     public let stats = EngineStats()
     let paymentWindowMs: Int64
+    let groupWindowMs: Int64
+    /// Coupon batches by id (SaleEngine+Coupons.swift).
+    let couponBatches: [String: CouponBatchConfig]
     let paymentSignature: PaymentSignature
     let nonces: NonceCache
     let logger: Logger
@@ -76,6 +82,8 @@ public final class SaleEngine: Sendable {
         self.journal = journal
         self.clock = clock
         self.paymentWindowMs = config.paymentWindowMs
+        self.groupWindowMs = config.groupWindowMs
+        self.couponBatches = Dictionary(config.coupons.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
         self.paymentSignature = PaymentSignature(secret: config.secrets.payment)
         self.nonces = NonceCache(windowSeconds: PaymentSignature.timestampSkewSecondsMax, capacity: Self.nonceEntriesMax)
         self.logger = logger
@@ -93,6 +101,8 @@ public final class SaleEngine: Sendable {
         for order in state.orders { ordersByShard[order.id.slot % ordersByShard.count].append(order) }
         var restocksByShard = [[(LedgerKey, Int64)]](repeating: [], count: inventory.shards.count)
         for restock in state.restocks { restocksByShard[restock.0.slot % restocksByShard.count].append(restock) }
+        // Groups before their orders: an order attaches to its group as it loads.
+        await restoreGroups(state.groups)
         var grown: Int64 = 0
         for (index, shard) in inventory.shards.enumerated() {
             grown += await shard.restore(orders: ordersByShard[index], restocks: restocksByShard[index])
@@ -100,6 +110,7 @@ public final class SaleEngine: Sendable {
         if grown > 0 {
             logger.warning("configured stock is below what orders already hold; totals raised to cover them", metadata: ["units": "\(grown)"])
         }
+        await restoreCoupons(state.coupons, orders: state.orders)
         await inventory.verifyInvariants()
         stats.doublePayments.store(state.doublePayments, ordering: .relaxed)
         ready.store(true, ordering: .releasing)
@@ -124,6 +135,9 @@ public final class SaleEngine: Sendable {
         }
         if let journal, !journal.isHealthy { return .failure(.unavailable("journal writes are failing")) }
         let qty = Int32(request.qty)
+        if let coupon = request.coupon {
+            return await placeOrder(request, item: item, event: event, qty: qty, coupon: coupon, nowMs: nowMs)
+        }
         let amountFen = item.priceFen * Int64(qty)
         let reserve = ReserveRequest(
             key: LedgerKey(event: event.config.id, sku: item.sku), user: request.user, qty: qty,
@@ -160,6 +174,10 @@ public final class SaleEngine: Sendable {
         if let journal, !journal.isHealthy { return .failure(.unavailable("journal writes are failing")) }
         let recorded = await inventory.cancel(id, user: user, nowMs: clock.nowMs())
         if let failure = await durable(recorded.ticket) { return .failure(failure) }
+        switch recorded.result {
+        case .canceled(let order), .expiredNow(let order): await releaseCoupon(of: order)
+        case .closed, .unknownOrder: break
+        }
         switch recorded.result {
         case .unknownOrder: return .failure(.unknownOrder)
         case .canceled(let order):
@@ -198,6 +216,7 @@ public final class SaleEngine: Sendable {
         if let journal, !journal.isHealthy { return .failure(.unavailable("journal writes are failing")) }
         let recorded = await inventory.pay(id, transaction: notification.transaction, amountFen: notification.amountFen, nowMs: nowMs)
         if let failure = await durable(recorded.ticket) { return .failure(failure) }
+        await settleCoupon(after: recorded.result)
         switch recorded.result {
         case .unknownOrder: return .failure(.unknownOrder)
         case .amountMismatch(let expected): return .failure(.amountMismatch(expectedFen: expected))
@@ -241,11 +260,16 @@ public final class SaleEngine: Sendable {
 
     // MARK: Time-driven and ops changes
 
-    /// Expires every pending order past its deadline; returns how many.
+    /// Fails every group past its deadline, then expires every pending order past its
+    /// deadline and gives its coupon back; returns how many orders expired.
     @discardableResult
     public func expireDue() async -> Int {
-        let expired = await inventory.expireDue(nowMs: clock.nowMs(), limitPerShard: Self.expiryBatchPerShard)
+        let nowMs = clock.nowMs()
+        // Groups first: a member order due with its group is canceled by the group's failure.
+        await inventory.failDueGroups(nowMs: nowMs, limitPerShard: Self.expiryBatchPerShard)
+        let expired = await inventory.expireDue(nowMs: nowMs, limitPerShard: Self.expiryBatchPerShard)
         if !expired.isEmpty { stats.ordersExpired.add(expired.count, ordering: .relaxed) }
+        for order in expired { await releaseCoupon(of: order) }
         return expired.count
     }
 
@@ -286,7 +310,7 @@ public final class SaleEngine: Sendable {
     }
 
     /// Waits until `ticket` is durable; the rejection to answer if it cannot be.
-    private func durable(_ ticket: UInt64) async -> Rejection? {
+    func durable(_ ticket: UInt64) async -> Rejection? {
         guard ticket != 0, let journal else { return nil }
         do {
             try await journal.waitDurable(ticket)

@@ -48,7 +48,16 @@ public struct BuyerAPI: HTTPResponder {
             return await showOrder(request, id: String(route[route.startIndex + 1]))
         case ("POST", 3, "orders") where route.last == "cancel":
             return await cancelOrder(request, id: String(route[route.startIndex + 1]))
-        case (_, 1, "events"), (_, 2, "events"), (_, 3, "events"), (_, 2, "orders"), (_, 3, "orders"), (_, 2, "payments"):
+        case ("POST", 3, "events") where route.last == "groups":
+            return await openGroup(request, event: String(route[route.startIndex + 1]))
+        case ("POST", 3, "groups") where route.last == "join":
+            return await joinGroup(request, id: String(route[route.startIndex + 1]))
+        case ("GET", 2, "groups"):
+            return await showGroup(request, id: String(route[route.startIndex + 1]))
+        case ("POST", 3, "coupons") where route.last == "claims":
+            return await claimCoupon(request, batch: String(route[route.startIndex + 1]))
+        case (_, 1, "events"), (_, 2, "events"), (_, 3, "events"), (_, 2, "orders"), (_, 3, "orders"), (_, 2, "payments"),
+            (_, 2, "groups"), (_, 3, "groups"), (_, 3, "coupons"):
             return APIResponse(rejection: .methodNotAllowed)
         default:
             return APIResponse(rejection: .routeNotFound)
@@ -68,7 +77,7 @@ public struct BuyerAPI: HTTPResponder {
         case .success(let parsed): body = parsed
         case .failure(let rejection): return APIResponse(rejection: rejection)
         }
-        let result = await engine.placeOrder(PlaceOrderRequest(user: user, event: event, sku: body.sku, qty: body.qty))
+        let result = await engine.placeOrder(PlaceOrderRequest(user: user, event: event, sku: body.sku, qty: body.qty, coupon: body.coupon))
         switch result {
         case .success(let order): return APIResponse(status: 201, body: Self.render(order))
         case .failure(let rejection): return APIResponse(rejection: rejection)
@@ -135,6 +144,7 @@ public struct BuyerAPI: HTTPResponder {
     private func showEvent(_ id: String) async -> APIResponse {
         guard let event = engine.catalog.event(id) else { return APIResponse(rejection: .unknownEvent) }
         let items = await engine.items(of: event)
+        let groupsFormed = await engine.groupsFormed(event)
         let nowMs = engine.clock.nowMs()
         let body = JSONWriter.object(capacity: 512) { json in
             json.field("id", event.config.id)
@@ -143,7 +153,7 @@ public struct BuyerAPI: HTTPResponder {
             json.field("starts_at", rfc3339(ms: event.config.startsAtMs))
             json.field("ends_at", rfc3339(ms: event.config.endsAtMs))
             json.field("server_time", rfc3339(ms: nowMs))
-            json.field("groups_formed", 0)
+            json.field("groups_formed", groupsFormed)
             json.array("items") { json in
                 for view in items {
                     json.object { json in
@@ -166,7 +176,7 @@ public struct BuyerAPI: HTTPResponder {
 
     // MARK: Helpers
 
-    private func authenticate(_ request: APIRequest) -> Result<String, Rejection> {
+    func authenticate(_ request: APIRequest) -> Result<String, Rejection> {
         switch tokens.verify(authorization: request.authorization, nowSeconds: engine.clock.nowMs() / 1000) {
         case .success(let user): return .success(user)
         case .failure(let reason): return .failure(.unauthorized("\(reason)"))

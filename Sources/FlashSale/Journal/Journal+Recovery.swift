@@ -19,6 +19,10 @@ public struct RecoveredState: Sendable {
     public var checkpointSeq: Int64
     /// The ledger counters of the last checkpoint, to compare with what the orders rebuild.
     public var lastCheckpointCounters: [LedgerKey: StockCounters]
+    /// Every group as last recorded (no members: those are the orders naming it), in id order.
+    public var groups: [Group] = []
+    /// Every claimed coupon, state `available` (the engine derives held and spent from orders).
+    public var coupons: [Coupon] = []
 
     /// A state; every part empty by default (a first start).
     public init(
@@ -56,6 +60,8 @@ extension Journal {
         var state = RecoveredState()
         state.orders = try readOrders(database, path: path)
         state.restocks = try readRestocks(database)
+        state.groups = try readGroups(database, path: path)
+        state.coupons = try readCoupons(database, path: path)
         let paused = try database.prepare("SELECT event FROM paused")
         while try paused.step() { state.pausedEvents.insert(paused.string(at: 0) ?? "") }
         let refunds = try database.prepare("SELECT count(*) FROM refunds")
@@ -76,7 +82,7 @@ extension Journal {
     private static func readOrders(_ database: SQLiteDatabase, path: String) throws -> [Order] {
         let statement = try database.prepare(
             """
-            SELECT id, event, sku, user, qty, amount, discount, created_ms, expires_ms, status, txn
+            SELECT id, event, sku, user, qty, amount, discount, created_ms, expires_ms, status, txn, group_id, coupon
             FROM orders ORDER BY id
             """)
         var orders: [Order] = []
@@ -99,9 +105,51 @@ extension Journal {
                     id: id, key: key, user: statement.string(at: 3) ?? "", qty: qty32,
                     amountFen: statement.int64(at: 5), discountFen: statement.int64(at: 6),
                     createdAtMs: statement.int64(at: 7), expiresAtMs: statement.int64(at: 8),
-                    status: status, transaction: statement.string(at: 10)))
+                    status: status, transaction: statement.string(at: 10),
+                    group: statement.isNull(at: 11) ? nil : GroupID(rawValue: UInt64(bitPattern: statement.int64(at: 11))),
+                    coupon: statement.string(at: 12)))
         }
         return orders
+    }
+
+    private static func readGroups(_ database: SQLiteDatabase, path: String) throws -> [Group] {
+        let statement = try database.prepare(
+            "SELECT id, event, sku, size, price, leader, created_ms, expires_ms, status FROM groups ORDER BY id")
+        var groups: [Group] = []
+        while try statement.step() {
+            let id = GroupID(rawValue: UInt64(bitPattern: statement.int64(at: 0)))
+            let rawStatus = statement.int64(at: 8)
+            guard let status = UInt8(exactly: rawStatus).flatMap(GroupStatus.init(rawValue:)),
+                let size = Int32(exactly: statement.int64(at: 3)), size >= 1
+            else {
+                throw SQLiteError(code: SQLITE_CORRUPT, message: "\(path): group \(id) has status \(rawStatus), size \(statement.int64(at: 3))")
+            }
+            groups.append(
+                Group(
+                    id: id, key: LedgerKey(event: statement.string(at: 1) ?? "", sku: statement.string(at: 2) ?? ""),
+                    size: size, priceFen: statement.int64(at: 4), leader: statement.string(at: 5) ?? "",
+                    createdAtMs: statement.int64(at: 6), expiresAtMs: statement.int64(at: 7), status: status))
+        }
+        return groups
+    }
+
+    private static func readCoupons(_ database: SQLiteDatabase, path: String) throws -> [Coupon] {
+        let statement = try database.prepare(
+            "SELECT code, batch, owner, ip, value, min_spend, claimed_ms, expires_ms FROM coupons ORDER BY claimed_ms, code")
+        var coupons: [Coupon] = []
+        while try statement.step() {
+            let text = statement.string(at: 0) ?? ""
+            guard let code = CouponCode(text) else {
+                throw SQLiteError(code: SQLITE_CORRUPT, message: "\(path): coupon code \(text) is malformed")
+            }
+            coupons.append(
+                Coupon(
+                    code: code, batch: statement.string(at: 1) ?? "", owner: statement.string(at: 2) ?? "",
+                    clientIP: statement.string(at: 3) ?? "", valueFen: statement.int64(at: 4),
+                    minSpendFen: statement.int64(at: 5), claimedAtMs: statement.int64(at: 6),
+                    expiresAtMs: statement.int64(at: 7)))
+        }
+        return coupons
     }
 
     private static func readRestocks(_ database: SQLiteDatabase) throws -> [(LedgerKey, Int64)] {

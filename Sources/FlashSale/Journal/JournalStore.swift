@@ -8,14 +8,22 @@ import InventoryActor
 /// The journal's SQLite connection and its prepared statements, owned by the writer thread.
 final class JournalStore {
     /// The on-disk layout version kept in `meta.schema_version`.
-    static let schemaVersion: Int64 = 1
+    static let schemaVersion: Int64 = 2
     /// How long a write waits for another connection's lock (a recovery reader), ms.
     static let busyTimeoutMs: Int32 = 5_000
+
+    /// Brings a version-1 file (no groups or coupons) to version 2; run after `schemaSQL`,
+    /// which has created the new tables already.
+    static let migrationFromVersion1SQL = """
+        ALTER TABLE orders ADD COLUMN group_id INTEGER;
+        ALTER TABLE orders ADD COLUMN coupon TEXT;
+        UPDATE meta SET value = 2 WHERE key = 'schema_version';
+        """
 
     /// The schema; every statement is idempotent so opening an existing file changes nothing.
     static let schemaSQL = """
         CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value);
-        INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', 1), ('checkpoint_seq', 0);
+        INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', 2), ('checkpoint_seq', 0);
         CREATE TABLE IF NOT EXISTS orders (
             id INTEGER PRIMARY KEY,
             event TEXT NOT NULL,
@@ -27,7 +35,30 @@ final class JournalStore {
             created_ms INTEGER NOT NULL,
             expires_ms INTEGER NOT NULL,
             status INTEGER NOT NULL,
-            txn TEXT
+            txn TEXT,
+            group_id INTEGER,
+            coupon TEXT
+        );
+        CREATE TABLE IF NOT EXISTS groups (
+            id INTEGER PRIMARY KEY,
+            event TEXT NOT NULL,
+            sku TEXT NOT NULL,
+            size INTEGER NOT NULL,
+            price INTEGER NOT NULL,
+            leader TEXT NOT NULL,
+            created_ms INTEGER NOT NULL,
+            expires_ms INTEGER NOT NULL,
+            status INTEGER NOT NULL
+        );
+        CREATE TABLE IF NOT EXISTS coupons (
+            code TEXT PRIMARY KEY,
+            batch TEXT NOT NULL,
+            owner TEXT NOT NULL,
+            ip TEXT NOT NULL,
+            value INTEGER NOT NULL,
+            min_spend INTEGER NOT NULL,
+            claimed_ms INTEGER NOT NULL,
+            expires_ms INTEGER NOT NULL
         );
         CREATE TABLE IF NOT EXISTS restocks (
             event TEXT NOT NULL, sku TEXT NOT NULL, delta INTEGER NOT NULL,
@@ -49,6 +80,8 @@ final class JournalStore {
     private let rollback: SQLiteStatement
     private let upsertOrder: SQLiteStatement
     private let insertRefund: SQLiteStatement
+    private let upsertGroup: SQLiteStatement
+    private let insertCoupon: SQLiteStatement
     private let addRestock: SQLiteStatement
     private let insertPaused: SQLiteStatement
     private let deletePaused: SQLiteStatement
@@ -69,6 +102,9 @@ final class JournalStore {
         mode.reset()
         try database.exec("PRAGMA synchronous=\(synchronous.rawValue.uppercased())")
         try database.exec("BEGIN IMMEDIATE;\n" + Self.schemaSQL + "\nCOMMIT;")
+        if try Self.meta("schema_version", in: database) == 1 {
+            try database.exec("BEGIN IMMEDIATE;\n" + Self.migrationFromVersion1SQL + "\nCOMMIT;")
+        }
         let version = try Self.meta("schema_version", in: database)
         guard version == Self.schemaVersion else {
             throw SQLiteError(
@@ -81,9 +117,20 @@ final class JournalStore {
         rollback = try database.prepare("ROLLBACK")
         upsertOrder = try database.prepare(
             """
-            INSERT INTO orders (id, event, sku, user, qty, amount, discount, created_ms, expires_ms, status, txn)
-            VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+            INSERT INTO orders (id, event, sku, user, qty, amount, discount, created_ms, expires_ms, status, txn, group_id, coupon)
+            VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
             ON CONFLICT(id) DO UPDATE SET status = excluded.status, txn = excluded.txn
+            """)
+        upsertGroup = try database.prepare(
+            """
+            INSERT INTO groups (id, event, sku, size, price, leader, created_ms, expires_ms, status)
+            VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+            ON CONFLICT(id) DO UPDATE SET status = excluded.status
+            """)
+        insertCoupon = try database.prepare(
+            """
+            INSERT OR IGNORE INTO coupons (code, batch, owner, ip, value, min_spend, claimed_ms, expires_ms)
+            VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
             """)
         insertRefund = try database.prepare("INSERT INTO refunds (order_id, txn, at_ms) VALUES (?1, ?2, ?3)")
         addRestock = try database.prepare(
@@ -183,6 +230,35 @@ final class JournalStore {
             try statement.bind(order.expiresAtMs, at: 9)
             try statement.bind(Int64(order.status.rawValue), at: 10)
             try statement.bind(order.transaction, at: 11)
+            if let group = order.group {
+                try statement.bind(Int64(bitPattern: group.rawValue), at: 12)
+            } else {
+                try statement.bindNull(at: 12)
+            }
+            try statement.bind(order.coupon, at: 13)
+            try statement.execute()
+        case .inventory(.group(let group)):
+            let statement = upsertGroup
+            try statement.bind(Int64(bitPattern: group.id.rawValue), at: 1)
+            try statement.bind(group.key.event, at: 2)
+            try statement.bind(group.key.sku, at: 3)
+            try statement.bind(Int64(group.size), at: 4)
+            try statement.bind(group.priceFen, at: 5)
+            try statement.bind(group.leader, at: 6)
+            try statement.bind(group.createdAtMs, at: 7)
+            try statement.bind(group.expiresAtMs, at: 8)
+            try statement.bind(Int64(group.status.rawValue), at: 9)
+            try statement.execute()
+        case .inventory(.coupon(let coupon)):
+            let statement = insertCoupon
+            try statement.bind(coupon.code.description, at: 1)
+            try statement.bind(coupon.batch, at: 2)
+            try statement.bind(coupon.owner, at: 3)
+            try statement.bind(coupon.clientIP, at: 4)
+            try statement.bind(coupon.valueFen, at: 5)
+            try statement.bind(coupon.minSpendFen, at: 6)
+            try statement.bind(coupon.claimedAtMs, at: 7)
+            try statement.bind(coupon.expiresAtMs, at: 8)
             try statement.execute()
         case .inventory(.doublePayment(let id, let transaction, let atMs)):
             try insertRefund.bind(Int64(bitPattern: id.rawValue), at: 1)
