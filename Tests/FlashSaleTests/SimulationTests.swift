@@ -6,14 +6,16 @@ import Testing
 
 /// A seeded random simulation of the engine against a small reference model.
 ///
-/// Each step is a burst of concurrent reserves, payments and cancels, an expiry sweep, a
+/// Each step is a burst of concurrent reserves, payments and cancels, a run of group-buy and
+/// coupon operations (open, join, pay or cancel a member, claim, redeem; checked exactly,
+/// SimulationTests+GroupsAndCoupons.swift), an expiry sweep (group deadlines included), a
 /// clock jump, or a restart from SQLite. Outcomes of a burst may interleave in any order, so
 /// each outcome is checked against the bounds every serial order allows; then the model takes
 /// the observed outcome and the engine must match it exactly: every order's status and
 /// transaction, every ledger's counters, every invariant. A failure names its seed; rerun one
 /// seed with `swift test --filter SimulationTests` after narrowing `seeds`.
 @Suite struct SimulationTests {
-    static let seeds = Array(UInt64(1)...UInt64(200))
+    static let seeds = ProcessInfo.processInfo.environment["SIM_SEED"].flatMap(UInt64.init).map { [$0] } ?? Array(UInt64(1)...UInt64(200))
     static let stepsPerSeed = 40
     static let nowMs: Int64 = 1_795_000_000_000
     static let windowMs: Int64 = 10_000
@@ -40,11 +42,16 @@ import Testing
         var expiresAtMs: Int64
         var status: OrderStatus
         var transaction: String?
+        /// The coupon redeemed (seckill orders) or the group joined (group orders).
+        var coupon: String? = nil
+        var group: String? = nil
     }
 
     struct Model {
         var orders: [String: ModelOrder] = [:]
         var totals: [String: Int64] = Dictionary(uniqueKeysWithValues: SimulationTests.skus.map { ($0.sku, $0.stock) })
+        /// Groups, group orders and coupons.
+        var claims = ClaimModel()
 
         func counters(_ sku: String) -> StockCounters {
             var reserved: Int64 = 0
@@ -83,7 +90,12 @@ import Testing
         let clock = ManualClock(startMs: Self.nowMs)
         let items = Self.skus.map { ItemConfig(sku: $0.sku, name: $0.sku, priceFen: $0.price, stock: $0.stock, limitPerUser: $0.limit, groupSize: nil, groupPriceFen: nil) }
         var config = makeTestConfig(dataDirectory: directory.path, nowMs: Self.nowMs, paymentWindowMs: Self.windowMs, shards: 2)
-        config.events = [EventConfig(id: "e1", kind: .seckill, startsAtMs: Self.nowMs - 1, endsAtMs: Self.nowMs + 86_400_000, items: items)]
+        config.events = [
+            EventConfig(id: "e1", kind: .seckill, startsAtMs: Self.nowMs - 1, endsAtMs: Self.nowMs + 86_400_000, items: items),
+            Self.groupEvent,
+        ]
+        config.groupWindowMs = Self.groupWindowMs
+        config.coupons = [Self.couponBatch]
         var world = try await TestEngine.start(config: config, clock: clock)
         var model = Model()
         var transactions = 0
@@ -91,7 +103,7 @@ import Testing
         for step in 0..<Self.stepsPerSeed {
             let context = "seed \(seed) step \(step)"
             let roll = Int.random(in: 0..<100, using: &rng)
-            if roll < 65 {
+            if roll < 50 {
                 // A burst of concurrent operations, each on a different order.
                 var ops: [Op] = []
                 var touched: Set<String> = []
@@ -123,13 +135,15 @@ import Testing
                     return results.map { $0! }
                 }
                 model = Self.check(ops: ops, outcomes: outcomes, before: model, nowMs: clock.nowMs(), context: context)
-            } else if roll < 80 {
+            } else if roll < 68 {
+                for _ in 0..<Int.random(in: 1...4, using: &rng) {
+                    await Self.claimStep(&model, engine: world.engine, nowMs: clock.nowMs(), rng: &rng, context: context)
+                }
+            } else if roll < 82 {
                 clock.advance(ms: Int64.random(in: 0...12_000, using: &rng))
                 _ = await world.engine.expireDue()
-                for (id, order) in model.orders where order.status == .pending && order.expiresAtMs <= clock.nowMs() {
-                    model.orders[id]!.status = .expired
-                }
-            } else if roll < 90 {
+                Self.sweep(&model, nowMs: clock.nowMs())
+            } else if roll < 91 {
                 clock.advance(ms: Int64.random(in: 0...3_000, using: &rng))
             } else {
                 await world.stop()
@@ -223,6 +237,12 @@ import Testing
                         } else {
                             #expect(ack.refundTransaction == transaction && ack.status == order.status, "\(context): double payment")
                         }
+                    } else if isLate && order.coupon != nil {
+                        // Its coupon went back at expiry: never paid late, always refunded.
+                        #expect(ack.status == .refundPending && !ack.late, "\(context): late coupon order")
+                        after.orders[id]!.status = .refundPending
+                        after.orders[id]!.transaction = transaction
+                        after.claims.coupons[order.coupon!]?.state = .available
                     } else if isLate {
                         let ownRelease = order.status == .pending ? order.qty : 0
                         if ack.late {
@@ -239,6 +259,7 @@ import Testing
                         #expect(ack.status == .paid && !ack.late && !ack.duplicate, "\(context): on-time payment")
                         after.orders[id]!.status = .paid
                         after.orders[id]!.transaction = transaction
+                        if let coupon = order.coupon { after.claims.coupons[coupon]?.state = .spent(id) }
                     }
                 default:
                     Issue.record("\(context): unexpected payment outcome \(outcome) for \(order)")
@@ -251,11 +272,13 @@ import Testing
                 case .canceled(let canceled):
                     #expect(user == order.user && order.status == .pending && nowMs < order.expiresAtMs && canceled.status == .canceled, "\(context)")
                     after.orders[id]!.status = .canceled
+                    if let coupon = order.coupon { after.claims.coupons[coupon]?.state = .available }
                 case .rejected(.orderClosed(let status)):
                     #expect(user == order.user, "\(context)")
                     if order.status == .pending {
                         #expect(nowMs >= order.expiresAtMs && status == .expired, "\(context)")
                         after.orders[id]!.status = .expired
+                        if let coupon = order.coupon { after.claims.coupons[coupon]?.state = .available }
                     } else {
                         #expect(status == order.status, "\(context)")
                     }
@@ -279,5 +302,6 @@ import Testing
             let order = await engine.order(id)
             #expect(order?.status == expected.status && order?.transaction == expected.transaction, "\(context): order \(id) is \(String(describing: order)), model says \(expected)")
         }
+        await compareClaims(engine, model, context: context)
     }
 }
