@@ -6,8 +6,9 @@ import Testing
 @testable import FlashSale
 
 /// Starts the real `flashsaled` binary, kills it with SIGKILL in the middle of a burst of
-/// orders and payments, restarts it on the same data directory, and checks that every
-/// acknowledged order is there with at least its acknowledged status and nothing oversold.
+/// orders, payments, group opens / joins / payments and coupon claims, restarts it on the same
+/// data directory, and checks that every acknowledged order, member and coupon is there with
+/// at least its acknowledged status, nothing oversold, no group over size, no batch over total.
 @Suite(.serialized) struct CrashRecoveryTests {
     static let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
@@ -32,6 +33,8 @@ import Testing
           max_inflight: 100000
         payment:
           window: 15m
+        group:
+          window: 1h
         events:
           - id: crash
             kind: seckill
@@ -43,7 +46,25 @@ import Testing
                 price: 500
                 stock: 400
                 limit_per_user: 1
+              - { sku: K2, name: Coupon check item, price: 500, stock: 100000, limit_per_user: 1 }
+          - id: crashg
+            kind: groupbuy
+            starts_at: now-1m
+            ends_at: now+1h
+            items:
+              - { sku: G1, name: Group item, price: 900, group_price: 600, group_size: 3, stock: 3000, limit_per_user: 1 }
+        coupons:
+          - id: crashc
+            total: \(couponTotal)
+            value: 100
+            min_spend: 0
+            per_user: 1
+            per_ip: 1000000
+            starts_at: now-1m
+            ends_at: now+1h
+            valid_for: 1h
         """
+    static let couponTotal = 500
 
     /// A running daemon.
     final class Daemon {
@@ -103,6 +124,124 @@ import Testing
         var count: Int { entries.withLock { $0.count } }
     }
 
+    /// Acknowledged group members (group → [(user, order, status)]) and coupons (code → user).
+    final class ClaimAcknowledgements: Sendable {
+        let members = Mutex<[String: [(user: String, order: String, status: String)]]>([:])
+        let coupons = Mutex<[String: String]>([:])
+        func member(_ group: String, user: String, order: String, status: String) {
+            members.withLock { table in
+                if let index = table[group]?.firstIndex(where: { $0.order == order }) {
+                    table[group]![index].status = status
+                } else {
+                    table[group, default: []].append((user, order, status))
+                }
+            }
+        }
+        var groupCount: Int { members.withLock { $0.count } }
+        var couponCount: Int { coupons.withLock { $0.count } }
+    }
+
+    /// One group worker: opens a group, two more users join, all three pay; repeats.
+    static func groupWorker(_ worker: Int, port: Int, acks: ClaimAcknowledgements) async {
+        let issuer = BuyerTokenIssuer(secret: TestSecrets.userToken)
+        let signer = PaymentSignature(secret: TestSecrets.payment)
+        _ = try? await HTTPTestConnection.with(port: port) { http in
+            for n in 0..<300 {
+                var group: String?
+                var orders: [(String, String)] = []
+                for member in 0..<3 {
+                    let user = "g\(worker)-\(n)-\(member)"
+                    let token = issuer.mint(user: user, nowSeconds: Int64(Date().timeIntervalSince1970), ttlSeconds: 600)
+                    let response = if let group {
+                        try await http.send(.POST, "/v1/groups/\(group)/join", headers: [("authorization", "Bearer \(token)")])
+                    } else {
+                        try await http.send(.POST, "/v1/events/crashg/groups", headers: [("authorization", "Bearer \(token)")], body: Array(#"{"sku":"G1"}"#.utf8))
+                    }
+                    guard response.status == 201, let id = response.json["group"]?.stringValue, let order = response.json["order"]?.stringValue else { break }
+                    group = id
+                    orders.append((user, order))
+                    acks.member(id, user: user, order: order, status: "pending")
+                }
+                guard let group else { continue }
+                for (user, order) in orders {
+                    let body = Array(#"{"order":"\#(order)","transaction":"t-\#(order)","amount":600}"#.utf8)
+                    let ts = String(Int64(Date().timeIntervalSince1970))
+                    let nonce = "n-\(order)"
+                    let paid = try await http.send(.POST, "/v1/payments/notify", headers: [
+                        ("x-pay-timestamp", ts), ("x-pay-nonce", nonce), ("x-pay-signature", signer.sign(timestamp: ts, nonce: nonce, body: body)),
+                    ], body: body)
+                    guard paid.status == 200, let status = paid.json["status"]?.stringValue else { continue }
+                    acks.member(group, user: user, order: order, status: status)
+                    if status == "formed" {
+                        for (other, otherOrder) in orders { acks.member(group, user: other, order: otherOrder, status: "formed") }
+                    }
+                }
+            }
+            return ()
+        }
+    }
+
+    /// One coupon worker: a fresh user claims from batch `crashc`; repeats.
+    static func couponWorker(_ worker: Int, port: Int, acks: ClaimAcknowledgements) async {
+        let issuer = BuyerTokenIssuer(secret: TestSecrets.userToken)
+        _ = try? await HTTPTestConnection.with(port: port) { http in
+            for n in 0..<1_000 {
+                let user = "c\(worker)-\(n)"
+                let token = issuer.mint(user: user, nowSeconds: Int64(Date().timeIntervalSince1970), ttlSeconds: 600)
+                let response = try await http.send(.POST, "/v1/coupons/crashc/claims", headers: [("authorization", "Bearer \(token)")])
+                if response.status == 201, let code = response.json["coupon"]?.stringValue {
+                    acks.coupons.withLock { $0[code] = user }
+                }
+            }
+            return ()
+        }
+    }
+
+    /// After the restart: every acknowledged member is in its group with at least its
+    /// acknowledged status, no group is over size, every acknowledged coupon is its owner's to
+    /// spend, and the batch cannot be claimed past its total.
+    static func checkClaims(_ acks: ClaimAcknowledgements, http: HTTPTestConnection, issuer: BuyerTokenIssuer) async throws {
+        let members = acks.members.withLock { $0 }
+        let viewer = "Bearer " + issuer.mint(user: "viewer", nowSeconds: Int64(Date().timeIntervalSince1970), ttlSeconds: 600)
+        for (group, entries) in members {
+            let view = try await http.send(.GET, "/v1/groups/\(group)", headers: [("authorization", viewer)])
+            #expect(view.status == 200, "acknowledged group \(group) lost")
+            let shown = view.json["members"]?.intValue ?? -1
+            #expect(shown >= Int64(entries.count) && shown <= 3, "group \(group) shows \(shown) members, \(entries.count) acknowledged")
+            for entry in entries {
+                let token = issuer.mint(user: entry.user, nowSeconds: Int64(Date().timeIntervalSince1970), ttlSeconds: 600)
+                let order = try await http.send(.GET, "/v1/orders/\(entry.order)", headers: [("authorization", "Bearer \(token)")])
+                let status = order.json["status"]?.stringValue ?? "missing"
+                let allowed: Set<String> =
+                    switch entry.status {
+                    case "formed": ["formed"]
+                    case "paid": ["paid", "formed"]
+                    default: ["pending", "paid", "formed"]
+                    }
+                #expect(allowed.contains(status), "member order \(entry.order) was acknowledged \(entry.status), is \(status)")
+            }
+            if entries.contains(where: { $0.status == "formed" }) {
+                #expect(view.json["status"]?.stringValue == "formed", "group \(group) was acknowledged formed")
+            }
+        }
+        let coupons = acks.coupons.withLock { $0 }
+        for (code, user) in coupons {
+            let token = issuer.mint(user: user, nowSeconds: Int64(Date().timeIntervalSince1970), ttlSeconds: 600)
+            let order = try await http.send(.POST, "/v1/events/crash/orders", headers: [("authorization", "Bearer \(token)")], body: Array(#"{"sku":"K2","qty":1,"coupon":"\#(code)"}"#.utf8))
+            #expect(order.status == 201 && order.json["discount"]?.intValue == 100, "acknowledged coupon \(code) of \(user): \(order.status)")
+        }
+        var claimedAfter = 0
+        for n in 0..<(couponTotal + 1) {
+            let token = issuer.mint(user: "after-\(n)", nowSeconds: Int64(Date().timeIntervalSince1970), ttlSeconds: 600)
+            let response = try await http.send(.POST, "/v1/coupons/crashc/claims", headers: [("authorization", "Bearer \(token)")])
+            if response.status == 201 { claimedAfter += 1 } else {
+                #expect(response.json["error"]?.stringValue == "exhausted")
+                break
+            }
+        }
+        #expect(coupons.count + claimedAfter <= couponTotal, "batch over total: \(coupons.count) acknowledged + \(claimedAfter) after restart")
+    }
+
     @Test(.enabled(if: binary != nil, "build flashsaled first (swift build)"))
     func acknowledgedOrdersSurviveKillNine() async throws {
         let directory = TemporaryDirectory()
@@ -113,10 +252,15 @@ import Testing
         try await first.waitReady()
 
         let acknowledged = Acknowledgements()
+        let claimAcks = ClaimAcknowledgements()
         let issuer = BuyerTokenIssuer(secret: TestSecrets.userToken)
         let signer = PaymentSignature(secret: TestSecrets.payment)
         let burst = Task {
             await withTaskGroup(of: Void.self) { group in
+                for worker in 0..<4 {
+                    group.addTask { await Self.groupWorker(worker, port: port, acks: claimAcks) }
+                    group.addTask { await Self.couponWorker(worker, port: port, acks: claimAcks) }
+                }
                 for worker in 0..<16 {
                     group.addTask {
                         _ = try? await HTTPTestConnection.with(port: port) { http in
@@ -142,7 +286,9 @@ import Testing
             }
         }
         // Kill mid-burst, once a good number of changes has been acknowledged.
-        while acknowledged.count < 150 { try await Task.sleep(for: .milliseconds(5)) }
+        while acknowledged.count < 150 || claimAcks.groupCount < 5 || claimAcks.couponCount < 20 {
+            try await Task.sleep(for: .milliseconds(5))
+        }
         first.kill(SIGKILL)
         await burst.value
         let acks = acknowledged.entries.withLock { $0 }
@@ -174,6 +320,7 @@ import Testing
             #expect(sold <= total, "oversold")
             #expect(sold >= Int64(paidSeen), "every paid order is sold")
             #expect(reserved + sold >= Int64(acks.count), "every acknowledged order still holds its unit")
+            try await Self.checkClaims(claimAcks, http: http, issuer: issuer)
             return ()
         }
         second.kill(SIGTERM)
