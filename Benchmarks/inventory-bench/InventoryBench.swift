@@ -3,7 +3,9 @@
 //   swift run -c release inventory-bench [--quick]
 //
 // Prints reservations/s for 1 000 concurrent tasks on ONE SKU and spread over 10 000 SKUs,
-// and durable orders/s through the engine with the journal on and off, with their ratio.
+// coupon claims/s on one batch, seckill reservations/s alone and during a group-join burst
+// (ClaimsBench.swift; `--claims` stops there), and durable orders/s through the engine with
+// the journal on and off, with their ratio.
 // Figures only: nothing here asserts a speed.
 import FlashSale
 import Foundation
@@ -161,6 +163,8 @@ struct InventoryBench {
         }
         print("floor (1000 tasks -> one actor, prebuilt request): \(format(Double(1000 * perTask) / preSeconds))")
         if CommandLine.arguments.contains("--core") { return }
+        await ClaimsBench.run(quick: quick)
+        if CommandLine.arguments.contains("--claims") { return }
         for round in 1...3 {
             let one = await reservations(shards: 64, skus: 1, tasks: 1000, perTask: perTask)
             let many = await reservations(shards: 64, skus: 10_000, tasks: 1000, perTask: perTask)

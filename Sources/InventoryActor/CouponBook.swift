@@ -223,21 +223,22 @@ public struct CouponBook: Sendable {
 
     /// Claims a coupon of `batch` for `user` from `clientIP`, with the caller's random `code`.
     public mutating func claim(batch: String, user: String, clientIP: String, code: CouponCode, nowMs: Int64) -> CouponClaimResult {
-        guard var ledger = batches[batch] else { return .unknownBatch }
-        let rules = ledger.rules
+        // Read and then write through the index: a copy of the ledger would copy its
+        // per-user and per-IP tables on every claim.
+        guard let index = batches.index(forKey: batch) else { return .unknownBatch }
+        let rules = batches.values[index].rules
         if nowMs < rules.startsAtMs { return .notStarted(startsAtMs: rules.startsAtMs) }
         if nowMs >= rules.endsAtMs { return .ended }
-        if ledger.issued >= rules.total { return .exhausted }
-        if ledger.claimsByUser[user, default: 0] >= rules.perUser { return .limitExceeded }
-        if ledger.claimsByIP[clientIP, default: 0] >= rules.perIP { return .ipLimitExceeded }
+        if batches.values[index].issued >= rules.total { return .exhausted }
+        if batches.values[index].claimsByUser[user, default: 0] >= rules.perUser { return .limitExceeded }
+        if batches.values[index].claimsByIP[clientIP, default: 0] >= rules.perIP { return .ipLimitExceeded }
         if coupons[code] != nil { return .codeTaken }
         let coupon = Coupon(
             code: code, batch: batch, owner: user, clientIP: clientIP, valueFen: rules.valueFen,
             minSpendFen: rules.minSpendFen, claimedAtMs: nowMs, expiresAtMs: nowMs + rules.validForMs)
-        ledger.issued += 1
-        ledger.claimsByUser[user, default: 0] += 1
-        ledger.claimsByIP[clientIP, default: 0] += 1
-        batches[batch] = ledger
+        batches.values[index].issued += 1
+        batches.values[index].claimsByUser[user, default: 0] += 1
+        batches.values[index].claimsByIP[clientIP, default: 0] += 1
         coupons[code] = coupon
         return .claimed(coupon)
     }
