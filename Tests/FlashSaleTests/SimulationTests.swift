@@ -13,7 +13,7 @@ import Testing
 /// each outcome is checked against the bounds every serial order allows; then the model takes
 /// the observed outcome and the engine must match it exactly: every order's status and
 /// transaction, every ledger's counters, every invariant. A failure names its seed; rerun one
-/// seed with `swift test --filter SimulationTests` after narrowing `seeds`.
+/// seed with `SIM_SEED=<seed> swift test --filter SimulationTests`.
 @Suite struct SimulationTests {
     static let seeds = ProcessInfo.processInfo.environment["SIM_SEED"].flatMap(UInt64.init).map { [$0] } ?? Array(UInt64(1)...UInt64(200))
     static let stepsPerSeed = 40
