@@ -33,7 +33,7 @@ import Testing
 
     // MARK: Rate limits over real sockets
 
-    @Test func thirtyQuickPostsFromOneAddressPassOnlyTheBurst() async throws {
+    @Test(.timeLimit(.minutes(1))) func thirtyQuickPostsFromOneAddressPassOnlyTheBurst() async throws {
         let directory = TemporaryDirectory()
         defer { directory.remove() }
         // The manual clock stands still: the bucket never refills during the test.
@@ -80,7 +80,7 @@ import Testing
         await world.stop()
     }
 
-    @Test func spoofedForwardedForChangesNothingButATrustedProxyIsHonoured() async throws {
+    @Test(.timeLimit(.minutes(1))) func spoofedForwardedForChangesNothingButATrustedProxyIsHonoured() async throws {
         let directory = TemporaryDirectory()
         defer { directory.remove() }
         let world = try await Self.start(directory, limitPerUser: 100, rate: 5, burst: 5, trustedProxies: ["127.0.0.4/32", "::1/128"])
@@ -147,7 +147,7 @@ import Testing
         }
     }
 
-    @Test func atTheInflightCapNewRequestsGet503AtOnceThenServiceRecovers() async throws {
+    @Test(.timeLimit(.minutes(1))) func atTheInflightCapNewRequestsGet503AtOnceThenServiceRecovers() async throws {
         let responder = GatedResponder()
         let server = HTTPServer(responder: responder, limits: HTTPServerLimits(inflightMax: 2), logger: TestEngine.logger)
         let port = try await server.start(host: "127.0.0.1", port: 0)
@@ -177,7 +177,7 @@ import Testing
 
     // MARK: Timeouts and connections
 
-    @Test func slowlorisIsClosedWithinTheReadTimeoutWhileOthersAreServed() async throws {
+    @Test(.timeLimit(.minutes(1))) func slowlorisIsClosedWithinTheReadTimeoutWhileOthersAreServed() async throws {
         let directory = TemporaryDirectory()
         defer { directory.remove() }
         let world = try await Self.start(directory)
@@ -229,6 +229,43 @@ import Testing
         #expect(servedStatus == 200, "another client is served meanwhile")
         #expect(closedAfter != nil && closedAfter! < .milliseconds(readTimeoutMs * 10), "slowloris held on for \(String(describing: closedAfter))")
         #expect(closedAfter != nil && closedAfter! >= .milliseconds(readTimeoutMs), "closed before its read timeout")
+        await server.shutdown()
+        await world.stop()
+    }
+
+    @Test(.timeLimit(.minutes(1))) func connectionsPastTheCapAreClosedAndOversizedHeadsRefused() async throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let world = try await Self.start(directory)
+        let server = HTTPServer(responder: world.api, limits: HTTPServerLimits(connectionsMax: 2), logger: TestEngine.logger)
+        let port = try await server.start(host: "127.0.0.1", port: 0)
+        let statuses: [Int] = try await HTTPTestConnection.with(port: port) { first in
+            let inner: [Int] = try await HTTPTestConnection.with(port: port) { second in
+                let a = try await first.send(.GET, "/healthz").status
+                let b = try await second.send(.GET, "/healthz").status
+                let open = server.connectionCount
+                var third = 0
+                do {
+                    third = try await HTTPTestConnection.with(port: port) { third in try await third.send(.GET, "/healthz").status }
+                } catch {
+                    third = -1
+                }
+                let again = try await first.send(.GET, "/healthz").status
+                return [a, b, open, third, again]
+            }
+            return inner
+        }
+        // Two served, two open, the third closed unanswered, the first still served.
+        #expect(statuses == [200, 200, 2, -1, 200], "\(statuses)")
+        // A head over `headerBytesMax` is refused (400 and close), never buffered further.
+        let oversized = try await HTTPTestConnection.with(port: port) { http in
+            try? await http.send(.GET, "/healthz", headers: [("x-filler", String(repeating: "a", count: HTTPLimits.headerFieldBytesMax + 1))])
+        }
+        #expect(oversized == nil || oversized!.status == 400 || oversized!.status == 431)
+        try await HTTPTestConnection.with(port: port) { http in
+            let status = try await http.send(.GET, "/healthz", headers: [("x-filler", String(repeating: "a", count: 1_000))]).status
+            #expect(status == 200)
+        }
         await server.shutdown()
         await world.stop()
     }
