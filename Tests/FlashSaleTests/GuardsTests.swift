@@ -96,8 +96,11 @@ import Testing
         let limiter = RateLimiter(ratePerSecond: 5, burst: 5)
         #expect(limiter.entriesMax < 100_000, "the test must overflow the table")
         for index in 0..<100_000 {
-            let address = ClientAddress(bytes16: [0x20, 0x01, 0x0d, 0xb8] + Array(repeating: 0, count: 8)
-                + [UInt8(index >> 24 & 0xff), UInt8(index >> 16 & 0xff), UInt8(index >> 8 & 0xff), UInt8(index & 0xff)])
+            // Half IPv4 addresses, half IPv6 /64s: each one a distinct bucket.
+            let low = [UInt8(index >> 24 & 0xff), UInt8(index >> 16 & 0xff), UInt8(index >> 8 & 0xff), UInt8(index & 0xff)]
+            let address = index % 2 == 0
+                ? ClientAddress(bytes16: ClientAddress.mappedPrefix + [10] + low.dropFirst())
+                : ClientAddress(bytes16: [0x20, 0x01, 0x0d, 0xb8] + low + Array(repeating: 0, count: 8))
             // All within one second: no bucket is idle, so the cap is what bounds the table.
             _ = limiter.take(address, nowMs: Self.nowMs + Int64(index / 100_000))
             if index % 10_000 == 0 { #expect(limiter.entryCount <= limiter.entriesMax) }
@@ -111,6 +114,15 @@ import Testing
             _ = limiter.take(ClientAddress("10.0.\(index / 250).\(index % 250)")!, nowMs: later)
         }
         #expect(limiter.entryCount <= 5_000)
+    }
+
+    @Test func oneIPv6SubscriberPrefixSharesABucket() {
+        let limiter = RateLimiter(ratePerSecond: 1, burst: 1)
+        #expect(limiter.take(ClientAddress("2001:db8:1:2::1")!, nowMs: Self.nowMs) == .allowed)
+        #expect(limiter.take(ClientAddress("2001:db8:1:2:ffff::9")!, nowMs: Self.nowMs) == .limited(retryAfterSeconds: 1), "same /64")
+        #expect(limiter.take(ClientAddress("2001:db8:1:3::1")!, nowMs: Self.nowMs) == .allowed, "another /64")
+        #expect(limiter.take(ClientAddress("10.0.0.1")!, nowMs: Self.nowMs) == .allowed)
+        #expect(limiter.take(ClientAddress("10.0.0.2")!, nowMs: Self.nowMs) == .allowed, "IPv4 is per address")
     }
 
     @Test func idempotencyStoreExpiresAfterADayAndKeepsItsBound() async {
