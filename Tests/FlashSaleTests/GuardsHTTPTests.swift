@@ -55,6 +55,9 @@ import Testing
             #expect(try await http.send(.POST, "/v1/events/e1/orders", body: Self.orderBody).status == 401)
             // Payment notifications are not rate limited (they fail on their signature here).
             #expect(try await http.send(.POST, "/v1/payments/notify", body: Array("{}".utf8)).status == 401)
+            // Every buyer POST is limited, cancel and unknown routes included.
+            #expect(try await http.send(.POST, "/v1/orders/o1/cancel", headers: [("authorization", world.bearer("u1"))]).status == 429)
+            #expect(try await http.send(.POST, "/v1/nope/x", headers: [("authorization", world.bearer("u1"))]).status == 429)
             // Reads are not rate limited.
             #expect(try await http.send(.GET, "/v1/events/e1").status == 200)
             return statuses
@@ -266,6 +269,31 @@ import Testing
             let status = try await http.send(.GET, "/healthz", headers: [("x-filler", String(repeating: "a", count: 1_000))]).status
             #expect(status == 200)
         }
+        await server.shutdown()
+        await world.stop()
+    }
+
+    @Test(.timeLimit(.minutes(1))) func anIdleConnectionIsClosedAfterTheIdleTimeout() async throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let world = try await Self.start(directory)
+        let idleTimeoutMs: Int64 = 200
+        let server = HTTPServer(
+            responder: world.api, limits: HTTPServerLimits(idleTimeoutMs: idleTimeoutMs, requestReadTimeoutMs: 5_000), logger: TestEngine.logger)
+        let port = try await server.start(host: "127.0.0.1", port: 0)
+        let started = ContinuousClock.now
+        let outcome: (first: Int, second: Int?) = try await HTTPTestConnection.with(port: port) { http in
+            let first = try await http.send(.GET, "/healthz").status
+            try await Task.sleep(for: .milliseconds(idleTimeoutMs * 5))
+            let second = try? await http.send(.GET, "/healthz").status
+            return (first, second)
+        }
+        #expect(outcome.first == 200)
+        #expect(outcome.second == nil, "the server closed the idle connection")
+        #expect(ContinuousClock.now - started >= .milliseconds(idleTimeoutMs))
+        // The server forgets the connection as its close completes (on its event loop).
+        for _ in 0..<200 where server.connectionCount > 0 { try await Task.sleep(for: .milliseconds(5)) }
+        #expect(server.connectionCount == 0)
         await server.shutdown()
         await world.stop()
     }

@@ -32,8 +32,10 @@ extension BuyerAPI {
         return guards.trustedProxies.clientAddress(peer: peer, forwardedFor: request.forwardedFor)
     }
 
-    /// The checks every buyer `POST` passes before its route looks at anything, in the
-    /// contract's order: the token (`401`), then the client's token bucket (`429`).
+    /// The checks every buyer `POST /v1/...` but `/v1/payments/notify` passes before its route
+    /// looks at anything, in the contract's order: the token (`401`), then the client's token
+    /// bucket (`429`). `respond` runs it for every such route, new ones included; the route's
+    /// own `authenticate` then hits the verifier's cache.
     func admitBuyerPost(_ request: APIRequest) -> Result<String, Rejection> {
         let user: String
         switch authenticate(request) {

@@ -43,6 +43,12 @@ public struct BuyerAPI: HTTPResponder {
         guard parts.count >= 3, parts[0].isEmpty, parts[1] == "v1" else { return APIResponse(rejection: .routeNotFound) }
         guard engine.isReady else { return APIResponse(rejection: .unavailable("recovering; retry shortly")) }
         let route = parts.dropFirst(2)
+        // Every buyer POST passes the token check, then its client's bucket, before any route.
+        if request.method == "POST" && !(route.count == 2 && route.first == "payments" && route.last == "notify"),
+            case .failure(let rejection) = admitBuyerPost(request)
+        {
+            return APIResponse(rejection: rejection)
+        }
         switch (request.method, route.count, route.first ?? "") {
         case ("POST", 2, "payments") where route.last == "notify":
             return await notifyPayment(request)
@@ -67,7 +73,7 @@ public struct BuyerAPI: HTTPResponder {
 
     private func placeOrder(_ request: APIRequest, event: String) async -> APIResponse {
         let user: String
-        switch admitBuyerPost(request) {
+        switch authenticate(request) {
         case .success(let found): user = found
         case .failure(let rejection): return APIResponse(rejection: rejection)
         }
@@ -107,7 +113,7 @@ public struct BuyerAPI: HTTPResponder {
 
     private func cancelOrder(_ request: APIRequest, id: String) async -> APIResponse {
         let user: String
-        switch admitBuyerPost(request) {
+        switch authenticate(request) {
         case .success(let found): user = found
         case .failure(let rejection): return APIResponse(rejection: rejection)
         }
