@@ -41,8 +41,8 @@ public final class IdempotencyClaim: Sendable {
     }
 
     /// The journal record for answering `status` with `body` at `nowMs`, remembered so that
-    /// `finish` does not write it twice. The engine appends it in the same group commit as the
-    /// change it answers, so a restart can never keep the change and lose the answer.
+    /// `finish` does not write it twice. The engine appends it right after the change it
+    /// answers and answers once both are durable.
     public func record(status: Int, body: [UInt8], nowMs: Int64) -> JournalRecord {
         let answer = IdempotentAnswer(user: user, key: key, status: status, body: body, atMs: nowMs)
         recorded.withLock { $0 = answer }

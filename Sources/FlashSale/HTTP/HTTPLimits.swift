@@ -16,6 +16,9 @@ public enum HTTPLimits {
     public static let headerBytesMax = 16 * 1024
     /// Most header fields in one request: a real client sends about ten.
     public static let headerFieldCountMax = 100
+    /// Connections the kernel may hold waiting for `accept`, connections: absorbs the 8pm spike
+    /// of new connections between two accept loops.
+    public static let acceptBacklogConnections: Int32 = 4_096
     /// Most open client connections, connections: each holds buffers and a file descriptor;
     /// past it a new connection is closed at once.
     public static let connectionsMax = 10_000

@@ -62,7 +62,7 @@ public final class HTTPServer: Sendable {
     /// Binds and starts accepting; returns the bound port (useful with port 0).
     public func start(host: String, port: Int) async throws -> Int {
         let bootstrap = ServerBootstrap(group: group)
-            .serverChannelOption(.backlog, value: 4096)
+            .serverChannelOption(.backlog, value: HTTPLimits.acceptBacklogConnections)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelOption(.maxMessagesPerRead, value: 16)
