@@ -17,8 +17,10 @@ public enum FlashSaleDaemon {
         }
         let engine = SaleEngine(config: config, clock: SystemClock(), journal: journal, logger: logger)
         let listening = ListeningFlag()
-        let api = BuyerAPI(engine: engine, userTokenSecret: config.secrets.userToken, listening: { listening.isSet })
-        let server = HTTPServer(responder: api, logger: logger)
+        let api = BuyerAPI(
+            engine: engine, userTokenSecret: config.secrets.userToken, guards: BuyerGuards(config: config),
+            listening: { listening.isSet })
+        let server = HTTPServer(responder: api, limits: HTTPServerLimits(inflightMax: config.admissionMaxInflight), logger: logger)
         let services: [any Service] = [
             JournalService(engine: engine, logger: logger),
             EngineService(engine: engine, dataDirectory: config.dataDirectory, checkpointIntervalMs: config.journal.checkpointIntervalMs, logger: logger),
