@@ -7,11 +7,17 @@ public actor InventoryShard {
     public nonisolated let index: Int
     private var book = OrderBook()
     private let sink: any ChangeSink
+    private var observer: (any StockObserver)?
 
     /// An empty shard reporting to `sink`.
     public init(index: Int, sink: any ChangeSink) {
         self.index = index
         self.sink = sink
+    }
+
+    /// Reports every later change to `observer` (nil: to nobody); replaces any previous one.
+    public func setObserver(_ observer: (any StockObserver)?) {
+        self.observer = observer
     }
 
     /// Adds ledgers (configuration); existing ones keep their counters.
@@ -25,7 +31,7 @@ public actor InventoryShard {
     public func reserve(_ request: ReserveRequest) -> Recorded<ReserveResult> {
         let result = book.reserve(request)
         if case .reserved(let order) = result {
-            return Recorded(result: result, ticket: sink.record(.order(order)))
+            return Recorded(result: result, ticket: record(.order(order)))
         }
         return Recorded(result: result, ticket: 0)
     }
@@ -35,7 +41,7 @@ public actor InventoryShard {
         let result = book.pay(id, transaction: transaction, amountFen: amountFen, nowMs: nowMs)
         switch result {
         case .paid(let order), .latePaid(let order), .lateRefund(let order):
-            return Recorded(result: result, ticket: sink.record(.order(order)))
+            return Recorded(result: result, ticket: record(.order(order)))
         case .doublePayment(let order):
             return Recorded(result: result, ticket: sink.record(.doublePayment(order.id, transaction: transaction, atMs: nowMs)))
         case .duplicate, .unknownOrder, .amountMismatch:
@@ -48,7 +54,7 @@ public actor InventoryShard {
         let result = book.cancel(id, user: user, nowMs: nowMs)
         switch result {
         case .canceled(let order), .expiredNow(let order):
-            return Recorded(result: result, ticket: sink.record(.order(order)))
+            return Recorded(result: result, ticket: record(.order(order)))
         case .closed, .unknownOrder:
             return Recorded(result: result, ticket: 0)
         }
@@ -57,7 +63,7 @@ public actor InventoryShard {
     /// Expires due orders (at most `limit`, so one call cannot hog the shard); returns them.
     public func expireDue(nowMs: Int64, limit: Int) -> [Order] {
         let expired = book.expireDue(nowMs: nowMs, limit: limit)
-        for order in expired { _ = sink.record(.order(order)) }
+        for order in expired { _ = record(.order(order)) }
         return expired
     }
 
@@ -65,9 +71,24 @@ public actor InventoryShard {
     public func restock(_ key: LedgerKey, delta: Int64) -> Recorded<RestockResult> {
         let result = book.restock(key, delta: delta)
         if case .restocked = result {
-            return Recorded(result: result, ticket: sink.record(.restock(key, delta: delta)))
+            return Recorded(result: result, ticket: record(.restock(key, delta: delta)))
         }
         return Recorded(result: result, ticket: 0)
+    }
+
+    /// Hands `change` to the sink, then tells the observer the ledger's counters after it.
+    private func record(_ change: InventoryChange) -> UInt64 {
+        let ticket = sink.record(change)
+        if let observer {
+            let key: LedgerKey
+            switch change {
+            case .order(let order): key = order.key
+            case .restock(let changed, _): key = changed
+            case .doublePayment: return ticket
+            }
+            if let counters = book.counters(key) { observer.stockChanged(key, counters, by: change) }
+        }
+        return ticket
     }
 
     /// One order as it stands.

@@ -6,13 +6,19 @@ public struct BuyerAPI: HTTPResponder {
     let engine: SaleEngine
     let tokens: BuyerTokenVerifier
     let listening: @Sendable () -> Bool
+    let metrics: FlashSaleMetrics?
 
     /// An API over `engine`, verifying buyer tokens with `userTokenSecret`; `listening` tells
-    /// `/readyz` whether every listener is open.
-    public init(engine: SaleEngine, userTokenSecret: String, listening: @escaping @Sendable () -> Bool = { true }) {
+    /// `/readyz` whether every listener (HTTP and ops) is open; `metrics`, if any, is served
+    /// at `GET /metrics`.
+    public init(
+        engine: SaleEngine, userTokenSecret: String, listening: @escaping @Sendable () -> Bool = { true },
+        metrics: FlashSaleMetrics? = nil
+    ) {
         self.engine = engine
         self.tokens = BuyerTokenVerifier(secret: userTokenSecret)
         self.listening = listening
+        self.metrics = metrics
     }
 
     /// Health checks, answered on the event loop.
@@ -30,6 +36,10 @@ public struct BuyerAPI: HTTPResponder {
 
     /// Every other route.
     public func respond(to request: APIRequest) async -> APIResponse {
+        if request.path == "/metrics", let metrics {
+            guard request.method == "GET" else { return APIResponse(rejection: .methodNotAllowed) }
+            return APIResponse(status: 200, body: await metrics.render(engine: engine), contentType: "text/plain; version=0.0.4; charset=utf-8")
+        }
         let parts = request.path.split(separator: "/", omittingEmptySubsequences: false)
         // "/v1/events/x/orders" splits as ["", "v1", "events", "x", "orders"].
         guard parts.count >= 3, parts[0].isEmpty, parts[1] == "v1" else { return APIResponse(rejection: .routeNotFound) }
@@ -197,5 +207,6 @@ extension APIResponse {
             if case .notStarted(let startsAtMs) = rejection { json.field("starts_at", rfc3339(ms: startsAtMs)) }
         }
         self.init(status: rejection.status, body: body, retryAfterSeconds: rejection.retryAfterSeconds)
+        self.rejectionCode = rejection.code
     }
 }
