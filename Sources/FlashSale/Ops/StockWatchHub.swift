@@ -83,7 +83,7 @@ final class WatchSubscription: Sendable {
             guard state.started, !state.flushScheduled else { return nil }
             state.flushScheduled = true
             let due = state.lastSentAt + .milliseconds(OpsLimits.watchIntervalMs)
-            return max(.zero, due - .now())
+            return max(.zero, due - eventLoop.now)
         }
         if let delay { eventLoop.scheduleTask(in: delay) { self.flush() } }
     }
@@ -118,7 +118,7 @@ final class WatchSubscription: Sendable {
             state.flushScheduled = false
             guard state.dirty, !state.cancelled else { return nil }
             state.dirty = false
-            state.lastSentAt = .now()
+            state.lastSentAt = eventLoop.now
             let line = OpsReply.watchLine(sku: sku, sum(state.latest, nowMs: nowMs))
             guard line != state.lastLine else { return nil }
             state.lastLine = line
