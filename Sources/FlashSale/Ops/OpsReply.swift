@@ -41,8 +41,12 @@ public enum OpsReply: Sendable, Equatable {
     }
 
     private static func oneLine(_ text: String) -> String {
-        guard text.contains(where: { $0 == "\n" || $0 == "\r" }) else { return text }
-        return String(text.map { $0 == "\n" || $0 == "\r" ? " " : $0 })
+        // By scalar: "\r\n" is one `Character`, equal to neither "\r" nor "\n".
+        let isLineEnd: (Unicode.Scalar) -> Bool = { $0 == "\n" || $0 == "\r" }
+        guard text.unicodeScalars.contains(where: isLineEnd) else { return text }
+        var scalars = String.UnicodeScalarView()
+        for scalar in text.unicodeScalars { scalars.append(isLineEnd(scalar) ? " " : scalar) }
+        return String(scalars)
     }
 
     // MARK: Shared line shapes
