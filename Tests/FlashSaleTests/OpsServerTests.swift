@@ -80,13 +80,13 @@ struct OpsWorld {
     let port: Int
     let metrics: FlashSaleMetrics
 
-    static func start(directory: TemporaryDirectory, stock: Int64 = 10) async throws -> OpsWorld {
+    static func start(directory: TemporaryDirectory, stock: Int64 = 10, idleTimeout: TimeAmount = .seconds(600)) async throws -> OpsWorld {
         let config = makeTestConfig(dataDirectory: directory.path, nowMs: nowMs, stock: stock)
         let world = try await TestEngine.start(config: config, clock: ManualClock(startMs: nowMs))
         let hub = StockWatchHub()
         let metrics = FlashSaleMetrics()
         await world.engine.inventory.setObserver(StockObserverFanout([hub, metrics]))
-        let server = OpsServer(engine: world.engine, watchHub: hub, opsSecret: TestSecrets.ops, logger: TestEngine.logger)
+        let server = OpsServer(engine: world.engine, watchHub: hub, opsSecret: TestSecrets.ops, idleTimeout: idleTimeout, logger: TestEngine.logger)
         let port = try await server.start(host: "127.0.0.1", port: 0)
         return OpsWorld(world: world, server: server, port: port, metrics: metrics)
     }
@@ -284,6 +284,25 @@ struct OpsWorld {
             guard case .success(let counters) = restocked else { Issue.record("restock failed: \(restocked)"); return }
             #expect(counters.total == 12)
             #expect(try await watcher.readLine() == "stock sku=A1 available=12 reserved=0 sold=0")
+        }
+        await ops.stop()
+    }
+
+    @Test func idleConnectionIsClosedButAWatchingOneIsNot() async throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let ops = try await OpsWorld.start(directory: directory, idleTimeout: .milliseconds(300))
+        try await OpsTestClient.with(port: ops.port) { (watcher: OpsTestClient) async throws -> Void in
+            #expect(try await watcher.command("WATCH A1 e1") == "OK")
+            #expect(try await watcher.readLine() == "stock sku=A1 available=10 reserved=0 sold=0")
+            try await OpsTestClient.with(port: ops.port) { (idle: OpsTestClient) async throws -> Void in
+                #expect(try await idle.command("PING") == "OK PONG")
+                // Waits for the server's idle timer (no sleep here: the server ends the wait).
+                #expect(try await idle.readLine()?.hasPrefix("ERR idle_timeout ") == true)
+                #expect(try await idle.readLine() == nil)
+            }
+            // The watcher has been silent at least as long, and is still served.
+            #expect(try await watcher.command("PING") == "OK PONG")
         }
         await ops.stop()
     }

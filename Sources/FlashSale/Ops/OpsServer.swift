@@ -10,6 +10,7 @@ public final class OpsServer: Sendable {
     private let watchHub: StockWatchHub
     private let opsSecret: String
     private let group: any EventLoopGroup
+    private let idleTimeout: TimeAmount
     private let logger: Logger
     private let state = Mutex<State>(State())
 
@@ -19,15 +20,18 @@ public final class OpsServer: Sendable {
     }
 
     /// A server over `engine`; `watchHub` must be the shards' observer (or part of it) for
-    /// `WATCH` to see changes; `AUTH` compares against `opsSecret`.
+    /// `WATCH` to see changes; `AUTH` compares against `opsSecret`; a connection silent for
+    /// `idleTimeout` (and not watching) is closed.
     public init(
         engine: SaleEngine, watchHub: StockWatchHub, opsSecret: String,
-        group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton, logger: Logger
+        group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+        idleTimeout: TimeAmount = .seconds(OpsLimits.opsIdleTimeoutSeconds), logger: Logger
     ) {
         self.engine = engine
         self.watchHub = watchHub
         self.opsSecret = opsSecret
         self.group = group
+        self.idleTimeout = idleTimeout
         self.logger = logger
     }
 
@@ -49,7 +53,7 @@ public final class OpsServer: Sendable {
                         try sync.addHandler(OpsRefusingHandler())
                         return
                     }
-                    try sync.addHandler(IdleStateHandler(readTimeout: .seconds(OpsLimits.opsIdleTimeoutSeconds)))
+                    try sync.addHandler(IdleStateHandler(readTimeout: self.idleTimeout))
                     try sync.addHandler(ByteToMessageHandler(OpsLineDecoder()))
                     let context = OpsContext(engine: self.engine, watchHub: self.watchHub, opsSecret: self.opsSecret, channel: channel)
                     try sync.addHandler(OpsConnectionHandler(context: context, logger: self.logger))
@@ -153,7 +157,7 @@ final class OpsConnectionHandler: ChannelDuplexHandler {
         } else if event is IdleStateHandler.IdleStateEvent {
             guard watch == nil, !busy, !closing else { return }
             closing = true
-            let reply = OpsReply.error(code: "idle_timeout", text: "nothing received for \(OpsLimits.opsIdleTimeoutSeconds) s; closing")
+            let reply = OpsReply.error(code: "idle_timeout", text: "nothing received for too long; closing")
             writeThenClose(reply, context: context)
         } else {
             context.fireUserInboundEventTriggered(event)
