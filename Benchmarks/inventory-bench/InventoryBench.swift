@@ -53,6 +53,41 @@ struct InventoryBench {
         return Double(tasks * perTask) / elapsed
     }
 
+    /// The floor: 1 000 tasks calling one actor method that only counts.
+    actor Counter {
+        var value = 0
+        func increment(_ request: ReserveRequest) -> Int {
+            value += Int(request.qty)
+            return value
+        }
+        func add(_ n: Int) -> Int {
+            value += n
+            return value
+        }
+        func bump() -> Int {
+            value += 1
+            return value
+        }
+    }
+
+    static func emptyCalls(tasks: Int, perTask: Int) async -> Double {
+        let counter = Counter()
+        let key = LedgerKey(event: "bench", sku: "S0")
+        let elapsed = await seconds {
+            await withDiscardingTaskGroup { group in
+                for task in 0..<tasks {
+                    group.addTask {
+                        let user = "u\(task)"
+                        for _ in 0..<perTask {
+                            _ = await counter.increment(ReserveRequest(key: key, user: user, qty: 1, amountFen: 100, discountFen: 0, nowMs: 0, expiresAtMs: 60_000))
+                        }
+                    }
+                }
+            }
+        }
+        return Double(tasks * perTask) / elapsed
+    }
+
     /// The synchronous core alone: one `OrderBook`, no actor, no tasks.
     static func bookOnly(count: Int) async -> Double {
         var book = OrderBook()
@@ -104,6 +139,27 @@ struct InventoryBench {
         let perTask = quick ? 200 : 2_000
         print("inventory-bench: \(ProcessInfo.processInfo.activeProcessorCount) cores, 1000 tasks x \(perTask) each")
         print("core only (one OrderBook, no actor): \(format(await bookOnly(count: 1000 * perTask)))")
+        print("floor (1000 tasks -> one actor, empty method): \(format(await emptyCalls(tasks: 1000, perTask: perTask)))")
+        let bare = Counter()
+        let bareSeconds = await seconds {
+            await withDiscardingTaskGroup { group in
+                for _ in 0..<1000 { group.addTask { for _ in 0..<perTask { _ = await bare.bump() } } }
+            }
+        }
+        print("floor (1000 tasks -> one actor, no arguments): \(format(Double(1000 * perTask) / bareSeconds))")
+        let intSeconds = await seconds {
+            await withDiscardingTaskGroup { group in
+                for _ in 0..<1000 { group.addTask { for n in 0..<perTask { _ = await bare.add(n) } } }
+            }
+        }
+        print("floor (1000 tasks -> one actor, Int argument): \(format(Double(1000 * perTask) / intSeconds))")
+        let prebuilt = ReserveRequest(key: LedgerKey(event: "bench", sku: "S0"), user: "u1", qty: 1, amountFen: 100, discountFen: 0, nowMs: 0, expiresAtMs: 60_000)
+        let preSeconds = await seconds {
+            await withDiscardingTaskGroup { group in
+                for _ in 0..<1000 { group.addTask { for _ in 0..<perTask { _ = await bare.increment(prebuilt) } } }
+            }
+        }
+        print("floor (1000 tasks -> one actor, prebuilt request): \(format(Double(1000 * perTask) / preSeconds))")
         if CommandLine.arguments.contains("--core") { return }
         for round in 1...3 {
             let one = await reservations(shards: 64, skus: 1, tasks: 1000, perTask: perTask)

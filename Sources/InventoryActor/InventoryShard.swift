@@ -8,11 +8,20 @@ public actor InventoryShard {
     private var book = OrderBook()
     private let sink: any ChangeSink
     private var observer: (any StockObserver)?
+    /// Where this shard publishes which of its ledgers are sold out; nil: nowhere.
+    private let hints: SoldOutHints?
 
-    /// An empty shard reporting to `sink`.
-    public init(index: Int, sink: any ChangeSink) {
+    /// An empty shard reporting to `sink` and publishing sold-out flags to `hints`.
+    public init(index: Int, sink: any ChangeSink, hints: SoldOutHints? = nil) {
         self.index = index
         self.sink = sink
+        self.hints = hints
+    }
+
+    /// Publishes `key`'s sold-out flag; every method that may change a ledger's `available` calls it.
+    private func publish(_ key: LedgerKey) {
+        guard let hints, let counters = book.counters(key) else { return }
+        hints.publish(key, available: counters.available)
     }
 
     /// Reports every later change to `observer` (nil: to nobody); replaces any previous one.
@@ -24,6 +33,7 @@ public actor InventoryShard {
     public func addLedgers(_ ledgers: [(key: LedgerKey, total: Int64, limitPerUser: Int32)]) {
         for ledger in ledgers {
             book.addLedger(ledger.key, total: ledger.total, limitPerUser: ledger.limitPerUser)
+            publish(ledger.key)
         }
     }
 
@@ -31,6 +41,7 @@ public actor InventoryShard {
     public func reserve(_ request: ReserveRequest) -> Recorded<ReserveResult> {
         let result = book.reserve(request)
         if case .reserved(let order) = result {
+            publish(order.key)
             return Recorded(result: result, ticket: record(.order(order)))
         }
         return Recorded(result: result, ticket: 0)
@@ -39,6 +50,12 @@ public actor InventoryShard {
     /// Applies a verified payment notification.
     public func pay(_ id: OrderID, transaction: String, amountFen: Int64, nowMs: Int64) -> Recorded<PaymentResult> {
         let result = book.pay(id, transaction: transaction, amountFen: amountFen, nowMs: nowMs)
+        switch result {
+        case .paid(let order), .latePaid(let order), .lateRefund(let order), .doublePayment(let order), .duplicate(let order):
+            publish(order.key)
+        case .unknownOrder, .amountMismatch:
+            break
+        }
         switch result {
         case .paid(let order), .latePaid(let order), .lateRefund(let order):
             return Recorded(result: result, ticket: record(.order(order)))
@@ -54,6 +71,7 @@ public actor InventoryShard {
         let result = book.cancel(id, user: user, nowMs: nowMs)
         switch result {
         case .canceled(let order), .expiredNow(let order):
+            publish(order.key)
             return Recorded(result: result, ticket: record(.order(order)))
         case .closed, .unknownOrder:
             return Recorded(result: result, ticket: 0)
@@ -63,13 +81,17 @@ public actor InventoryShard {
     /// Expires due orders (at most `limit`, so one call cannot hog the shard); returns them.
     public func expireDue(nowMs: Int64, limit: Int) -> [Order] {
         let expired = book.expireDue(nowMs: nowMs, limit: limit)
-        for order in expired { _ = record(.order(order)) }
+        for order in expired {
+            _ = record(.order(order))
+            publish(order.key)
+        }
         return expired
     }
 
     /// Changes a ledger's stock.
     public func restock(_ key: LedgerKey, delta: Int64) -> Recorded<RestockResult> {
         let result = book.restock(key, delta: delta)
+        publish(key)
         if case .restocked = result {
             return Recorded(result: result, ticket: record(.restock(key, delta: delta)))
         }
@@ -114,6 +136,7 @@ public actor InventoryShard {
         }
         var grown: Int64 = 0
         for order in orders { grown += book.restore(order) }
+        for (key, _) in book.allCounters { publish(key) }
         return grown
     }
 
@@ -121,5 +144,10 @@ public actor InventoryShard {
     public func orderCount() -> Int { book.orderCount }
 
     /// Traps unless every ledger matches its orders (O(orders)).
-    public func verifyInvariants() { book.verifyInvariants() }
+    public func verifyInvariants() {
+        book.verifyInvariants()
+        if let hints {
+            for (key, counters) in book.allCounters { hints.verify(key, available: counters.available) }
+        }
+    }
 }

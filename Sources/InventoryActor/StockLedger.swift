@@ -64,12 +64,18 @@ public struct StockLedger: Sendable {
     /// Reserves `qty` for `user`: the limit is checked before the stock, as the contract orders them.
     public mutating func reserve(user: String, qty: Int32) -> ReserveOutcome {
         precondition(qty >= 1, "reserve of a non-positive quantity")
-        let held = quantityByUser[user, default: 0]
+        // One hash of the user: look up once, then write through the index.
+        let index = quantityByUser.index(forKey: user)
+        let held = index.map { quantityByUser.values[$0] } ?? 0
         if Int64(held) + Int64(qty) > Int64(limitPerUser) { return .limitExceeded }
         if counters.available < Int64(qty) { return .soldOut }
         counters.available -= Int64(qty)
         counters.reserved += Int64(qty)
-        quantityByUser[user] = held + qty
+        if let index {
+            quantityByUser.values[index] = held + qty
+        } else {
+            quantityByUser[user] = qty
+        }
         verifyInvariants()
         return .reserved
     }

@@ -1,11 +1,8 @@
 import ArgumentParser
 import FlashSale
+import Foundation
 import Logging
 import Metrics
-
-#if canImport(Glibc)
-import Glibc
-#endif
 
 /// `flashsaled`: the FlashSale daemon and its helpers.
 @main
@@ -20,11 +17,11 @@ struct FlashSaleCommand: AsyncParsableCommand {
 /// Loads the configuration named on the command line (or the built-in demo), exiting with
 /// the config error's message when it is invalid.
 func loadConfig(path: String?) throws -> SaleConfig {
-    let environment = ProcessEnvironment.all
+    let environment = ProcessInfo.processInfo.environment
     do {
         return try SaleConfig.load(path: path ?? environment["FLASHSALE_CONFIG"], environment: environment, nowMs: SystemClock().nowMs())
     } catch {
-        FileDescriptorOutput.standardError.write("flashsaled: config error: \(error)\n")
+        FileHandle.standardError.write(Data("flashsaled: config error: \(error)\n".utf8))
         throw ExitCode(2)
     }
 }
@@ -52,7 +49,7 @@ struct Serve: AsyncParsableCommand {
         if let data { settings.dataDirectory = data }
         if let http { settings.http = HostPort(http)! }
         if let ops { settings.ops = HostPort(ops)! }
-        let level = ProcessEnvironment.all["FLASHSALE_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .info
+        let level = ProcessInfo.processInfo.environment["FLASHSALE_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .info
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
             handler.logLevel = level
@@ -94,31 +91,5 @@ struct Token: ParsableCommand {
         let token = BuyerTokenIssuer(secret: settings.secrets.userToken)
             .mint(user: user, nowSeconds: SystemClock().nowMs() / 1000, ttlSeconds: ttl)
         print(token)
-    }
-}
-
-/// The process environment as a dictionary.
-enum ProcessEnvironment {
-    static var all: [String: String] {
-        var result: [String: String] = [:]
-        var pointer = environ
-        while let entry = pointer.pointee {
-            let text = String(cString: entry)
-            if let equals = text.firstIndex(of: "=") {
-                result[String(text[..<equals])] = String(text[text.index(after: equals)...])
-            }
-            pointer += 1
-        }
-        return result
-    }
-}
-
-/// Unbuffered writes to a file descriptor (messages before logging is set up).
-struct FileDescriptorOutput {
-    static let standardError = FileDescriptorOutput(descriptor: 2)
-    let descriptor: Int32
-    func write(_ text: String) {
-        var text = text
-        text.withUTF8 { buffer in _ = Glibc.write(descriptor, buffer.baseAddress, buffer.count) }
     }
 }

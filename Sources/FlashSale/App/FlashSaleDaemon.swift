@@ -22,8 +22,12 @@ public enum FlashSaleDaemon {
         await engine.inventory.setObserver(StockObserverFanout([watchHub, metrics]))
         // `/readyz` needs both listeners: HTTP and ops.
         let listening = ListeningFlag(required: 2)
-        let api = BuyerAPI(engine: engine, userTokenSecret: config.secrets.userToken, listening: { listening.isSet }, metrics: metrics)
-        let server = HTTPServer(responder: MeteredResponder(api, metrics: metrics), logger: logger)
+        let api = BuyerAPI(
+            engine: engine, userTokenSecret: config.secrets.userToken, guards: BuyerGuards(config: config),
+            listening: { listening.isSet }, metrics: metrics)
+        let server = HTTPServer(
+            responder: MeteredResponder(api, metrics: metrics), limits: HTTPServerLimits(inflightMax: config.admissionMaxInflight),
+            logger: logger)
         let ops = OpsServer(engine: engine, watchHub: watchHub, opsSecret: config.secrets.ops, logger: logger)
         let services: [any Service] = [
             JournalService(engine: engine, logger: logger),

@@ -19,6 +19,9 @@ public struct RecoveredState: Sendable {
     public var checkpointSeq: Int64
     /// The ledger counters of the last checkpoint, to compare with what the orders rebuild.
     public var lastCheckpointCounters: [LedgerKey: StockCounters]
+    /// Stored first answers to `Idempotency-Key` requests, oldest first (expired ones included:
+    /// the engine drops those against its clock).
+    public var idempotentAnswers: [IdempotentAnswer] = []
 
     /// A state; every part empty by default (a first start).
     public init(
@@ -61,6 +64,7 @@ extension Journal {
         let refunds = try database.prepare("SELECT count(*) FROM refunds")
         if try refunds.step() { state.doublePayments = Int(refunds.int64(at: 0)) }
         state.checkpointSeq = try JournalStore.meta("checkpoint_seq", in: database) ?? 0
+        state.idempotentAnswers = try readIdempotentAnswers(database)
         let ledgers = try database.prepare(
             "SELECT event, sku, total, available, reserved, sold FROM ledgers WHERE checkpoint_seq = ?1")
         try ledgers.bind(state.checkpointSeq, at: 1)
@@ -102,6 +106,21 @@ extension Journal {
                     status: status, transaction: statement.string(at: 10)))
         }
         return orders
+    }
+
+    private static func readIdempotentAnswers(_ database: SQLiteDatabase) throws -> [IdempotentAnswer] {
+        let exists = try database.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'idempotency'")
+        guard try exists.step() else { return [] }
+        let statement = try database.prepare("SELECT user, key, status, body, at_ms FROM idempotency ORDER BY at_ms")
+        var answers: [IdempotentAnswer] = []
+        while try statement.step() {
+            answers.append(
+                IdempotentAnswer(
+                    user: statement.string(at: 0) ?? "", key: statement.string(at: 1) ?? "",
+                    status: Int(statement.int64(at: 2)), body: Array((statement.string(at: 3) ?? "").utf8),
+                    atMs: statement.int64(at: 4)))
+        }
+        return answers
     }
 
     private static func readRestocks(_ database: SQLiteDatabase) throws -> [(LedgerKey, Int64)] {

@@ -18,6 +18,8 @@ public enum JournalRecord: Sendable, Equatable {
     case inventory(InventoryChange)
     /// An event was paused (`paused: true`) or resumed (`paused: false`) by ops.
     case paused(event: String, paused: Bool)
+    /// The first answer to a request carrying an `Idempotency-Key`, replayed to its retries.
+    case idempotentAnswer(IdempotentAnswer)
 }
 
 /// Why a journal wait failed.
