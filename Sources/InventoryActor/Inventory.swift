@@ -61,6 +61,11 @@ public struct Inventory: Sendable {
         return expired
     }
 
+    /// Reports every later change on every shard to `observer`.
+    public func setObserver(_ observer: (any StockObserver)?) async {
+        for shard in shards { await shard.setObserver(observer) }
+    }
+
     /// Traps unless every shard's ledgers match their orders.
     public func verifyInvariants() async {
         for shard in shards { await shard.verifyInvariants() }

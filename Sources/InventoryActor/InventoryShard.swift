@@ -7,6 +7,7 @@ public actor InventoryShard {
     public nonisolated let index: Int
     private var book = OrderBook()
     private let sink: any ChangeSink
+    private var observer: (any StockObserver)?
     /// Where this shard publishes which of its ledgers are sold out; nil: nowhere.
     private let hints: SoldOutHints?
 
@@ -23,6 +24,11 @@ public actor InventoryShard {
         hints.publish(key, available: counters.available)
     }
 
+    /// Reports every later change to `observer` (nil: to nobody); replaces any previous one.
+    public func setObserver(_ observer: (any StockObserver)?) {
+        self.observer = observer
+    }
+
     /// Adds ledgers (configuration); existing ones keep their counters.
     public func addLedgers(_ ledgers: [(key: LedgerKey, total: Int64, limitPerUser: Int32)]) {
         for ledger in ledgers {
@@ -36,7 +42,7 @@ public actor InventoryShard {
         let result = book.reserve(request)
         if case .reserved(let order) = result {
             publish(order.key)
-            return Recorded(result: result, ticket: sink.record(.order(order)))
+            return Recorded(result: result, ticket: record(.order(order)))
         }
         return Recorded(result: result, ticket: 0)
     }
@@ -52,7 +58,7 @@ public actor InventoryShard {
         }
         switch result {
         case .paid(let order), .latePaid(let order), .lateRefund(let order):
-            return Recorded(result: result, ticket: sink.record(.order(order)))
+            return Recorded(result: result, ticket: record(.order(order)))
         case .doublePayment(let order):
             return Recorded(result: result, ticket: sink.record(.doublePayment(order.id, transaction: transaction, atMs: nowMs)))
         case .duplicate, .unknownOrder, .amountMismatch:
@@ -66,7 +72,7 @@ public actor InventoryShard {
         switch result {
         case .canceled(let order), .expiredNow(let order):
             publish(order.key)
-            return Recorded(result: result, ticket: sink.record(.order(order)))
+            return Recorded(result: result, ticket: record(.order(order)))
         case .closed, .unknownOrder:
             return Recorded(result: result, ticket: 0)
         }
@@ -76,7 +82,7 @@ public actor InventoryShard {
     public func expireDue(nowMs: Int64, limit: Int) -> [Order] {
         let expired = book.expireDue(nowMs: nowMs, limit: limit)
         for order in expired {
-            _ = sink.record(.order(order))
+            _ = record(.order(order))
             publish(order.key)
         }
         return expired
@@ -87,9 +93,24 @@ public actor InventoryShard {
         let result = book.restock(key, delta: delta)
         publish(key)
         if case .restocked = result {
-            return Recorded(result: result, ticket: sink.record(.restock(key, delta: delta)))
+            return Recorded(result: result, ticket: record(.restock(key, delta: delta)))
         }
         return Recorded(result: result, ticket: 0)
+    }
+
+    /// Hands `change` to the sink, then tells the observer the ledger's counters after it.
+    private func record(_ change: InventoryChange) -> UInt64 {
+        let ticket = sink.record(change)
+        if let observer {
+            let key: LedgerKey
+            switch change {
+            case .order(let order): key = order.key
+            case .restock(let changed, _): key = changed
+            case .doublePayment: return ticket
+            }
+            if let counters = book.counters(key) { observer.stockChanged(key, counters, by: change) }
+        }
+        return ticket
     }
 
     /// One order as it stands.

@@ -2,6 +2,7 @@ import ArgumentParser
 import FlashSale
 import Foundation
 import Logging
+import Metrics
 
 /// `flashsaled`: the FlashSale daemon and its helpers.
 @main
@@ -55,11 +56,14 @@ struct Serve: AsyncParsableCommand {
             return handler
         }
         let logger = Logger(label: "flashsaled")
+        // The only global bootstrap of metrics: everything else gets the registry injected.
+        let metrics = FlashSaleMetrics()
+        MetricsSystem.bootstrap(metrics.metricsFactory)
         if settings.sourceName == SaleConfig.demoSourceName {
             logger.notice("serving the built-in demo config with demo secrets: not for production")
         }
         do {
-            try await FlashSaleDaemon.run(config: settings, logger: logger)
+            try await FlashSaleDaemon.run(config: settings, logger: logger, metrics: metrics)
         } catch {
             logger.critical("stopped on error", metadata: ["error": "\(error)"])
             throw ExitCode(1)

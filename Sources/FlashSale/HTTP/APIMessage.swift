@@ -51,6 +51,8 @@ public struct APIResponse: Sendable, Equatable {
     public var contentType: String
     /// `Retry-After` in whole seconds, if any.
     public var retryAfterSeconds: Int?
+    /// The contract's error code when the response is a rejection (metrics label), else nil.
+    public var rejectionCode: String? = nil
 
     /// Creates a response.
     public init(status: Int, body: [UInt8], contentType: String = "application/json", retryAfterSeconds: Int? = nil) {

@@ -8,17 +8,20 @@ public struct BuyerAPI: HTTPResponder {
     let listening: @Sendable () -> Bool
     /// Trusted proxies and per-IP rate limits; nil: the peer is the client and nothing is limited.
     let guards: BuyerGuards?
+    let metrics: FlashSaleMetrics?
 
     /// An API over `engine`, verifying buyer tokens with `userTokenSecret` and applying
-    /// `guards`; `listening` tells `/readyz` whether every listener is open.
+    /// `guards`; `listening` tells `/readyz` whether every listener (HTTP and ops) is open;
+    /// `metrics`, if any, is served at `GET /metrics`.
     public init(
         engine: SaleEngine, userTokenSecret: String, guards: BuyerGuards? = nil,
-        listening: @escaping @Sendable () -> Bool = { true }
+        listening: @escaping @Sendable () -> Bool = { true }, metrics: FlashSaleMetrics? = nil
     ) {
         self.engine = engine
         self.tokens = BuyerTokenVerifier(secret: userTokenSecret)
         self.guards = guards
         self.listening = listening
+        self.metrics = metrics
     }
 
     /// Health checks, answered on the event loop.
@@ -36,6 +39,10 @@ public struct BuyerAPI: HTTPResponder {
 
     /// Every other route.
     public func respond(to request: APIRequest) async -> APIResponse {
+        if request.path == "/metrics", let metrics {
+            guard request.method == "GET" else { return APIResponse(rejection: .methodNotAllowed) }
+            return APIResponse(status: 200, body: await metrics.render(engine: engine), contentType: "text/plain; version=0.0.4; charset=utf-8")
+        }
         var request = request
         request.clientIP = clientAddress(of: request).description
         let parts = request.path.split(separator: "/", omittingEmptySubsequences: false)
@@ -223,5 +230,6 @@ extension APIResponse {
             if case .notStarted(let startsAtMs) = rejection { json.field("starts_at", rfc3339(ms: startsAtMs)) }
         }
         self.init(status: rejection.status, body: body, retryAfterSeconds: rejection.retryAfterSeconds)
+        self.rejectionCode = rejection.code
     }
 }
