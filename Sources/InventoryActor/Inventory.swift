@@ -3,10 +3,14 @@ public struct Inventory: Sendable {
     /// The shards; a slot `s` lives in `shards[s % shards.count]`.
     public let shards: [InventoryShard]
 
-    /// `shardCount` empty shards reporting to `sink`.
-    public init(shardCount: Int, sink: any ChangeSink) {
+    /// Per-ledger sold-out flags the shards publish (the fast `sold_out` path); nil: none.
+    public let soldOutHints: SoldOutHints?
+
+    /// `shardCount` empty shards reporting to `sink`, publishing sold-out flags to `soldOutHints`.
+    public init(shardCount: Int, sink: any ChangeSink, soldOutHints: SoldOutHints? = nil) {
         precondition(shardCount >= 1 && shardCount <= OrderID.slotCount, "shard count out of range")
-        self.shards = (0..<shardCount).map { InventoryShard(index: $0, sink: sink) }
+        self.soldOutHints = soldOutHints
+        self.shards = (0..<shardCount).map { InventoryShard(index: $0, sink: sink, hints: soldOutHints) }
     }
 
     /// The shard owning `key`'s stock.
@@ -55,6 +59,11 @@ public struct Inventory: Sendable {
         var expired: [Order] = []
         for shard in shards { expired += await shard.expireDue(nowMs: nowMs, limit: limitPerShard) }
         return expired
+    }
+
+    /// Reports every later change on every shard to `observer`.
+    public func setObserver(_ observer: (any StockObserver)?) async {
+        for shard in shards { await shard.setObserver(observer) }
     }
 
     /// Traps unless every shard's ledgers match their orders.

@@ -10,7 +10,7 @@ extension InventoryShard {
     public func claimCoupon(batch: String, user: String, clientIP: String, code: CouponCode, nowMs: Int64) -> Recorded<CouponClaimResult> {
         let result = coupons.claim(batch: batch, user: user, clientIP: clientIP, code: code, nowMs: nowMs)
         if case .claimed(let coupon) = result {
-            return Recorded(result: result, ticket: sink.record(.coupon(coupon)))
+            return Recorded(result: result, ticket: record(.coupon(coupon)))
         }
         return Recorded(result: result, ticket: 0)
     }

@@ -36,10 +36,18 @@ extension InventoryShard {
         for group in groups { book.restore(group) }
     }
 
-    /// Records the book's pending changes in order; the last ticket (0 if none).
+    /// Records the book's pending changes in order (telling the observer and the sold-out
+    /// flags of each ledger touched); the last ticket (0 if none).
     func recordOutbox() -> UInt64 {
         var ticket: UInt64 = 0
-        for change in book.takeChanges() { ticket = sink.record(change) }
+        for change in book.takeChanges() {
+            ticket = record(change)
+            switch change {
+            case .order(let order): publish(order.key)
+            case .group(let group): publish(group.key)
+            case .restock, .doublePayment, .coupon: break
+            }
+        }
         return ticket
     }
 }

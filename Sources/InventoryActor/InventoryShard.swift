@@ -9,17 +9,33 @@ public actor InventoryShard {
     /// The coupon batches whose slot maps here (InventoryShard+Coupons.swift).
     var coupons = CouponBook()
     let sink: any ChangeSink
+    private var observer: (any StockObserver)?
+    /// Where this shard publishes which of its ledgers are sold out; nil: nowhere.
+    private let hints: SoldOutHints?
 
-    /// An empty shard reporting to `sink`.
-    public init(index: Int, sink: any ChangeSink) {
+    /// An empty shard reporting to `sink` and publishing sold-out flags to `hints`.
+    public init(index: Int, sink: any ChangeSink, hints: SoldOutHints? = nil) {
         self.index = index
         self.sink = sink
+        self.hints = hints
+    }
+
+    /// Publishes `key`'s sold-out flag; every method that may change a ledger's `available` calls it.
+    func publish(_ key: LedgerKey) {
+        guard let hints, let counters = book.counters(key) else { return }
+        hints.publish(key, available: counters.available)
+    }
+
+    /// Reports every later change to `observer` (nil: to nobody); replaces any previous one.
+    public func setObserver(_ observer: (any StockObserver)?) {
+        self.observer = observer
     }
 
     /// Adds ledgers (configuration); existing ones keep their counters.
     public func addLedgers(_ ledgers: [(key: LedgerKey, total: Int64, limitPerUser: Int32)]) {
         for ledger in ledgers {
             book.addLedger(ledger.key, total: ledger.total, limitPerUser: ledger.limitPerUser)
+            publish(ledger.key)
         }
     }
 
@@ -27,7 +43,8 @@ public actor InventoryShard {
     public func reserve(_ request: ReserveRequest) -> Recorded<ReserveResult> {
         let result = book.reserve(request)
         if case .reserved(let order) = result {
-            return Recorded(result: result, ticket: sink.record(.order(order)))
+            publish(order.key)
+            return Recorded(result: result, ticket: record(.order(order)))
         }
         return Recorded(result: result, ticket: 0)
     }
@@ -38,8 +55,14 @@ public actor InventoryShard {
         // A group payment may have failed or formed its group first: those changes go first.
         let groupTicket = recordOutbox()
         switch result {
+        case .paid(let order), .latePaid(let order), .lateRefund(let order), .doublePayment(let order), .duplicate(let order):
+            publish(order.key)
+        case .unknownOrder, .amountMismatch:
+            break
+        }
+        switch result {
         case .paid(let order), .latePaid(let order), .lateRefund(let order):
-            return Recorded(result: result, ticket: sink.record(.order(order)))
+            return Recorded(result: result, ticket: record(.order(order)))
         case .doublePayment(let order):
             return Recorded(result: result, ticket: sink.record(.doublePayment(order.id, transaction: transaction, atMs: nowMs)))
         case .duplicate, .unknownOrder, .amountMismatch:
@@ -52,7 +75,8 @@ public actor InventoryShard {
         let result = book.cancel(id, user: user, nowMs: nowMs)
         switch result {
         case .canceled(let order), .expiredNow(let order):
-            return Recorded(result: result, ticket: sink.record(.order(order)))
+            publish(order.key)
+            return Recorded(result: result, ticket: record(.order(order)))
         case .closed, .unknownOrder:
             return Recorded(result: result, ticket: 0)
         }
@@ -61,17 +85,37 @@ public actor InventoryShard {
     /// Expires due orders (at most `limit`, so one call cannot hog the shard); returns them.
     public func expireDue(nowMs: Int64, limit: Int) -> [Order] {
         let expired = book.expireDue(nowMs: nowMs, limit: limit)
-        for order in expired { _ = sink.record(.order(order)) }
+        for order in expired {
+            _ = record(.order(order))
+            publish(order.key)
+        }
         return expired
     }
 
     /// Changes a ledger's stock.
     public func restock(_ key: LedgerKey, delta: Int64) -> Recorded<RestockResult> {
         let result = book.restock(key, delta: delta)
+        publish(key)
         if case .restocked = result {
-            return Recorded(result: result, ticket: sink.record(.restock(key, delta: delta)))
+            return Recorded(result: result, ticket: record(.restock(key, delta: delta)))
         }
         return Recorded(result: result, ticket: 0)
+    }
+
+    /// Hands `change` to the sink, then tells the observer the ledger's counters after it.
+    func record(_ change: InventoryChange) -> UInt64 {
+        let ticket = sink.record(change)
+        if let observer {
+            let key: LedgerKey
+            switch change {
+            case .order(let order): key = order.key
+            case .restock(let changed, _): key = changed
+            case .group(let group): key = group.key
+            case .doublePayment, .coupon: return ticket
+            }
+            if let counters = book.counters(key) { observer.stockChanged(key, counters, by: change) }
+        }
+        return ticket
     }
 
     /// One order as it stands.
@@ -97,6 +141,7 @@ public actor InventoryShard {
         }
         var grown: Int64 = 0
         for order in orders { grown += book.restore(order) }
+        for (key, _) in book.allCounters { publish(key) }
         return grown
     }
 
@@ -104,5 +149,10 @@ public actor InventoryShard {
     public func orderCount() -> Int { book.orderCount }
 
     /// Traps unless every ledger matches its orders (O(orders)).
-    public func verifyInvariants() { book.verifyInvariants() }
+    public func verifyInvariants() {
+        book.verifyInvariants()
+        if let hints {
+            for (key, counters) in book.allCounters { hints.verify(key, available: counters.available) }
+        }
+    }
 }

@@ -1,10 +1,8 @@
 import ArgumentParser
 import FlashSale
+import Foundation
 import Logging
-
-#if canImport(Glibc)
-import Glibc
-#endif
+import Metrics
 
 /// `flashsaled`: the FlashSale daemon and its helpers.
 @main
@@ -19,11 +17,11 @@ struct FlashSaleCommand: AsyncParsableCommand {
 /// Loads the configuration named on the command line (or the built-in demo), exiting with
 /// the config error's message when it is invalid.
 func loadConfig(path: String?) throws -> SaleConfig {
-    let environment = ProcessEnvironment.all
+    let environment = ProcessInfo.processInfo.environment
     do {
         return try SaleConfig.load(path: path ?? environment["FLASHSALE_CONFIG"], environment: environment, nowMs: SystemClock().nowMs())
     } catch {
-        FileDescriptorOutput.standardError.write("flashsaled: config error: \(error)\n")
+        FileHandle.standardError.write(Data("flashsaled: config error: \(error)\n".utf8))
         throw ExitCode(2)
     }
 }
@@ -51,18 +49,21 @@ struct Serve: AsyncParsableCommand {
         if let data { settings.dataDirectory = data }
         if let http { settings.http = HostPort(http)! }
         if let ops { settings.ops = HostPort(ops)! }
-        let level = ProcessEnvironment.all["FLASHSALE_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .info
+        let level = ProcessInfo.processInfo.environment["FLASHSALE_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .info
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
             handler.logLevel = level
             return handler
         }
         let logger = Logger(label: "flashsaled")
+        // The only global bootstrap of metrics: everything else gets the registry injected.
+        let metrics = FlashSaleMetrics()
+        MetricsSystem.bootstrap(metrics.metricsFactory)
         if settings.sourceName == SaleConfig.demoSourceName {
             logger.notice("serving the built-in demo config with demo secrets: not for production")
         }
         do {
-            try await FlashSaleDaemon.run(config: settings, logger: logger)
+            try await FlashSaleDaemon.run(config: settings, logger: logger, metrics: metrics)
         } catch {
             logger.critical("stopped on error", metadata: ["error": "\(error)"])
             throw ExitCode(1)
@@ -90,31 +91,5 @@ struct Token: ParsableCommand {
         let token = BuyerTokenIssuer(secret: settings.secrets.userToken)
             .mint(user: user, nowSeconds: SystemClock().nowMs() / 1000, ttlSeconds: ttl)
         print(token)
-    }
-}
-
-/// The process environment as a dictionary.
-enum ProcessEnvironment {
-    static var all: [String: String] {
-        var result: [String: String] = [:]
-        var pointer = environ
-        while let entry = pointer.pointee {
-            let text = String(cString: entry)
-            if let equals = text.firstIndex(of: "=") {
-                result[String(text[..<equals])] = String(text[text.index(after: equals)...])
-            }
-            pointer += 1
-        }
-        return result
-    }
-}
-
-/// Unbuffered writes to a file descriptor (messages before logging is set up).
-struct FileDescriptorOutput {
-    static let standardError = FileDescriptorOutput(descriptor: 2)
-    let descriptor: Int32
-    func write(_ text: String) {
-        var text = text
-        text.withUTF8 { buffer in _ = Glibc.write(descriptor, buffer.baseAddress, buffer.count) }
     }
 }

@@ -49,17 +49,17 @@ import Testing
         ]
         try await withEngine(coupons: coupons) { world in
             let rows: [Row] = [
-                Row(name: "no token", user: nil, batch: "c1", ip: "ip1", status: 401, error: "unauthorized", issued: 0),
-                Row(name: "unknown batch", user: "u1", batch: "nope", ip: "ip1", status: 404, error: "unknown_batch", issued: 0),
-                Row(name: "not started", user: "u1", batch: "csoon", ip: "ip1", status: 425, error: "not_started", issued: 0),
-                Row(name: "ended", user: "u1", batch: "cover", ip: "ip1", status: 410, error: "ended", issued: 0),
-                Row(name: "first claim", user: "u1", batch: "c1", ip: "ip1", status: 201, error: nil, issued: 1),
-                Row(name: "second claim, per_user 2", user: "u1", batch: "c1", ip: "ip1", status: 201, error: nil, issued: 2),
-                Row(name: "third claim of u1", user: "u1", batch: "c1", ip: "ip2", status: 409, error: "limit_exceeded", issued: 2),
-                Row(name: "ip1 at per_ip", user: "u2", batch: "c1", ip: "ip1", status: 409, error: "ip_limit_exceeded", issued: 2),
-                Row(name: "last coupon", user: "u2", batch: "c1", ip: "ip2", status: 201, error: nil, issued: 3),
-                Row(name: "exhausted before any limit", user: "u1", batch: "c1", ip: "ip1", status: 409, error: "exhausted", issued: 3),
-                Row(name: "exhausted", user: "u3", batch: "c1", ip: "ip3", status: 409, error: "exhausted", issued: 3),
+                Row(name: "no token", user: nil, batch: "c1", ip: "10.0.0.1", status: 401, error: "unauthorized", issued: 0),
+                Row(name: "unknown batch", user: "u1", batch: "nope", ip: "10.0.0.1", status: 404, error: "unknown_batch", issued: 0),
+                Row(name: "not started", user: "u1", batch: "csoon", ip: "10.0.0.1", status: 425, error: "not_started", issued: 0),
+                Row(name: "ended", user: "u1", batch: "cover", ip: "10.0.0.1", status: 410, error: "ended", issued: 0),
+                Row(name: "first claim", user: "u1", batch: "c1", ip: "10.0.0.1", status: 201, error: nil, issued: 1),
+                Row(name: "second claim, per_user 2", user: "u1", batch: "c1", ip: "10.0.0.1", status: 201, error: nil, issued: 2),
+                Row(name: "third claim of u1", user: "u1", batch: "c1", ip: "10.0.0.2", status: 409, error: "limit_exceeded", issued: 2),
+                Row(name: "ip1 at per_ip", user: "u2", batch: "c1", ip: "10.0.0.1", status: 409, error: "ip_limit_exceeded", issued: 2),
+                Row(name: "last coupon", user: "u2", batch: "c1", ip: "10.0.0.2", status: 201, error: nil, issued: 3),
+                Row(name: "exhausted before any limit", user: "u1", batch: "c1", ip: "10.0.0.1", status: 409, error: "exhausted", issued: 3),
+                Row(name: "exhausted", user: "u3", batch: "c1", ip: "10.0.0.3", status: 409, error: "exhausted", issued: 3),
             ]
             for row in rows {
                 let response = await world.api.respond(to: APIRequest(

@@ -62,7 +62,8 @@ struct TestEngine {
         let engine = SaleEngine(config: config, clock: clock, journal: journal, logger: logger)
         let state = journal == nil ? RecoveredState() : try Journal.recover(directory: config.dataDirectory)
         await engine.recover(from: state)
-        return TestEngine(config: config, clock: clock, engine: engine, api: BuyerAPI(engine: engine, userTokenSecret: TestSecrets.userToken))
+        let api = BuyerAPI(engine: engine, userTokenSecret: TestSecrets.userToken, guards: BuyerGuards(config: config))
+        return TestEngine(config: config, clock: clock, engine: engine, api: api)
     }
 
     /// Closes the journal (as a clean stop would, without the final checkpoint).
@@ -139,8 +140,12 @@ final class HTTPTestConnection: @unchecked Sendable {
     }
 
     /// Connects to `host:port` (optionally from a given local address) and runs `body` on the connection.
-    static func with<R: Sendable>(host: String = "127.0.0.1", port: Int, _ body: (HTTPTestConnection) async throws -> R) async throws -> R {
-        let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+    static func with<R: Sendable>(
+        host: String = "127.0.0.1", port: Int, from localHost: String? = nil, _ body: (HTTPTestConnection) async throws -> R
+    ) async throws -> R {
+        var bootstrap = ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+        if let localHost { bootstrap = bootstrap.bind(to: try SocketAddress(ipAddress: localHost, port: 0)) }
+        let channel = try await bootstrap
             .connect(host: host, port: port) { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHTTPClientHandlers()

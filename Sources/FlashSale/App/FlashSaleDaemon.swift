@@ -5,7 +5,8 @@ import Synchronization
 /// Builds the daemon from a configuration and runs it until SIGTERM / SIGINT.
 public enum FlashSaleDaemon {
     /// Opens the journal, starts the listeners, recovers, serves; returns after a clean stop.
-    public static func run(config: SaleConfig, logger: Logger) async throws {
+    /// `metrics` is what `/metrics` serves (main bootstraps `MetricsSystem` with the same registry).
+    public static func run(config: SaleConfig, logger: Logger, metrics: FlashSaleMetrics = FlashSaleMetrics()) async throws {
         let journal: Journal?
         if config.journal.enabled {
             journal = try Journal(
@@ -16,13 +17,24 @@ public enum FlashSaleDaemon {
             logger.warning("journal disabled: nothing is durable (benchmarks only)")
         }
         let engine = SaleEngine(config: config, clock: SystemClock(), journal: journal, logger: logger)
-        let listening = ListeningFlag()
-        let api = BuyerAPI(engine: engine, userTokenSecret: config.secrets.userToken, listening: { listening.isSet })
-        let server = HTTPServer(responder: api, logger: logger)
+        if let journal { metrics.observe(journal: journal) }
+        let watchHub = StockWatchHub()
+        await engine.inventory.setObserver(StockObserverFanout([watchHub, metrics]))
+        // `/readyz` needs both listeners: HTTP and ops.
+        let listening = ListeningFlag(required: 2)
+        let api = BuyerAPI(
+            engine: engine, userTokenSecret: config.secrets.userToken, guards: BuyerGuards(config: config),
+            listening: { listening.isSet }, metrics: metrics)
+        let server = HTTPServer(
+            responder: MeteredResponder(api, metrics: metrics), limits: HTTPServerLimits(inflightMax: config.admissionMaxInflight),
+            logger: logger)
+        let ops = OpsServer(engine: engine, watchHub: watchHub, opsSecret: config.secrets.ops, logger: logger)
         let services: [any Service] = [
             JournalService(engine: engine, logger: logger),
             EngineService(engine: engine, dataDirectory: config.dataDirectory, checkpointIntervalMs: config.journal.checkpointIntervalMs, logger: logger),
             HTTPService(server: server, address: config.http, onListening: { _ in listening.set() }),
+            // After the journal and engine: shuts down before them, so no ops write races the final checkpoint.
+            OpsService(server: ops, address: config.ops, onListening: { _ in listening.set() }),
         ]
         let group = ServiceGroup(configuration: .init(
             services: services.map { .init(service: $0) },
@@ -33,9 +45,12 @@ public enum FlashSaleDaemon {
     }
 }
 
-/// Set once the listeners are open (`/readyz`).
+/// Set once all `required` listeners are open (`/readyz`).
 final class ListeningFlag: Sendable {
-    private let value = Atomic<Bool>(false)
-    var isSet: Bool { value.load(ordering: .acquiring) }
-    func set() { value.store(true, ordering: .releasing) }
+    private let opened = Atomic<Int>(0)
+    private let required: Int
+    init(required: Int = 1) { self.required = required }
+    var isSet: Bool { opened.load(ordering: .acquiring) >= required }
+    /// One more listener is open.
+    func set() { opened.add(1, ordering: .releasing) }
 }

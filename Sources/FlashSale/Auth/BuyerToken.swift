@@ -107,17 +107,7 @@ public struct BuyerTokenVerifier: Sendable {
 
     /// Whether `subject` is a valid user id: `[A-Za-z0-9._-]{1,64}`.
     public static func isValidSubject(_ subject: some StringProtocol) -> Bool {
-        let utf8 = subject.utf8
-        guard (1...64).contains(utf8.count) else { return false }
-        return utf8.allSatisfy { byte in
-            switch byte {
-            case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"),
-                UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "-"):
-                return true
-            default:
-                return false
-            }
-        }
+        isContractIdentifier(subject)
     }
 
     // MARK: Verification

@@ -313,16 +313,7 @@ struct ConfigScalar {
 
     /// `[A-Za-z0-9._-]{1,64}`.
     static func isID(_ text: String) -> Bool {
-        (1...ConfigLimits.idBytesMax).contains(text.utf8.count)
-            && text.utf8.allSatisfy { byte in
-                switch byte {
-                case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"),
-                    UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "-"):
-                    return true
-                default:
-                    return false
-                }
-            }
+        text.utf8.count <= ConfigLimits.idBytesMax && isContractIdentifier(text)
     }
 
     /// An optional sign and decimal digits only.

@@ -5,34 +5,63 @@ import InventoryActor
 /// Business outcomes (`soldOut`, `limitExceeded`...) are values of this enum, not thrown
 /// errors; the HTTP adapter renders them as `{"error", "message"}`.
 public enum Rejection: Error, Sendable, Equatable {
+    /// Missing, malformed, forged or expired buyer token (401).
     case unauthorized(String)
+    /// Over the per-IP token bucket (429).
     case rateLimited(retryAfterSeconds: Int)
+    /// No such event (404).
     case unknownEvent
+    /// No such item in the event (404).
     case unknownSKU
+    /// No such order, or another user's (404).
     case unknownOrder
+    /// A body or field that cannot be read, or a value out of range (400).
     case badRequest(String)
+    /// The sale has not started (425, with `starts_at`).
     case notStarted(startsAtMs: Int64)
+    /// The sale is over (410).
     case ended
+    /// Ops paused the event (503).
     case paused
+    /// Past the per-user limit (409).
     case limitExceeded
+    /// The coupon cannot be used (409).
     case couponInvalid(String)
+    /// Not enough stock (409).
     case soldOut
+    /// The order is no longer pending (409).
     case orderClosed(OrderStatus)
+    /// No such group (404).
     case unknownGroup
+    /// The group has `size` live members (409).
     case groupFull
+    /// The group formed or failed (409).
     case groupClosed
+    /// The caller already has a live order in the group (409).
     case alreadyMember
+    /// No such coupon batch (404).
     case unknownBatch
+    /// Every coupon of the batch is claimed (409).
     case exhausted
+    /// The client IP reached the batch's `per_ip` (409).
     case ipLimitExceeded
+    /// Missing or wrong payment signature (401).
     case badSignature
+    /// Payment timestamp too far from now (401).
     case stale
+    /// Payment nonce already seen (409).
     case replay
+    /// Notified amount differs from the order's (422).
     case amountMismatch(expectedFen: Int64)
+    /// Nothing can be recorded durably right now (503).
     case unavailable(String)
+    /// At the in-flight cap (503).
     case overloaded(retryAfterSeconds: Int)
+    /// Body over 16 KiB (413).
     case tooLarge
+    /// No such endpoint (404).
     case routeNotFound
+    /// Endpoint exists, method does not (405).
     case methodNotAllowed
 
     /// The HTTP status.

@@ -47,7 +47,8 @@ extension SaleEngine {
     /// coupon is answered limit_exceeded if the limit would be passed too; a valid one lets
     /// the SKU's shard answer limit_exceeded or sold_out.
     func placeOrder(
-        _ request: PlaceOrderRequest, item: ItemConfig, event: EventCatalog.Event, qty: Int32, coupon text: String, nowMs: Int64
+        _ request: PlaceOrderRequest, item: ItemConfig, event: EventCatalog.Event, qty: Int32, coupon text: String, nowMs: Int64,
+        onReserved: (@Sendable (Order) -> JournalRecord?)?
     ) async -> Result<Order, Rejection> {
         let key = LedgerKey(event: event.config.id, sku: item.sku)
         let priceFen = item.priceFen * Int64(qty)
@@ -84,7 +85,9 @@ extension SaleEngine {
         }
         // Bound before anyone can know the order id, so its payment or cancel finds it bound.
         await couponShard.bindCoupon(code, token: token, order: order.id)
-        if let failure = await durable(recorded.ticket) { return .failure(failure) }
+        var ticket = recorded.ticket
+        if let journal, let extra = onReserved?(order) { ticket = journal.append(extra) }
+        if let failure = await durable(ticket) { return .failure(failure) }
         stats.ordersCreated.increment()
         return .success(order)
     }

@@ -66,6 +66,8 @@ public final class SaleEngine: Sendable {
     public let clock: any SaleClock
     /// Counters for ops and metrics.
     public let stats = EngineStats()
+    /// First answers to `Idempotency-Key` requests (§3.4), recovered from the journal.
+    public let idempotency = IdempotencyStore()
     let paymentWindowMs: Int64
     let groupWindowMs: Int64
     /// Coupon batches by id (SaleEngine+Coupons.swift).
@@ -78,7 +80,9 @@ public final class SaleEngine: Sendable {
     /// An engine for `config`, empty until `recover(from:)` fills it.
     public init(config: SaleConfig, clock: any SaleClock, journal: Journal?, logger: Logger) {
         self.catalog = EventCatalog(events: config.events)
-        self.inventory = Inventory(shardCount: config.shards, sink: journal.map { $0 as any ChangeSink } ?? DiscardingChangeSink())
+        self.inventory = Inventory(
+            shardCount: config.shards, sink: journal.map { $0 as any ChangeSink } ?? DiscardingChangeSink(),
+            soldOutHints: SoldOutHints(keys: catalog.ledgers.map(\.key)))
         self.journal = journal
         self.clock = clock
         self.paymentWindowMs = config.paymentWindowMs
@@ -113,6 +117,7 @@ public final class SaleEngine: Sendable {
         await restoreCoupons(state.coupons, orders: state.orders)
         await inventory.verifyInvariants()
         stats.doublePayments.store(state.doublePayments, ordering: .relaxed)
+        idempotency.restore(state.idempotentAnswers, nowMs: clock.nowMs())
         ready.store(true, ordering: .releasing)
         logger.info("recovered", metadata: ["orders": "\(state.orders.count)", "checkpoint_seq": "\(state.checkpointSeq)"])
     }
@@ -120,7 +125,16 @@ public final class SaleEngine: Sendable {
     // MARK: Seckill orders
 
     /// Creates a seckill order: the contract's checks in the contract's order, then the shard decides.
-    public func placeOrder(_ request: PlaceOrderRequest) async -> Result<Order, Rejection> {
+    ///
+    /// `onReserved` may return one more journal record for the new order (an idempotent
+    /// answer); it is appended right after the order's and the answer waits for both.
+    ///
+    /// A SKU its shard has flagged sold out is answered `sold_out` from the flag, without a
+    /// shard call (`SoldOutHints`). Such a claim would also be refused if the buyer were at
+    /// `limit_per_user`; both are 409 and the flood this path exists for holds nothing.
+    public func placeOrder(
+        _ request: PlaceOrderRequest, onReserved: (@Sendable (Order) -> JournalRecord?)? = nil
+    ) async -> Result<Order, Rejection> {
         guard let event = catalog.event(request.event) else { return .failure(.unknownEvent) }
         guard let item = event.itemsBySKU[request.sku] else { return .failure(.unknownSKU) }
         guard request.qty >= 1 && request.qty <= Int64(item.limitPerUser) else {
@@ -133,19 +147,28 @@ public final class SaleEngine: Sendable {
         case .paused: return .failure(.paused)
         case .live: break
         }
-        if let journal, !journal.isHealthy { return .failure(.unavailable("journal writes are failing")) }
+        let key = LedgerKey(event: event.config.id, sku: item.sku)
         let qty = Int32(request.qty)
         if let coupon = request.coupon {
-            return await placeOrder(request, item: item, event: event, qty: qty, coupon: coupon, nowMs: nowMs)
+            // Not through the sold-out flag: coupon_invalid comes before sold_out.
+            if let journal, !journal.isHealthy { return .failure(.unavailable("journal writes are failing")) }
+            return await placeOrder(request, item: item, event: event, qty: qty, coupon: coupon, nowMs: nowMs, onReserved: onReserved)
         }
+        if inventory.soldOutHints?.isSoldOut(key) == true {
+            stats.rejectedSoldOut.increment()
+            return .failure(.soldOut)
+        }
+        if let journal, !journal.isHealthy { return .failure(.unavailable("journal writes are failing")) }
         let amountFen = item.priceFen * Int64(qty)
         let reserve = ReserveRequest(
-            key: LedgerKey(event: event.config.id, sku: item.sku), user: request.user, qty: qty,
+            key: key, user: request.user, qty: qty,
             amountFen: amountFen, discountFen: 0, nowMs: nowMs, expiresAtMs: nowMs + paymentWindowMs)
         let recorded = await inventory.reserve(reserve)
         switch recorded.result {
         case .reserved(let order):
-            if let failure = await durable(recorded.ticket) { return .failure(failure) }
+            var ticket = recorded.ticket
+            if let journal, let extra = onReserved?(order) { ticket = journal.append(extra) }
+            if let failure = await durable(ticket) { return .failure(failure) }
             stats.ordersCreated.increment()
             return .success(order)
         case .unknownSKU: return .failure(.unknownSKU)

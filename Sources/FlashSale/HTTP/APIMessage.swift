@@ -14,8 +14,11 @@ public struct APIRequest: Sendable {
     public var payNonce: String?
     /// See `payTimestamp`.
     public var paySignature: String?
-    /// The client IP (§3.2).
+    /// The client IP: the TCP peer as the server saw it, which `BuyerAPI` replaces with the
+    /// §3.2 client IP (behind a trusted proxy, from `forwardedFor`) before any route runs.
     public var clientIP: String
+    /// Every `X-Forwarded-For` header value, in the order received (each may list several hops).
+    public var forwardedFor: [String]
     /// The body bytes (at most `HTTPLimits.bodyBytesMax`).
     public var body: [UInt8]
 
@@ -23,8 +26,9 @@ public struct APIRequest: Sendable {
     public init(
         method: String, path: String, authorization: String? = nil, idempotencyKey: String? = nil,
         payTimestamp: String? = nil, payNonce: String? = nil, paySignature: String? = nil,
-        clientIP: String = "127.0.0.1", body: [UInt8] = []
+        clientIP: String = "127.0.0.1", forwardedFor: [String] = [], body: [UInt8] = []
     ) {
+        self.forwardedFor = forwardedFor
         self.method = method
         self.path = path
         self.authorization = authorization
@@ -47,6 +51,8 @@ public struct APIResponse: Sendable, Equatable {
     public var contentType: String
     /// `Retry-After` in whole seconds, if any.
     public var retryAfterSeconds: Int?
+    /// The contract's error code when the response is a rejection (metrics label), else nil.
+    public var rejectionCode: String? = nil
 
     /// Creates a response.
     public init(status: Int, body: [UInt8], contentType: String = "application/json", retryAfterSeconds: Int? = nil) {

@@ -6,13 +6,22 @@ public struct BuyerAPI: HTTPResponder {
     let engine: SaleEngine
     let tokens: BuyerTokenVerifier
     let listening: @Sendable () -> Bool
+    /// Trusted proxies and per-IP rate limits; nil: the peer is the client and nothing is limited.
+    let guards: BuyerGuards?
+    let metrics: FlashSaleMetrics?
 
-    /// An API over `engine`, verifying buyer tokens with `userTokenSecret`; `listening` tells
-    /// `/readyz` whether every listener is open.
-    public init(engine: SaleEngine, userTokenSecret: String, listening: @escaping @Sendable () -> Bool = { true }) {
+    /// An API over `engine`, verifying buyer tokens with `userTokenSecret` and applying
+    /// `guards`; `listening` tells `/readyz` whether every listener (HTTP and ops) is open;
+    /// `metrics`, if any, is served at `GET /metrics`.
+    public init(
+        engine: SaleEngine, userTokenSecret: String, guards: BuyerGuards? = nil,
+        listening: @escaping @Sendable () -> Bool = { true }, metrics: FlashSaleMetrics? = nil
+    ) {
         self.engine = engine
         self.tokens = BuyerTokenVerifier(secret: userTokenSecret)
+        self.guards = guards
         self.listening = listening
+        self.metrics = metrics
     }
 
     /// Health checks, answered on the event loop.
@@ -30,11 +39,23 @@ public struct BuyerAPI: HTTPResponder {
 
     /// Every other route.
     public func respond(to request: APIRequest) async -> APIResponse {
+        if request.path == "/metrics", let metrics {
+            guard request.method == "GET" else { return APIResponse(rejection: .methodNotAllowed) }
+            return APIResponse(status: 200, body: await metrics.render(engine: engine), contentType: "text/plain; version=0.0.4; charset=utf-8")
+        }
+        var request = request
+        request.clientIP = clientAddress(of: request).description
         let parts = request.path.split(separator: "/", omittingEmptySubsequences: false)
         // "/v1/events/x/orders" splits as ["", "v1", "events", "x", "orders"].
         guard parts.count >= 3, parts[0].isEmpty, parts[1] == "v1" else { return APIResponse(rejection: .routeNotFound) }
         guard engine.isReady else { return APIResponse(rejection: .unavailable("recovering; retry shortly")) }
         let route = parts.dropFirst(2)
+        // Every buyer POST passes the token check, then its client's bucket, before any route.
+        if request.method == "POST" && !(route.count == 2 && route.first == "payments" && route.last == "notify"),
+            case .failure(let rejection) = admitBuyerPost(request)
+        {
+            return APIResponse(rejection: rejection)
+        }
         switch (request.method, route.count, route.first ?? "") {
         case ("POST", 2, "payments") where route.last == "notify":
             return await notifyPayment(request)
@@ -72,12 +93,24 @@ public struct BuyerAPI: HTTPResponder {
         case .success(let found): user = found
         case .failure(let rejection): return APIResponse(rejection: rejection)
         }
+        return await idempotent(request, user: user) { claim in
+            await placeOrder(request, event: event, user: user, claim: claim)
+        }
+    }
+
+    private func placeOrder(_ request: APIRequest, event: String, user: String, claim: IdempotencyClaim?) async -> APIResponse {
         let body: OrderBody
         switch OrderBody.parse(request.body) {
         case .success(let parsed): body = parsed
         case .failure(let rejection): return APIResponse(rejection: rejection)
         }
-        let result = await engine.placeOrder(PlaceOrderRequest(user: user, event: event, sku: body.sku, qty: body.qty, coupon: body.coupon))
+        var onReserved: (@Sendable (Order) -> JournalRecord?)?
+        if let claim {
+            let clock = engine.clock
+            onReserved = { order in claim.record(status: 201, body: Self.render(order), nowMs: clock.nowMs()) }
+        }
+        let result = await engine.placeOrder(
+            PlaceOrderRequest(user: user, event: event, sku: body.sku, qty: body.qty, coupon: body.coupon), onReserved: onReserved)
         switch result {
         case .success(let order): return APIResponse(status: 201, body: Self.render(order))
         case .failure(let rejection): return APIResponse(rejection: rejection)
@@ -207,5 +240,6 @@ extension APIResponse {
             if case .notStarted(let startsAtMs) = rejection { json.field("starts_at", rfc3339(ms: startsAtMs)) }
         }
         self.init(status: rejection.status, body: body, retryAfterSeconds: rejection.retryAfterSeconds)
+        self.rejectionCode = rejection.code
     }
 }

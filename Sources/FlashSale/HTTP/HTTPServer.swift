@@ -15,11 +15,15 @@ public protocol HTTPResponder: Sendable {
 /// The HTTP/1.1 listener: SwiftNIO's HTTP codec, a body limit, and a hand-off to a `HTTPResponder`.
 ///
 /// It owns sockets and bytes only; what a request means is the responder's business, so the
-/// layer can be swapped without touching the engine.
+/// layer can be swapped without touching the engine. It enforces the edge's hard limits
+/// (`HTTPServerLimits`, `HTTPLimits`): header bytes, connections, idle and read timeouts, and
+/// admission control: past `inflightMax` requests in flight a new one is answered
+/// `503 overloaded` at once, never queued.
 public final class HTTPServer: Sendable {
     private let responder: any HTTPResponder
     private let group: any EventLoopGroup
     private let logger: Logger
+    private let limits: HTTPServerLimits
     private let state = Mutex<State>(State())
     private let inflight = Atomic<Int>(0)
 
@@ -29,12 +33,28 @@ public final class HTTPServer: Sendable {
         var acceptingRequests = true
     }
 
-    /// A server answering with `responder` on `group`'s event loops.
-    public init(responder: any HTTPResponder, group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton, logger: Logger) {
+    /// A server answering with `responder` on `group`'s event loops, within `limits`.
+    public init(
+        responder: any HTTPResponder, group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+        limits: HTTPServerLimits = HTTPServerLimits(), logger: Logger
+    ) {
         self.responder = responder
         self.group = group
+        self.limits = limits
         self.logger = logger
     }
+
+    /// The request decoder's limits: header bytes and fields (`HTTPLimits`).
+    static var decoderLimits: NIOHTTPDecoderLimitConfiguration {
+        var decoder = NIOHTTPDecoderLimitConfiguration()
+        decoder.maxHeaderFieldSize = HTTPLimits.headerFieldBytesMax
+        decoder.maxHeaderListSize = HTTPLimits.headerBytesMax
+        decoder.maxHeaderFieldCount = HTTPLimits.headerFieldCountMax
+        return decoder
+    }
+
+    /// Open client connections now.
+    public var connectionCount: Int { state.withLock { $0.children.count } }
 
     /// Requests being answered right now.
     public var inflightCount: Int { inflight.load(ordering: .relaxed) }
@@ -42,15 +62,24 @@ public final class HTTPServer: Sendable {
     /// Binds and starts accepting; returns the bound port (useful with port 0).
     public func start(host: String, port: Int) async throws -> Int {
         let bootstrap = ServerBootstrap(group: group)
-            .serverChannelOption(.backlog, value: 4096)
+            .serverChannelOption(.backlog, value: HTTPLimits.acceptBacklogConnections)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelOption(.maxMessagesPerRead, value: 16)
             .childChannelInitializer { [self] channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
-                    try channel.pipeline.syncOperations.addHandler(HTTPConnectionHandler(server: self))
-                    self.track(channel)
+                guard self.track(channel) else {
+                    // Over `connectionsMax`: refuse before any buffer is spent on it.
+                    return channel.close()
+                }
+                return channel.eventLoop.makeCompletedFuture {
+                    let pipeline = channel.pipeline.syncOperations
+                    try pipeline.configureHTTPServerPipeline(
+                        withErrorHandling: true, withOutboundHeaderValidation: true, withEncoderConfiguration: .init(),
+                        withDecoderLimitConfiguration: Self.decoderLimits)
+                    try pipeline.addHandler(
+                        ReadDeadlineHandler(idleTimeoutMs: self.limits.idleTimeoutMs, readTimeoutMs: self.limits.requestReadTimeoutMs),
+                        position: .first)
+                    try pipeline.addHandler(HTTPConnectionHandler(server: self))
                 }
             }
         let channel = try await bootstrap.bind(host: host, port: port).get()
@@ -78,16 +107,28 @@ public final class HTTPServer: Sendable {
         logger.info("http stopped", metadata: ["drained_ms": "\(waitedMs)"])
     }
 
-    private func track(_ channel: any Channel) {
+    /// Counts `channel` as open until it closes; false (and not counted) past `connectionsMax`.
+    private func track(_ channel: any Channel) -> Bool {
         let id = ObjectIdentifier(channel)
-        state.withLock { $0.children[id] = channel }
+        let admitted = state.withLock { state -> Bool in
+            guard state.children.count < limits.connectionsMax else { return false }
+            state.children[id] = channel
+            return true
+        }
+        guard admitted else { return false }
         channel.closeFuture.whenComplete { [self] _ in
             _ = state.withLock { $0.children.removeValue(forKey: id) }
         }
+        return true
     }
 
     fileprivate var responderForHandler: any HTTPResponder { responder }
-    fileprivate func begin() { inflight.add(1, ordering: .relaxed) }
+    /// Counts a request in flight; false (and not counted) at `inflightMax`: admission control.
+    fileprivate func tryBegin() -> Bool {
+        if inflight.wrappingAdd(1, ordering: .relaxed).newValue <= limits.inflightMax { return true }
+        inflight.subtract(1, ordering: .relaxed)
+        return false
+    }
     fileprivate func end() { inflight.subtract(1, ordering: .releasing) }
 }
 
@@ -131,6 +172,7 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
             }
             body.append(contentsOf: chunk.readBytes(length: chunk.readableBytes)!)
         case .end:
+            context.triggerUserOutboundEvent(ReadDeadlineEvent.requestComplete, promise: nil)
             guard let head else { return }
             self.head = nil
             dispatch(head: head, context: context)
@@ -153,13 +195,17 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
             payTimestamp: headers.first(name: "x-pay-timestamp"),
             payNonce: headers.first(name: "x-pay-nonce"),
             paySignature: headers.first(name: "x-pay-signature"),
-            clientIP: peerIP, body: body)
+            clientIP: peerIP, forwardedFor: headers["x-forwarded-for"], body: body)
         let responder = server.responderForHandler
         if let immediate = responder.respondImmediately(to: request) {
             write(immediate, version: head.version, keepAlive: keepAlive, context: context)
             return
         }
-        server.begin()
+        guard server.tryBegin() else {
+            let overloaded = APIResponse(rejection: .overloaded(retryAfterSeconds: HTTPLimits.overloadedRetryAfterSeconds))
+            write(overloaded, version: head.version, keepAlive: keepAlive, context: context)
+            return
+        }
         let promise = context.eventLoop.makePromise(of: APIResponse.self)
         promise.completeWithTask { await responder.respond(to: request) }
         let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
@@ -182,6 +228,7 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
         context.write(wrapOutboundOut(.head(HTTPResponseHead(version: version, status: status, headers: headers))), promise: nil)
         context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(bytes: response.body)))), promise: nil)
         let done = context.writeAndFlushWithPromise(wrapOutboundOut(.end(nil)))
+        context.triggerUserOutboundEvent(ReadDeadlineEvent.responseSent, promise: nil)
         if !keepAlive {
             let channel = context.channel
             done.whenComplete { _ in channel.close(promise: nil) }

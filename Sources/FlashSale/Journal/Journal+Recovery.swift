@@ -23,6 +23,9 @@ public struct RecoveredState: Sendable {
     public var groups: [Group] = []
     /// Every claimed coupon, state `available` (the engine derives held and spent from orders).
     public var coupons: [Coupon] = []
+    /// Stored first answers to `Idempotency-Key` requests, oldest first (expired ones included:
+    /// the engine drops those against its clock).
+    public var idempotentAnswers: [IdempotentAnswer] = []
 
     /// A state; every part empty by default (a first start).
     public init(
@@ -67,6 +70,7 @@ extension Journal {
         let refunds = try database.prepare("SELECT count(*) FROM refunds")
         if try refunds.step() { state.doublePayments = Int(refunds.int64(at: 0)) }
         state.checkpointSeq = try JournalStore.meta("checkpoint_seq", in: database) ?? 0
+        state.idempotentAnswers = try readIdempotentAnswers(database)
         let ledgers = try database.prepare(
             "SELECT event, sku, total, available, reserved, sold FROM ledgers WHERE checkpoint_seq = ?1")
         try ledgers.bind(state.checkpointSeq, at: 1)
@@ -150,6 +154,21 @@ extension Journal {
                     expiresAtMs: statement.int64(at: 7)))
         }
         return coupons
+    }
+
+    private static func readIdempotentAnswers(_ database: SQLiteDatabase) throws -> [IdempotentAnswer] {
+        let exists = try database.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'idempotency'")
+        guard try exists.step() else { return [] }
+        let statement = try database.prepare("SELECT user, key, status, body, at_ms FROM idempotency ORDER BY at_ms")
+        var answers: [IdempotentAnswer] = []
+        while try statement.step() {
+            answers.append(
+                IdempotentAnswer(
+                    user: statement.string(at: 0) ?? "", key: statement.string(at: 1) ?? "",
+                    status: Int(statement.int64(at: 2)), body: Array((statement.string(at: 3) ?? "").utf8),
+                    atMs: statement.int64(at: 4)))
+        }
+        return answers
     }
 
     private static func readRestocks(_ database: SQLiteDatabase) throws -> [(LedgerKey, Int64)] {

@@ -18,6 +18,8 @@ public enum JournalRecord: Sendable, Equatable {
     case inventory(InventoryChange)
     /// An event was paused (`paused: true`) or resumed (`paused: false`) by ops.
     case paused(event: String, paused: Bool)
+    /// The first answer to a request carrying an `Idempotency-Key`, replayed to its retries.
+    case idempotentAnswer(IdempotentAnswer)
 }
 
 /// Why a journal wait failed.
@@ -78,6 +80,7 @@ public final class Journal: ChangeSink, Sendable {
     private let checkpointSeqValue: Atomic<Int64>
     private let commits = Atomic<Int>(0)
     private let committedRecords = Atomic<Int>(0)
+    private let commitObserver = Mutex<(@Sendable (_ records: Int, _ duration: Duration) -> Void)?>(nil)
     private let batchMax: Int
     private let logger: Logger
 
@@ -171,6 +174,12 @@ public final class Journal: ChangeSink, Sendable {
 
     /// Records committed so far.
     public var recordsCommitted: Int { committedRecords.load(ordering: .relaxed) }
+
+    /// Calls `observer` on the writer thread after every committed batch of records, with the
+    /// batch's size and how long its transaction took (metrics). It must be quick and not block.
+    public func setCommitObserver(_ observer: (@Sendable (_ records: Int, _ duration: Duration) -> Void)?) {
+        commitObserver.withLock { $0 = observer }
+    }
 
     // MARK: Checkpoints
 
@@ -319,6 +328,7 @@ extension Journal {
             }
             guard !batch.isEmpty else { continue }
 
+            let commitStarted = ContinuousClock.now
             do {
                 try store.commit(batch[...])
             } catch {
@@ -337,6 +347,7 @@ extension Journal {
             }
             commits.add(1, ordering: .relaxed)
             committedRecords.add(batch.count, ordering: .relaxed)
+            if let observe = commitObserver.withLock({ $0 }) { observe(batch.count, ContinuousClock.now - commitStarted) }
             let recovered = publish(durableTicket: batchLastTicket, into: &resumable)
             for waiter in resumable { waiter.resume(returning: .success(())) }
             resumable.removeAll(keepingCapacity: true)

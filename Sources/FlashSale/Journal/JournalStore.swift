@@ -72,7 +72,15 @@ final class JournalStore {
             checkpoint_seq INTEGER NOT NULL,
             PRIMARY KEY (event, sku)
         );
+        CREATE TABLE IF NOT EXISTS idempotency (
+            user TEXT NOT NULL, key TEXT NOT NULL, status INTEGER NOT NULL, body TEXT NOT NULL, at_ms INTEGER NOT NULL,
+            PRIMARY KEY (user, key)
+        );
+        CREATE INDEX IF NOT EXISTS idempotency_at ON idempotency (at_ms);
         """
+    /// Idempotent answers written between purges of the expired ones, records: keeps the table
+    /// near a day's worth without a DELETE per insert.
+    static let idempotencyPurgeEveryRecords = 1_024
 
     let database: SQLiteDatabase
     private let begin: SQLiteStatement
@@ -89,6 +97,9 @@ final class JournalStore {
     private let insertLedger: SQLiteStatement
     private let setCheckpointSeq: SQLiteStatement
     private let walCheckpoint: SQLiteStatement
+    private let upsertIdempotent: SQLiteStatement
+    private let purgeIdempotent: SQLiteStatement
+    private var idempotentSincePurge = 0
     private let faultInjector: (@Sendable () -> SQLiteError?)?
 
     /// Opens or creates the database at `path`: WAL, `synchronous`, schema, statements.
@@ -148,6 +159,9 @@ final class JournalStore {
             """)
         setCheckpointSeq = try database.prepare("UPDATE meta SET value = ?1 WHERE key = 'checkpoint_seq'")
         walCheckpoint = try database.prepare("PRAGMA wal_checkpoint(TRUNCATE)")
+        upsertIdempotent = try database.prepare(
+            "INSERT OR REPLACE INTO idempotency (user, key, status, body, at_ms) VALUES (?1, ?2, ?3, ?4, ?5)")
+        purgeIdempotent = try database.prepare("DELETE FROM idempotency WHERE at_ms <= ?1")
     }
 
     /// The integer `meta` value for `key`; nil when absent.
@@ -274,6 +288,19 @@ final class JournalStore {
             let statement = paused ? insertPaused : deletePaused
             try statement.bind(event, at: 1)
             try statement.execute()
+        case .idempotentAnswer(let answer):
+            try upsertIdempotent.bind(answer.user, at: 1)
+            try upsertIdempotent.bind(answer.key, at: 2)
+            try upsertIdempotent.bind(Int64(answer.status), at: 3)
+            try upsertIdempotent.bind(String(decoding: answer.body, as: UTF8.self), at: 4)
+            try upsertIdempotent.bind(answer.atMs, at: 5)
+            try upsertIdempotent.execute()
+            idempotentSincePurge += 1
+            if idempotentSincePurge >= Self.idempotencyPurgeEveryRecords {
+                idempotentSincePurge = 0
+                try purgeIdempotent.bind(answer.atMs - IdempotencyStore.windowMs, at: 1)
+                try purgeIdempotent.execute()
+            }
         }
     }
 }

@@ -1,0 +1,267 @@
+import Synchronization
+
+/// The first answer to a request that carried an `Idempotency-Key` (§3.4), as replayed.
+public struct IdempotentAnswer: Sendable, Equatable {
+    /// The buyer (token `sub`).
+    public var user: String
+    /// The `Idempotency-Key` header value.
+    public var key: String
+    /// The HTTP status of the first answer.
+    public var status: Int
+    /// Its JSON body.
+    public var body: [UInt8]
+    /// When it was given, unix ms: it is replayed until `atMs + IdempotencyStore.windowMs`.
+    public var atMs: Int64
+
+    /// Creates an answer.
+    public init(user: String, key: String, status: Int, body: [UInt8], atMs: Int64) {
+        self.user = user
+        self.key = key
+        self.status = status
+        self.body = body
+        self.atMs = atMs
+    }
+
+    /// Bytes this answer holds in memory, for the store's byte bound.
+    var accountedBytes: Int { user.utf8.count + key.utf8.count + body.count + IdempotencyStore.entryOverheadBytes }
+}
+
+/// A request admitted to run under an `Idempotency-Key`: the only one for its user and key
+/// until `IdempotencyStore.finish` is called with it.
+public final class IdempotencyClaim: Sendable {
+    /// The buyer.
+    public let user: String
+    /// The key.
+    public let key: String
+    private let recorded = Mutex<IdempotentAnswer?>(nil)
+
+    init(user: String, key: String) {
+        self.user = user
+        self.key = key
+    }
+
+    /// The journal record for answering `status` with `body` at `nowMs`, remembered so that
+    /// `finish` does not write it twice. The engine appends it right after the change it
+    /// answers and answers once both are durable.
+    public func record(status: Int, body: [UInt8], nowMs: Int64) -> JournalRecord {
+        let answer = IdempotentAnswer(user: user, key: key, status: status, body: body, atMs: nowMs)
+        recorded.withLock { $0 = answer }
+        return .idempotentAnswer(answer)
+    }
+
+    /// The answer handed to the journal by `record`, if any.
+    var journaledAnswer: IdempotentAnswer? { recorded.withLock { $0 } }
+}
+
+/// First answers to `Idempotency-Key` requests: a repeat by the same user with the same key
+/// within `windowMs` gets the first answer back, and a concurrent repeat waits for it rather
+/// than running twice. Reusable by any route (orders today, group open/join next).
+///
+/// Bounded: at most `entriesMax` answers and `bytesMax` bytes of them, in mutex-guarded
+/// shards. Answers expire after `windowMs`; past either bound the oldest answers are dropped
+/// first (a retry that old then runs again, as if its key were new). Requests in flight are
+/// not counted: there are at most `admission.max_inflight` of them.
+public final class IdempotencyStore: Sendable {
+    /// How long a first answer is replayed, ms: the contract's 24 h.
+    public static let windowMs: Int64 = 24 * 3_600_000
+    /// Longest key, bytes (visible ASCII): the contract's 64.
+    public static let keyBytesMax = 64
+    /// Most answers held by default, entries: a day of keyed orders at a flash sale's pace;
+    /// past it the oldest go first.
+    public static let entriesMaxDefault = 200_000
+    /// Most bytes of answers held by default, bytes: 200 000 answers of ~300 B with their keys.
+    public static let bytesMaxDefault = 96 * 1024 * 1024
+    /// Bytes counted per answer beyond its strings, bytes: dictionary slot, queue slot, headers.
+    static let entryOverheadBytes = 160
+    /// Most concurrent repeats of one key waiting for the first, requests: a flaky phone retries
+    /// a few times; more is a client bug, answered `503 overloaded`.
+    static let waitersPerKeyMax = 8
+    /// Mutex-guarded shards.
+    static let shardCount = 16
+
+    /// Whether `key` is a valid `Idempotency-Key`: 1...64 visible ASCII characters.
+    public static func isValidKey(_ key: some StringProtocol) -> Bool {
+        let utf8 = key.utf8
+        return (1...keyBytesMax).contains(utf8.count) && utf8.allSatisfy { (0x21...0x7E).contains($0) }
+    }
+
+    /// What `begin` decided.
+    public enum Admission: Sendable {
+        /// Run the request, then call `finish` with this claim.
+        case proceed(IdempotencyClaim)
+        /// A repeat: answer this.
+        case replay(IdempotentAnswer)
+        /// Too many repeats are already waiting for the first.
+        case busy
+    }
+
+    enum WaitOutcome {
+        case admission(Admission)
+        case answered(IdempotentAnswer?)
+    }
+
+    typealias Waiter = CheckedContinuation<WaitOutcome, Never>
+
+    struct EntryKey: Hashable {
+        var user: String
+        var key: String
+    }
+
+    enum Entry {
+        case inFlight([Waiter])
+        case done(IdempotentAnswer)
+    }
+
+    /// One shard's table behind its own mutex (a class: `Mutex` cannot sit in an array).
+    final class ShardLock: Sendable {
+        let mutex = Mutex(Shard())
+        func withLock<R>(_ body: (inout sending Shard) throws -> sending R) rethrows -> sending R { try mutex.withLock(body) }
+    }
+
+    struct Shard {
+        var entries: [EntryKey: Entry] = [:]
+        /// Answers in the order they were stored (oldest at `head`); stale slots are skipped.
+        var order: [(EntryKey, atMs: Int64)] = []
+        var head = 0
+        var doneCount = 0
+        var bytes = 0
+    }
+
+    private let shards: [ShardLock]
+    private let shardEntriesMax: Int
+    private let shardBytesMax: Int
+
+    /// A store holding at most `entriesMax` answers and `bytesMax` bytes of them.
+    public init(entriesMax: Int = IdempotencyStore.entriesMaxDefault, bytesMax: Int = IdempotencyStore.bytesMaxDefault) {
+        precondition(entriesMax >= Self.shardCount && bytesMax >= Self.shardCount * 1024, "idempotency store too small")
+        shardEntriesMax = entriesMax / Self.shardCount
+        shardBytesMax = bytesMax / Self.shardCount
+        shards = (0..<Self.shardCount).map { _ in ShardLock() }
+    }
+
+    private func shard(_ key: EntryKey) -> ShardLock {
+        shards[Int(UInt(bitPattern: key.hashValue) % UInt(Self.shardCount))]
+    }
+
+    /// Admits the first request for `user` + `key`, replays a stored answer to a repeat, or
+    /// waits for the answer of a repeat's first request that is still running.
+    public func begin(user: String, key: String, nowMs: Int64) async -> Admission {
+        let entryKey = EntryKey(user: user, key: key)
+        while true {
+            let outcome = await withCheckedContinuation { (continuation: Waiter) in
+                let immediate = shard(entryKey).withLock { shard -> Admission? in
+                    expire(&shard, nowMs: nowMs)
+                    switch shard.entries[entryKey] {
+                    case .done(let answer) where answer.atMs > nowMs - Self.windowMs:
+                        return .replay(answer)
+                    case .inFlight(var waiters):
+                        guard waiters.count < Self.waitersPerKeyMax else { return .busy }
+                        waiters.append(continuation)
+                        shard.entries[entryKey] = .inFlight(waiters)
+                        return nil
+                    case .done(let answer):
+                        remove(&shard, entryKey, answer: answer)
+                        fallthrough
+                    case nil:
+                        shard.entries[entryKey] = .inFlight([])
+                        return .proceed(IdempotencyClaim(user: user, key: key))
+                    }
+                }
+                if let immediate { continuation.resume(returning: .admission(immediate)) }
+            }
+            switch outcome {
+            case .admission(let admission): return admission
+            case .answered(let answer?): return .replay(answer)
+            // The first request gave up (a 5xx): run this one as the first.
+            case .answered(nil): continue
+            }
+        }
+    }
+
+    /// Stores `answer` (nil: the request failed in a way worth retrying, 5xx, and nothing is
+    /// stored) and hands it to the repeats waiting on `claim`.
+    public func finish(_ claim: IdempotencyClaim, answer: IdempotentAnswer?) {
+        let entryKey = EntryKey(user: claim.user, key: claim.key)
+        let waiters = shard(entryKey).withLock { shard -> [Waiter] in
+            guard case .inFlight(let waiters) = shard.entries[entryKey] else { return [] }
+            if let answer {
+                insert(&shard, entryKey, answer: answer)
+            } else {
+                shard.entries[entryKey] = nil
+            }
+            return waiters
+        }
+        for waiter in waiters { waiter.resume(returning: .answered(answer)) }
+    }
+
+    /// Loads answers read back from the journal (oldest first), dropping expired ones.
+    public func restore(_ answers: [IdempotentAnswer], nowMs: Int64) {
+        for answer in answers where answer.atMs > nowMs - Self.windowMs {
+            let entryKey = EntryKey(user: answer.user, key: answer.key)
+            shard(entryKey).withLock { shard in
+                if case .done(let old) = shard.entries[entryKey] { remove(&shard, entryKey, answer: old) }
+                insert(&shard, entryKey, answer: answer)
+            }
+        }
+    }
+
+    /// Answers held now.
+    public var entryCount: Int {
+        var count = 0
+        for shard in shards { count += shard.withLock { $0.doneCount } }
+        return count
+    }
+
+    /// Bytes of answers held now, as the bound counts them.
+    public var accountedBytes: Int {
+        var bytes = 0
+        for shard in shards { bytes += shard.withLock { $0.bytes } }
+        return bytes
+    }
+
+    // MARK: Shard bookkeeping (under the shard's lock)
+
+    private func insert(_ shard: inout Shard, _ entryKey: EntryKey, answer: IdempotentAnswer) {
+        shard.entries[entryKey] = .done(answer)
+        shard.order.append((entryKey, answer.atMs))
+        shard.doneCount += 1
+        shard.bytes += answer.accountedBytes
+        while shard.doneCount > shardEntriesMax || shard.bytes > shardBytesMax, dropOldest(&shard) {}
+    }
+
+    private func remove(_ shard: inout Shard, _ entryKey: EntryKey, answer: IdempotentAnswer) {
+        shard.entries[entryKey] = nil
+        shard.doneCount -= 1
+        shard.bytes -= answer.accountedBytes
+    }
+
+    private func expire(_ shard: inout Shard, nowMs: Int64) {
+        while shard.head < shard.order.count, shard.order[shard.head].atMs <= nowMs - Self.windowMs, dropOldest(&shard) {}
+    }
+
+    /// Drops the oldest stored answer (skipping queue slots whose answer is already gone);
+    /// false when none is left.
+    private func dropOldest(_ shard: inout Shard) -> Bool {
+        while shard.head < shard.order.count {
+            let (entryKey, atMs) = shard.order[shard.head]
+            shard.head += 1
+            if case .done(let answer) = shard.entries[entryKey], answer.atMs == atMs {
+                remove(&shard, entryKey, answer: answer)
+                compact(&shard)
+                return true
+            }
+        }
+        compact(&shard)
+        return false
+    }
+
+    private func compact(_ shard: inout Shard) {
+        if shard.head == shard.order.count {
+            shard.order.removeAll(keepingCapacity: true)
+            shard.head = 0
+        } else if shard.head >= 1_024 && shard.head * 2 >= shard.order.count {
+            shard.order.removeFirst(shard.head)
+            shard.head = 0
+        }
+    }
+}

@@ -1,0 +1,87 @@
+/// The abuse guards the buyer API applies (§3.2, §3.4): who the client is behind trusted
+/// proxies, and how fast one client address may post.
+public struct BuyerGuards: Sendable {
+    /// The `trusted_proxies` CIDRs.
+    public let trustedProxies: TrustedProxies
+    /// The per-IP token buckets on every buyer `POST /v1/...` but `/v1/payments/notify`.
+    public let rateLimiter: RateLimiter
+
+    /// Guards with the given parts.
+    public init(trustedProxies: TrustedProxies, rateLimiter: RateLimiter) {
+        self.trustedProxies = trustedProxies
+        self.rateLimiter = rateLimiter
+    }
+
+    /// Guards as `config` sets them (`trusted_proxies`, `rate_limit.per_ip`).
+    public init(config: SaleConfig) {
+        self.init(
+            trustedProxies: TrustedProxies(cidrs: config.trustedProxies),
+            rateLimiter: RateLimiter(ratePerSecond: config.rateLimitPerIPRate, burst: config.rateLimitPerIPBurst))
+    }
+}
+
+extension BuyerAPI {
+    /// Stands for a peer address that does not parse (never seen from a TCP socket).
+    static let unparsablePeer = ClientAddress("0.0.0.0")!
+
+    /// The client address of `request` per §3.2 (the peer, or the right-most untrusted
+    /// `X-Forwarded-For` hop behind a trusted proxy).
+    func clientAddress(of request: APIRequest) -> ClientAddress {
+        let peer = ClientAddress(request.clientIP) ?? Self.unparsablePeer
+        guard let guards else { return peer }
+        return guards.trustedProxies.clientAddress(peer: peer, forwardedFor: request.forwardedFor)
+    }
+
+    /// The checks every buyer `POST /v1/...` but `/v1/payments/notify` passes before its route
+    /// looks at anything, in the contract's order: the token (`401`), then the client's token
+    /// bucket (`429`). `respond` runs it for every such route, new ones included; the route's
+    /// own `authenticate` then hits the verifier's cache.
+    func admitBuyerPost(_ request: APIRequest) -> Result<String, Rejection> {
+        let user: String
+        switch authenticate(request) {
+        case .success(let found): user = found
+        case .failure(let rejection): return .failure(rejection)
+        }
+        if let guards, let address = ClientAddress(request.clientIP),
+            case .limited(let seconds) = guards.rateLimiter.take(address, nowMs: engine.clock.nowMs())
+        {
+            return .failure(.rateLimited(retryAfterSeconds: seconds))
+        }
+        return .success(user)
+    }
+
+    /// Runs `route` at most once per `user` + `Idempotency-Key` within 24 h and replays its
+    /// first answer to repeats; without the header it just runs `route`.
+    ///
+    /// `route` gets the claim to pass to the engine (so the answer is journaled with the change
+    /// it reports) and returns the response. 5xx answers are not stored: a retry runs again.
+    func idempotent(
+        _ request: APIRequest, user: String, _ route: (IdempotencyClaim?) async -> APIResponse
+    ) async -> APIResponse {
+        guard let key = request.idempotencyKey else { return await route(nil) }
+        guard IdempotencyStore.isValidKey(key) else {
+            return APIResponse(rejection: .badRequest("Idempotency-Key must be 1..\(IdempotencyStore.keyBytesMax) visible ASCII characters"))
+        }
+        let claim: IdempotencyClaim
+        switch await engine.idempotency.begin(user: user, key: key, nowMs: engine.clock.nowMs()) {
+        case .replay(let answer): return APIResponse(status: answer.status, body: answer.body)
+        case .busy: return APIResponse(rejection: .overloaded(retryAfterSeconds: HTTPLimits.overloadedRetryAfterSeconds))
+        case .proceed(let admitted): claim = admitted
+        }
+        let response = await route(claim)
+        guard response.status < 500 else {
+            engine.idempotency.finish(claim, answer: nil)
+            return response
+        }
+        if let journaled = claim.journaledAnswer, journaled.status == response.status, journaled.body == response.body {
+            engine.idempotency.finish(claim, answer: journaled)
+        } else {
+            // A refusal changed nothing, so its record need not be durable before the answer:
+            // after a crash the repeat runs again and still changes nothing it should not.
+            let answer = IdempotentAnswer(user: user, key: key, status: response.status, body: response.body, atMs: engine.clock.nowMs())
+            _ = engine.journal?.append(.idempotentAnswer(answer))
+            engine.idempotency.finish(claim, answer: answer)
+        }
+        return response
+    }
+}

@@ -1,0 +1,202 @@
+// The daemon's Prometheus series. Counters are fed where the events happen (HTTP responder,
+// shard observer, journal writer); stock gauges are read from the owning shards at scrape
+// time, so `/metrics` shows the same numbers as `GET /v1/events/{id}` and costs the claim path
+// nothing. It owns no global state: the registry is injected, and only `main` bootstraps
+// `MetricsSystem`.
+
+import InventoryActor
+import CoreMetrics
+import Prometheus
+
+/// Every metric series of the daemon, on one Prometheus registry.
+public final class FlashSaleMetrics: Sendable {
+    /// Series names, in one place (docs/OPS.md lists them).
+    public enum Name {
+        /// Counter `{route, status}`: HTTP requests answered.
+        public static let httpRequests = "flashsale_http_requests_total"
+        /// Gauge: HTTP requests being answered now.
+        public static let httpInflight = "flashsale_http_requests_inflight"
+        /// Counter `{outcome}`: order claims by outcome (`reserved` or the rejection code).
+        public static let claims = "flashsale_claims_total"
+        /// Counter `{status}`: orders entering a status, as decided by the shards.
+        public static let orderTransitions = "flashsale_order_transitions_total"
+        /// Counter: restocks applied (either sign).
+        public static let restocks = "flashsale_restocks_total"
+        /// Histogram: records per journal commit.
+        public static let journalBatchRecords = "flashsale_journal_batch_records"
+        /// Histogram: seconds per journal commit.
+        public static let journalCommitSeconds = "flashsale_journal_commit_seconds"
+        /// Gauge: the last checkpoint's sequence number.
+        public static let checkpointSeq = "flashsale_checkpoint_seq"
+        /// Gauges `{event, sku}`: stock counters, prefixed to `_total`, `_available`, `_reserved`, `_sold`.
+        public static let stockPrefix = "flashsale_stock_"
+    }
+
+    /// Journal batch-size buckets, records: powers of two up to a large `journal.batch_max`.
+    static let journalBatchRecordsBuckets: [Double] = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192]
+    /// Journal commit-latency buckets: from a page-cache write to a slow fsync.
+    static let journalCommitBuckets: [Duration] = [
+        .microseconds(50), .microseconds(100), .microseconds(250), .microseconds(500), .milliseconds(1),
+        .milliseconds(2), .milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(50),
+        .milliseconds(100), .milliseconds(250), .seconds(1),
+    ]
+
+    /// The registry the series live in (what `/metrics` renders).
+    public let registry: PrometheusCollectorRegistry
+    private let factory: PrometheusMetricsFactory
+    private let inflight: CoreMetrics.Meter
+    private let journalBatchRecords: CoreMetrics.Recorder
+    private let journalCommit: CoreMetrics.Timer
+    private let transitions: [CoreMetrics.Counter]
+    private let restocks: CoreMetrics.Counter
+
+    /// Series on `registry` (a fresh one by default; tests pass their own and read it back).
+    public init(registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
+        var factory = PrometheusMetricsFactory(registry: registry)
+        factory.valueHistogramBuckets[Name.journalBatchRecords] = Self.journalBatchRecordsBuckets
+        factory.durationHistogramBuckets[Name.journalCommitSeconds] = Self.journalCommitBuckets
+        self.registry = registry
+        self.factory = factory
+        self.inflight = CoreMetrics.Meter(label: Name.httpInflight, factory: factory)
+        self.journalBatchRecords = CoreMetrics.Recorder(label: Name.journalBatchRecords, aggregate: true, factory: factory)
+        self.journalCommit = CoreMetrics.Timer(label: Name.journalCommitSeconds, factory: factory)
+        let statuses = OrderStatus.allCases
+        let byRaw = (0...Int(statuses.map(\.rawValue).max()!)).map { raw in
+            CoreMetrics.Counter(label: Name.orderTransitions, dimensions: [("status", OrderStatus(rawValue: UInt8(raw))?.description ?? "unknown")], factory: factory)
+        }
+        self.transitions = byRaw
+        self.restocks = CoreMetrics.Counter(label: Name.restocks, factory: factory)
+    }
+
+    /// The factory behind these series, for `MetricsSystem.bootstrap` in `main`.
+    public var metricsFactory: any MetricsFactory { factory }
+
+    // MARK: Feeding
+
+    /// One HTTP request started.
+    func requestStarted() { inflight.increment() }
+
+    /// One HTTP request answered (`requestStarted` pairs with it for async routes).
+    func requestFinished(route: String, status: Int, async: Bool) {
+        if async { inflight.decrement() }
+        CoreMetrics.Counter(label: Name.httpRequests, dimensions: [("route", route), ("status", String(status))], factory: factory).increment()
+    }
+
+    /// One order claim decided: `reserved`, or the rejection code.
+    func claimDecided(outcome: String) {
+        CoreMetrics.Counter(label: Name.claims, dimensions: [("outcome", outcome)], factory: factory).increment()
+    }
+
+    /// A shard-recorded change (called inside the shard: atomics only, no waiting).
+    func changeRecorded(_ change: InventoryChange) {
+        switch change {
+        case .order(let order): transitions[Int(order.status.rawValue)].increment()
+        case .restock: restocks.increment()
+        case .doublePayment, .group, .coupon: break
+        }
+    }
+
+    /// One journal commit of `records` records that took `duration`.
+    func journalCommitted(records: Int, duration: Duration) {
+        journalBatchRecords.record(records)
+        journalCommit.recordNanoseconds(Int64(duration.components.seconds) * 1_000_000_000 + duration.components.attoseconds / 1_000_000_000)
+    }
+
+    /// Feeds journal commits of `journal` into the histograms.
+    public func observe(journal: Journal) {
+        journal.setCommitObserver { [self] records, duration in journalCommitted(records: records, duration: duration) }
+    }
+
+    // MARK: Scraping
+
+    /// Refreshes the stock gauges and checkpoint sequence from `engine`, then renders every
+    /// series as Prometheus text.
+    public func render(engine: SaleEngine) async -> [UInt8] {
+        for shard in engine.inventory.shards {
+            for (key, counters) in await shard.allCounters() {
+                let dimensions = [("event", key.event), ("sku", key.sku)]
+                CoreMetrics.Gauge(label: Name.stockPrefix + "total", dimensions: dimensions, factory: factory).record(counters.total)
+                CoreMetrics.Gauge(label: Name.stockPrefix + "available", dimensions: dimensions, factory: factory).record(counters.available)
+                CoreMetrics.Gauge(label: Name.stockPrefix + "reserved", dimensions: dimensions, factory: factory).record(counters.reserved)
+                CoreMetrics.Gauge(label: Name.stockPrefix + "sold", dimensions: dimensions, factory: factory).record(counters.sold)
+            }
+        }
+        CoreMetrics.Gauge(label: Name.checkpointSeq, factory: factory).record(engine.journal?.checkpointSeq ?? 0)
+        return registry.emitToBuffer()
+    }
+
+    /// A route's label: its template, so ids never become label values (bounded cardinality).
+    static func routeLabel(method: String, path: String) -> String {
+        let parts = path.split(separator: "/", omittingEmptySubsequences: false)
+        let template: String
+        switch (parts.count, parts.count > 2 ? parts[2] : "") {
+        case (2, _) where ["healthz", "readyz", "metrics"].contains(parts[1]): template = path
+        case (3, "events") where parts[1] == "v1": template = "/v1/events"
+        case (4, "events") where parts[1] == "v1": template = "/v1/events/{event}"
+        case (5, "events") where parts[1] == "v1" && parts[4] == "orders": template = "/v1/events/{event}/orders"
+        case (5, "events") where parts[1] == "v1" && parts[4] == "groups": template = "/v1/events/{event}/groups"
+        case (4, "orders") where parts[1] == "v1": template = "/v1/orders/{order}"
+        case (5, "orders") where parts[1] == "v1" && parts[4] == "cancel": template = "/v1/orders/{order}/cancel"
+        case (4, "groups") where parts[1] == "v1": template = "/v1/groups/{group}"
+        case (5, "groups") where parts[1] == "v1" && parts[4] == "join": template = "/v1/groups/{group}/join"
+        case (5, "coupons") where parts[1] == "v1" && parts[4] == "claims": template = "/v1/coupons/{batch}/claims"
+        case (4, "payments") where parts[1] == "v1" && parts[3] == "notify": template = "/v1/payments/notify"
+        default: return "other"
+        }
+        return method + " " + template
+    }
+}
+
+/// Counts every request of an inner responder by route and status, claims by outcome, and
+/// requests in flight; answers exactly as the inner responder does.
+public struct MeteredResponder: HTTPResponder {
+    let inner: any HTTPResponder
+    let metrics: FlashSaleMetrics
+
+    /// Wraps `inner`, feeding `metrics`.
+    public init(_ inner: any HTTPResponder, metrics: FlashSaleMetrics) {
+        self.inner = inner
+        self.metrics = metrics
+    }
+
+    /// The inner immediate answer, counted.
+    public func respondImmediately(to request: APIRequest) -> APIResponse? {
+        guard let response = inner.respondImmediately(to: request) else { return nil }
+        metrics.requestFinished(route: FlashSaleMetrics.routeLabel(method: request.method, path: request.path), status: response.status, async: false)
+        return response
+    }
+
+    /// The inner answer, counted, with the request in flight meanwhile.
+    public func respond(to request: APIRequest) async -> APIResponse {
+        metrics.requestStarted()
+        let response = await inner.respond(to: request)
+        let route = FlashSaleMetrics.routeLabel(method: request.method, path: request.path)
+        metrics.requestFinished(route: route, status: response.status, async: true)
+        if route == "POST /v1/events/{event}/orders" {
+            metrics.claimDecided(outcome: response.status == 201 ? "reserved" : response.rejectionCode ?? "status_\(response.status)")
+        }
+        return response
+    }
+}
+
+extension FlashSaleMetrics: StockObserver {
+    /// Counts the order transition or restock (inside the shard: atomics only).
+    public func stockChanged(_ key: LedgerKey, _ counters: StockCounters, by change: InventoryChange) {
+        changeRecorded(change)
+    }
+}
+
+/// Passes every shard change to several observers, in order.
+public struct StockObserverFanout: StockObserver {
+    let observers: [any StockObserver]
+
+    /// A fan-out to `observers`.
+    public init(_ observers: [any StockObserver]) {
+        self.observers = observers
+    }
+
+    /// Tells each observer.
+    public func stockChanged(_ key: LedgerKey, _ counters: StockCounters, by change: InventoryChange) {
+        for observer in observers { observer.stockChanged(key, counters, by: change) }
+    }
+}
