@@ -36,15 +36,18 @@ enum ClaimsBench {
         return Double(tasks * perTask) / elapsed
     }
 
-    /// The claim decision alone: one `CouponBook`, no actor.
-    static func couponBookOnly(count: Int) async -> Double {
+    /// The claim decision alone: one `CouponBook`, no actor; codes drawn in the loop, or
+    /// before it (`predrawn`), to tell the decision's cost from the system generator's.
+    static func couponBookOnly(count: Int, predrawn: Bool) async -> Double {
         var book = CouponBook()
         book.addBatch(CouponBatchRules(id: "b", total: Int64(count), valueFen: 500, minSpendFen: 0, perUser: .max, perIP: .max, startsAtMs: 0, endsAtMs: .max, validForMs: 1))
         let users = (0..<1000).map { "u\($0)" }
         var generator = SystemRandomNumberGenerator()
+        let codes = predrawn ? (0..<count).map { _ in CouponCode(slot: 0, high: generator.next(), low: generator.next()) } : []
         let elapsed = await InventoryBench.seconds {
             for n in 0..<count {
-                _ = book.claim(batch: "b", user: users[n % 1000], clientIP: "10.0.0.1", code: CouponCode(slot: 0, high: generator.next(), low: generator.next()), nowMs: 1)
+                let code = predrawn ? codes[n] : CouponCode(slot: 0, high: generator.next(), low: generator.next())
+                _ = book.claim(batch: "b", user: users[n % 1000], clientIP: "10.0.0.1", code: code, nowMs: 1)
             }
         }
         return Double(count) / elapsed
@@ -114,7 +117,8 @@ enum ClaimsBench {
 
     static func run(quick: Bool) async {
         let perTask = quick ? 100 : 1_000
-        print("coupon claims, core only (one CouponBook): \(InventoryBench.format(await couponBookOnly(count: 1000 * perTask)))")
+        print("coupon claims, core only (one CouponBook), codes drawn per claim: \(InventoryBench.format(await couponBookOnly(count: 1000 * perTask, predrawn: false)))")
+        print("coupon claims, core only (one CouponBook), codes drawn before: \(InventoryBench.format(await couponBookOnly(count: 1000 * perTask, predrawn: true)))")
         for round in 1...3 {
             print("round \(round): coupon claims, 1000 tasks -> one batch: \(InventoryBench.format(await couponClaims(tasks: 1000, perTask: perTask)))")
         }
