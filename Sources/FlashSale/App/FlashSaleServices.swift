@@ -3,29 +3,6 @@ import Logging
 import ServiceLifecycle
 import Synchronization
 
-/// Opens the HTTP listener first (so `/healthz` answers during recovery), closes it first on
-/// shutdown after draining in-flight requests.
-public struct HTTPService: Service {
-    let server: HTTPServer
-    let address: HostPort
-    let onListening: @Sendable (Int) -> Void
-
-    /// A service running `server` on `address`; `onListening` gets the bound port.
-    public init(server: HTTPServer, address: HostPort, onListening: @escaping @Sendable (Int) -> Void = { _ in }) {
-        self.server = server
-        self.address = address
-        self.onListening = onListening
-    }
-
-    /// Listens until graceful shutdown, then drains.
-    public func run() async throws {
-        let port = try await server.start(host: address.host, port: address.port)
-        onListening(port)
-        try? await gracefulShutdown()
-        await server.shutdown()
-    }
-}
-
 /// Recovers the engine from storage, then drives the clock-based work: expiry sweeps and
 /// periodic checkpoints.
 public struct EngineService: Service {

@@ -6,6 +6,8 @@
 // I/O but reading the one config file named to `load`. Everything it returns is checked:
 // code downstream trusts a `SaleConfig` and does not validate it again.
 
+import InventoryActor
+
 /// The kind of sale an event runs.
 public enum EventKind: String, Sendable, CaseIterable {
     /// First come, first served: each order holds stock until paid.
@@ -69,43 +71,9 @@ public struct EventConfig: Sendable, Equatable {
     }
 }
 
-/// A batch of coupons that buyers claim and then spend on an order.
-public struct CouponBatchConfig: Sendable, Equatable {
-    /// The batch id, `[A-Za-z0-9._-]{1,64}`.
-    public var id: String
-    /// Coupons in the batch; no coupon is ever issued past it.
-    public var total: Int64
-    /// Discount of one coupon, in fen.
-    public var valueFen: Int64
-    /// Least order price (before the discount) a coupon applies to, in fen.
-    public var minSpendFen: Int64
-    /// Most coupons of this batch one user may claim.
-    public var perUser: Int
-    /// Most coupons of this batch claimed from one client IP.
-    public var perIP: Int
-    /// Start of claiming, unix epoch milliseconds.
-    public var startsAtMs: Int64
-    /// End of claiming, unix epoch milliseconds; always after `startsAtMs`.
-    public var endsAtMs: Int64
-    /// How long a claimed coupon stays spendable, in milliseconds.
-    public var validForMs: Int64
-
-    /// Creates a batch; `SaleConfig.parse` is the checked way to get one.
-    public init(
-        id: String, total: Int64, valueFen: Int64, minSpendFen: Int64, perUser: Int, perIP: Int,
-        startsAtMs: Int64, endsAtMs: Int64, validForMs: Int64
-    ) {
-        self.id = id
-        self.total = total
-        self.valueFen = valueFen
-        self.minSpendFen = minSpendFen
-        self.perUser = perUser
-        self.perIP = perIP
-        self.startsAtMs = startsAtMs
-        self.endsAtMs = endsAtMs
-        self.validForMs = validForMs
-    }
-}
+/// A batch of coupons that buyers claim and then spend on an order: the core's own rules type,
+/// so the configuration and the owner of the batch speak of one thing.
+public typealias CouponBatchConfig = CouponBatchRules
 
 /// The shared secrets, all non-empty.
 ///

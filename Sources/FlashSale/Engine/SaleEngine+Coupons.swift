@@ -123,11 +123,7 @@ extension SaleEngine {
     func restoreCoupons(_ coupons: [Coupon], orders: [Order]) async {
         var byShard = [[CouponBatchRules]](repeating: [], count: inventory.shards.count)
         for batch in couponBatches.values {
-            byShard[CouponCode.slot(batch: batch.id) % byShard.count].append(
-                CouponBatchRules(
-                    id: batch.id, total: batch.total, valueFen: batch.valueFen, minSpendFen: batch.minSpendFen,
-                    perUser: batch.perUser, perIP: batch.perIP, startsAtMs: batch.startsAtMs, endsAtMs: batch.endsAtMs,
-                    validForMs: batch.validForMs))
+            byShard[CouponCode.slot(batch: batch.id) % byShard.count].append(batch)
         }
         for (index, shard) in inventory.shards.enumerated() where !byShard[index].isEmpty {
             await shard.addCouponBatches(byShard[index])
