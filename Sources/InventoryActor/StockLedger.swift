@@ -132,9 +132,12 @@ public struct StockLedger: Sendable {
 
     /// Adds `delta` units (negative removes); only available units can be removed.
     public mutating func restock(delta: Int64) -> Bool {
-        if delta < 0 && counters.available < -delta { return false }
-        counters.total += delta
-        counters.available += delta
+        // Overflow-checked: the delta comes from an operator's typing.
+        let (total, totalOverflow) = counters.total.addingReportingOverflow(delta)
+        let (available, availableOverflow) = counters.available.addingReportingOverflow(delta)
+        guard !totalOverflow, !availableOverflow, available >= 0 else { return false }
+        counters.total = total
+        counters.available = available
         verifyInvariants()
         return true
     }

@@ -150,6 +150,8 @@ struct OpsWorld {
             #expect(try await client.command("RESTOCK A1 e1 5") == "OK sku=A1 total=15 available=15 reserved=0 sold=0 event=e1")
             #expect(try await client.command("RESTOCK A1 e1 five").hasPrefix("ERR bad_arguments "))
             #expect(try await client.command("RESTOCK A1 e1 -100").hasPrefix("ERR bad_request "))
+            #expect(try await client.command("RESTOCK A1 e1 -9223372036854775808").hasPrefix("ERR bad_request "), "no overflow trap")
+            #expect(try await client.command("RESTOCK A1 e1 9223372036854775807").hasPrefix("ERR bad_request "), "no overflow trap")
             #expect(try await client.command("RESTOCK ZZ e1 1").hasPrefix("ERR unknown_sku "))
             #expect(try await client.command("RESTOCK A1 nope 1").hasPrefix("ERR unknown_event "))
             #expect(try await client.command("PAUSE e1") == "OK event=e1 paused=true state=paused")

@@ -80,6 +80,14 @@ import Testing
         }
     }
 
+    @Test func restockThatWouldOverflowChangesNothing() {
+        var ledger = StockLedger(total: 5, limitPerUser: 1)
+        let grew = ledger.restock(delta: .max)
+        let shrank = ledger.restock(delta: .min)
+        #expect(!grew && !shrank)
+        #expect(ledger.counters == StockCounters(total: 5, available: 5, reserved: 0, sold: 0))
+    }
+
     @Test func quantityOfUserDropsToZeroAndIsForgotten() {
         var ledger = StockLedger(total: 5, limitPerUser: 5)
         _ = ledger.reserve(user: "u1", qty: 3)

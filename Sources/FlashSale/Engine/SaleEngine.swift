@@ -53,6 +53,8 @@ public final class SaleEngine: Sendable {
     /// Most payment nonces remembered: ~5 min of notifications at 3 500/s; past it the oldest
     /// are forgotten early, which only weakens replay detection (payments are idempotent by transaction).
     static let nonceEntriesMax = 1 << 20
+    /// Largest stock change one RESTOCK may make, units: far above any real sale, far below overflow.
+    static let restockUnitsMax: UInt64 = 1_000_000_000
     /// Most orders one shard expires per sweep, so a sweep never holds a shard long.
     static let expiryBatchPerShard = 10_000
 
@@ -310,6 +312,9 @@ public final class SaleEngine: Sendable {
     public func restock(event: String, sku: String, delta: Int64) async -> Result<StockCounters, Rejection> {
         guard let found = catalog.event(event) else { return .failure(.unknownEvent) }
         guard found.itemsBySKU[sku] != nil else { return .failure(.unknownSKU) }
+        guard delta != 0, delta.magnitude <= Self.restockUnitsMax else {
+            return .failure(.badRequest("delta must be a non-zero integer within ±\(Self.restockUnitsMax)"))
+        }
         let recorded = await inventory.restock(LedgerKey(event: event, sku: sku), delta: delta)
         if let failure = await durable(recorded.ticket) { return .failure(failure) }
         switch recorded.result {
