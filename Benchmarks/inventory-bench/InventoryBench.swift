@@ -138,6 +138,11 @@ struct InventoryBench {
     enum BenchError: Error { case rejected(Rejection) }
 
     static func run(quick: Bool) async throws {
+        if let index = CommandLine.arguments.firstIndex(of: "--scale") {
+            let count = CommandLine.arguments.dropFirst(index + 1).first.flatMap { Int($0) } ?? 5_000_000
+            try await ScaleBench.run(pending: count)
+            return
+        }
         let perTask = quick ? 200 : 2_000
         print("inventory-bench: \(ProcessInfo.processInfo.activeProcessorCount) cores, 1000 tasks x \(perTask) each")
         print("core only (one OrderBook, no actor): \(format(await bookOnly(count: 1000 * perTask)))")
