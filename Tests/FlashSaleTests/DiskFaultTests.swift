@@ -98,4 +98,85 @@ import Testing
         await restarted.engine.inventory.verifyCouponInvariants()
         await restarted.stop()
     }
+
+    /// Runs `/bin/<tool> arguments`; true on exit 0.
+    static func run(_ tool: String, _ arguments: [String]) -> Bool {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: tool)
+        process.arguments = arguments
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        guard (try? process.run()) != nil else { return false }
+        process.waitUntilExit()
+        return process.terminationStatus == 0
+    }
+
+    /// Whether this process may mount a tmpfs (root, with the capability): the real-disk test needs one.
+    static let canMountTmpfs: Bool = {
+        guard getuid() == 0 else { return false }
+        let probe = TemporaryDirectory()
+        defer { probe.remove() }
+        guard run("/bin/mount", ["-t", "tmpfs", "-o", "size=64k", "tmpfs", probe.path]) else { return false }
+        return run("/bin/umount", [probe.path])
+    }()
+
+    /// A real full disk: the data directory on a 2 MiB tmpfs, filled by another file. Claims
+    /// are 503 while it is full and 201 again once the file is removed; a restart recovers
+    /// every acknowledged order. Skipped unless the test runs as root and can mount.
+    @Test(.enabled(if: canMountTmpfs, "needs root and mount(2)"))
+    func fullTmpfsAnswersUnavailableThenResumes() async throws {
+        let mountPoint = TemporaryDirectory()
+        defer { mountPoint.remove() }
+        try #require(Self.run("/bin/mount", ["-t", "tmpfs", "-o", "size=2m", "tmpfs", mountPoint.path]))
+        defer { _ = Self.run("/bin/umount", ["-l", mountPoint.path]) }
+        let config = makeTestConfig(dataDirectory: mountPoint.path, nowMs: Self.nowMs, stock: 100_000, limitPerUser: 1)
+        let clock = ManualClock(startMs: Self.nowMs)
+        let world = try await TestEngine.start(config: config, clock: clock)
+        var acknowledged: [String] = []
+        for n in 0..<20 {
+            let response = await world.order("before-\(n)")
+            #expect(response.status == 201)
+            if let id = response.json["order"]?.stringValue { acknowledged.append(id) }
+        }
+
+        // Fill the file system to the last byte.
+        let filler = mountPoint.path + "/filler"
+        try #require(FileManager.default.createFile(atPath: filler, contents: nil))
+        let handle = try #require(FileHandle(forWritingAtPath: filler))
+        let chunk = Data(repeating: 0xAB, count: 4096)
+        while (try? handle.write(contentsOf: chunk)) != nil {}
+        for _ in 0..<64 where (try? handle.write(contentsOf: Data([0]))) != nil {}
+        try? handle.close()
+
+        // Orders until the journal needs a page it cannot get; from then on, all 503.
+        var refused = 0
+        for n in 0..<2_000 where refused < 5 {
+            let response = await world.order("full-\(n)")
+            if response.status == 201, let id = response.json["order"]?.stringValue {
+                acknowledged.append(id)
+            } else {
+                #expect(response.status == 503)
+                #expect(response.errorCode == "unavailable")
+                refused += 1
+            }
+        }
+        #expect(refused == 5, "the journal never hit the full disk")
+        #expect(world.engine.journal?.isHealthy == false)
+        #expect(world.api.respondImmediately(to: APIRequest(method: "GET", path: "/healthz"))?.status == 200)
+
+        // Room again: the writer's retry succeeds and claims are acknowledged again.
+        try FileManager.default.removeItem(atPath: filler)
+        try await pollUntil { world.engine.journal?.isHealthy == true }
+        let after = await world.order("after")
+        #expect(after.status == 201)
+        if let id = after.json["order"]?.stringValue { acknowledged.append(id) }
+        await world.stop()
+
+        let restarted = try await TestEngine.start(config: config, clock: clock)
+        for id in acknowledged {
+            #expect(await restarted.engine.order(id)?.status.description == "pending", "acknowledged order \(id) lost")
+        }
+        await restarted.engine.inventory.verifyInvariants()
+        await restarted.stop()
+    }
 }
