@@ -305,7 +305,13 @@ def main():
     try:
         for round_no in range(args.rounds):
             daemon = Daemon(args.binary, directory)
-            daemon.wait_ready()
+            try:
+                daemon.wait_ready()
+            except RuntimeError as error:
+                # The data directory no longer starts: every later round would fail the same way.
+                failed += args.rounds - round_no
+                print(f"round {round_no}: FAILED (daemon does not start: {error}); stopping", flush=True)
+                break
             stop = threading.Event()
             threads = [threading.Thread(target=worker, args=(daemon.port, ledger, round_no, w, rng.random(), stop))
                        for w in range(args.workers)]
@@ -337,6 +343,7 @@ def main():
             print(f"data directory kept: {directory}", flush=True)
         else:
             shutil.rmtree(directory, ignore_errors=True)
+    print(f"stderr of every daemon: {os.path.join(directory, 'stderr.log')}" if failed else "", flush=True)
     print(f"{passed} passed, {failed} failed")
     sys.exit(1 if failed else 0)
 
