@@ -387,7 +387,7 @@ private func makeJournalOrder(sequence: UInt64, key: LedgerKey, status: OrderSta
 }
 
 /// Waits (bounded: 10 s) until `condition` holds; for outcomes driven by the writer's real-time backoff.
-private func pollUntil(_ condition: () -> Bool) async throws {
+func pollUntil(_ condition: () -> Bool) async throws {
     for _ in 0..<1_000 {
         if condition() { return }
         try await Task.sleep(for: .milliseconds(10))
@@ -396,7 +396,7 @@ private func pollUntil(_ condition: () -> Bool) async throws {
 }
 
 /// Keeps every log line, to count them.
-private final class CapturedLog: Sendable {
+final class CapturedLog: Sendable {
     private let entries = Mutex<[(level: Logger.Level, message: String)]>([])
 
     var logger: Logger { Logger(label: "test") { _ in Handler(log: self) } }

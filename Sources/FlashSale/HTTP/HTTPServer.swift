@@ -74,11 +74,13 @@ public final class HTTPServer: Sendable {
                 return channel.eventLoop.makeCompletedFuture {
                     let pipeline = channel.pipeline.syncOperations
                     try pipeline.configureHTTPServerPipeline(
-                        withErrorHandling: true, withOutboundHeaderValidation: true, withEncoderConfiguration: .init(),
+                        withErrorHandling: false, withOutboundHeaderValidation: true, withEncoderConfiguration: .init(),
                         withDecoderLimitConfiguration: Self.decoderLimits)
                     try pipeline.addHandler(
                         ReadDeadlineHandler(idleTimeoutMs: self.limits.idleTimeoutMs, readTimeoutMs: self.limits.requestReadTimeoutMs),
                         position: .first)
+                    // Unparsable requests get the contract's JSON 400, not NIO's empty one.
+                    try pipeline.addHandler(HTTPProtocolErrorHandler())
                     try pipeline.addHandler(HTTPConnectionHandler(server: self))
                 }
             }
@@ -146,6 +148,9 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
     private var bodyTooLarge = false
     private var peerIP = "0.0.0.0"
 
+    /// Headers that must appear at most once: a second value is `400 bad_request`.
+    static let singletonHeaders = ["authorization", "idempotency-key", "x-pay-timestamp", "x-pay-nonce", "x-pay-signature"]
+
     init(server: HTTPServer) {
         self.server = server
     }
@@ -188,6 +193,11 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
         var path = head.uri[...]
         if let query = path.firstIndex(of: "?") { path = path[..<query] }
         let headers = head.headers
+        if let repeated = Self.singletonHeaders.first(where: { headers[$0].count > 1 }) {
+            // Two values for a header that names one thing: which one a proxy saw is unknowable.
+            write(APIResponse(rejection: .badRequest("header \(repeated) given more than once")), version: head.version, keepAlive: keepAlive, context: context)
+            return
+        }
         let request = APIRequest(
             method: head.method.rawValue, path: String(path),
             authorization: headers.first(name: "authorization"),

@@ -1,0 +1,22 @@
+// swift-tools-version:6.1
+// libFuzzer targets for FlashSale's parsers (issue 7). Kept out of the main package's build
+// graph: build and run them with `Fuzz/run.sh [seconds]`, which compiles every module with
+// `-sanitize=fuzzer` (coverage for the library code too) in Fuzz/.build.
+import PackageDescription
+
+let targets = ["fuzz-json", "fuzz-ops-line", "fuzz-jwt", "fuzz-payment", "fuzz-config"]
+
+let package = Package(
+    name: "flashsale-fuzz",
+    platforms: [.macOS(.v15)],
+    dependencies: [.package(name: "flashsale-engine", path: "..")],
+    targets: targets.map { name in
+        .executableTarget(
+            name: name,
+            dependencies: [.product(name: "FlashSale", package: "flashsale-engine")],
+            path: "Sources/\(name)",
+            swiftSettings: [.unsafeFlags(["-parse-as-library"])]
+        )
+    },
+    swiftLanguageModes: [.v6]
+)
