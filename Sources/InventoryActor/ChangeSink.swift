@@ -21,6 +21,10 @@ public enum InventoryChange: Sendable, Equatable {
 public protocol ChangeSink: Sendable {
     /// Buffers `change` and returns its ticket.
     func record(_ change: InventoryChange) -> UInt64
+
+    /// Buffers `changes` as one unit that becomes durable whole or not at all (a group
+    /// forming moves every member order and the group together); the last ticket, 0 if empty.
+    func recordUnit(_ changes: [InventoryChange]) -> UInt64
 }
 
 /// A sink that keeps nothing: for benchmarks of the core and for the journal-off mode.
@@ -29,6 +33,8 @@ public struct DiscardingChangeSink: ChangeSink {
     public init() {}
     /// Drops the change; ticket 0.
     public func record(_ change: InventoryChange) -> UInt64 { 0 }
+    /// Drops the changes; ticket 0.
+    public func recordUnit(_ changes: [InventoryChange]) -> UInt64 { 0 }
 }
 
 /// A result and the ticket of the change it recorded (0 when nothing changed).

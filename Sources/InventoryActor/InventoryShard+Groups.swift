@@ -38,10 +38,14 @@ extension InventoryShard {
 
     /// Records the book's pending changes in order (telling the observer and the sold-out
     /// flags of each ledger touched); the last ticket (0 if none).
-    func recordOutbox() -> UInt64 {
-        var ticket: UInt64 = 0
-        for change in book.takeChanges() {
-            ticket = record(change)
+    func recordOutbox(then last: InventoryChange? = nil) -> UInt64 {
+        var changes = book.takeChanges()
+        if let last { changes.append(last) }
+        guard !changes.isEmpty else { return 0 }
+        // One unit: a crash must never leave a group formed in half (formed orders in an
+        // open group would stop recovery on its invariants).
+        let ticket = recordUnit(changes)
+        for change in changes {
             switch change {
             case .order(let order): publish(order.key)
             case .group(let group): publish(group.key)

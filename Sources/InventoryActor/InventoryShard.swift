@@ -52,22 +52,24 @@ public actor InventoryShard {
     /// Applies a verified payment notification.
     public func pay(_ id: OrderID, transaction: String, amountFen: Int64, nowMs: Int64) -> Recorded<PaymentResult> {
         let result = book.pay(id, transaction: transaction, amountFen: amountFen, nowMs: nowMs)
-        // A group payment may have failed or formed its group first: those changes go first.
-        let groupTicket = recordOutbox()
+        // A group payment may have failed or formed its group first: those changes and the
+        // order's own go to the journal as one unit, in decision order.
+        let ticket: UInt64
+        switch result {
+        case .paid(let order), .latePaid(let order), .lateRefund(let order):
+            ticket = recordOutbox(then: .order(order))
+        case .doublePayment(let order):
+            ticket = recordOutbox(then: .doublePayment(order.id, transaction: transaction, atMs: nowMs))
+        case .duplicate, .unknownOrder, .amountMismatch:
+            ticket = recordOutbox()
+        }
         switch result {
         case .paid(let order), .latePaid(let order), .lateRefund(let order), .doublePayment(let order), .duplicate(let order):
             publish(order.key)
         case .unknownOrder, .amountMismatch:
             break
         }
-        switch result {
-        case .paid(let order), .latePaid(let order), .lateRefund(let order):
-            return Recorded(result: result, ticket: record(.order(order)))
-        case .doublePayment(let order):
-            return Recorded(result: result, ticket: sink.record(.doublePayment(order.id, transaction: transaction, atMs: nowMs)))
-        case .duplicate, .unknownOrder, .amountMismatch:
-            return Recorded(result: result, ticket: groupTicket)
-        }
+        return Recorded(result: result, ticket: ticket)
     }
 
     /// Cancels a buyer's pending order.
@@ -105,17 +107,28 @@ public actor InventoryShard {
     /// Hands `change` to the sink, then tells the observer the ledger's counters after it.
     func record(_ change: InventoryChange) -> UInt64 {
         let ticket = sink.record(change)
+        observe(change)
+        return ticket
+    }
+
+    /// Hands `changes` to the sink as one unit (durable whole or not at all), telling the observer.
+    func recordUnit(_ changes: [InventoryChange]) -> UInt64 {
+        let ticket = changes.count == 1 ? sink.record(changes[0]) : sink.recordUnit(changes)
+        for change in changes { observe(change) }
+        return ticket
+    }
+
+    private func observe(_ change: InventoryChange) {
         if let observer {
             let key: LedgerKey
             switch change {
             case .order(let order): key = order.key
             case .restock(let changed, _): key = changed
             case .group(let group): key = group.key
-            case .doublePayment, .coupon: return ticket
+            case .doublePayment, .coupon: return
             }
             if let counters = book.counters(key) { observer.stockChanged(key, counters, by: change) }
         }
-        return ticket
     }
 
     /// One order as it stands.

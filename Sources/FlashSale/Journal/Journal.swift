@@ -125,14 +125,26 @@ public final class Journal: ChangeSink, Sendable {
         append(.inventory(change))
     }
 
+    /// Buffers a shard's changes as one unit, committed in one transaction; the last ticket (`ChangeSink`).
+    public func recordUnit(_ changes: [InventoryChange]) -> UInt64 {
+        append(contentsOf: changes.map { .inventory($0) })
+    }
+
     /// Buffers `record` and returns its ticket (1, 2, ...); never blocks on I/O.
     ///
     /// After `close()` has finished the record is not kept, and waiting on its ticket throws `.closed`.
     public func append(_ record: JournalRecord) -> UInt64 {
+        append(contentsOf: [record])
+    }
+
+    /// Buffers `records` as one unit: the writer never splits a unit across transactions, so
+    /// after a crash either all of them are on disk or none. Returns the last ticket (0 if empty).
+    public func append(contentsOf records: [JournalRecord]) -> UInt64 {
+        guard !records.isEmpty else { return 0 }
         let (ticket, wakeWriter) = state.withLock { state -> (UInt64, Bool) in
-            state.lastTicket += 1
+            state.lastTicket += UInt64(records.count)
             guard !state.stopped else { return (state.lastTicket, false) }
-            state.pending.append(record)
+            state.pending.append(unit: records)
             let wakeWriter = state.writerSleeping
             state.writerSleeping = false
             return (state.lastTicket, wakeWriter)
@@ -444,23 +456,32 @@ extension Journal {
 // MARK: - Queues
 
 /// Records waiting for the writer, in ticket order; taking from the front is O(taken).
+///
+/// Records appended together form a unit that is taken whole, so a transaction never holds
+/// part of one (a batch may pass `limit` by the rest of its last unit).
 struct RecordQueue {
     private var records: [JournalRecord] = []
+    /// Parallel to `records`: whether the next record belongs to the same unit.
+    private var continues: [Bool] = []
     private var head = 0
 
     /// Records not yet taken.
     var count: Int { records.count - head }
 
-    /// Adds a record at the back.
-    mutating func append(_ record: JournalRecord) {
-        records.append(record)
+    /// Adds a unit of records at the back.
+    mutating func append(unit: [JournalRecord]) {
+        records.append(contentsOf: unit)
+        for index in unit.indices { continues.append(index < unit.count - 1) }
     }
 
-    /// Moves up to `limit` records from the front into `batch`; returns how many.
+    /// Moves up to `limit` records from the front into `batch`, completing the last unit
+    /// taken; returns how many.
     mutating func take(upTo limit: Int, into batch: inout [JournalRecord]) -> Int {
-        let taken = min(limit, count)
-        batch.append(contentsOf: records[head..<head + taken])
-        head += taken
+        var end = head + min(limit, count)
+        while end > head && end < records.count && continues[end - 1] { end += 1 }
+        let taken = end - head
+        batch.append(contentsOf: records[head..<end])
+        head = end
         compact()
         return taken
     }
@@ -468,15 +489,18 @@ struct RecordQueue {
     /// Drops every record.
     mutating func removeAll() {
         records.removeAll()
+        continues.removeAll()
         head = 0
     }
 
     private mutating func compact() {
         if head == records.count {
             records.removeAll(keepingCapacity: true)
+            continues.removeAll(keepingCapacity: true)
             head = 0
         } else if head >= 4_096 && head * 2 >= records.count {
             records.removeFirst(head)
+            continues.removeFirst(head)
             head = 0
         }
     }
