@@ -51,7 +51,9 @@ let package = Package(
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ],
-            linkerSettings: [.linkedLibrary("jemalloc", .when(platforms: [.linux]))]
+            // FLASHSALE_GLIBC_MALLOC=1 builds without jemalloc (LoadTests/compare.sh measures both).
+            linkerSettings: Context.environment["FLASHSALE_GLIBC_MALLOC"] == nil
+                ? [.linkedLibrary("jemalloc", .when(platforms: [.linux]))] : []
         ),
         .executableTarget(
             name: "inventory-bench",
