@@ -84,6 +84,10 @@ final class LoadRun: @unchecked Sendable {
     private var openGroups: [(group: String, item: Int)] = []
     private var tick: RepeatedTask?
     private(set) var finishedSchedule = false
+    private var ended = false
+    /// Payments and claims sent and not answered yet, per item / batch: unknown to the audit.
+    private var outstandingPays: [Int: Int] = [:]
+    private var outstandingClaims: [Int: Int] = [:]
 
     private(set) var seconds: [SecondStats] = []
     private(set) var endpointLatency: [Endpoint: LatencyHistogram] = [:]
@@ -143,6 +147,7 @@ final class LoadRun: @unchecked Sendable {
 
     /// Stops the pool; answers still outstanding are left unanswered.
     func end() {
+        ended = true
         tick?.cancel()
         pool.close()
     }
@@ -198,6 +203,7 @@ final class LoadRun: @unchecked Sendable {
                 .groupOpen(item: item, pay: random.unit() < scenario.payShare))
         case .coupon:
             let batch = Int(random.next() % UInt64(batches.count))
+            outstandingClaims[batch, default: 0] += 1
             send(
                 .coupon, at: arrival.atNs, from: buyerIP, .POST, "/v1/coupons/\(batches[batch])/claims", token: tokens[user],
                 key: nil, body: "", .coupon(batch: batch))
@@ -233,12 +239,14 @@ final class LoadRun: @unchecked Sendable {
                 ("content-type", "application/json"), ("x-pay-timestamp", timestamp), ("x-pay-nonce", nonce),
                 ("x-pay-signature", signature),
             ], body: body, followUp: .pay(item: item, group: group))
+        outstandingPays[item, default: 0] += 1
         inflight += 1
         sent += 1
         pool.send(request)
     }
 
     private func receive(_ request: OutgoingRequest, _ answer: Answer) {
+        guard !ended else { return }  // connections closed by `end()`: already counted unanswered
         inflight -= 1
         let now = elapsedNs
         let latencyUs = max(1, (now &- min(now, request.intendedNs)) / 1000)
@@ -285,6 +293,7 @@ final class LoadRun: @unchecked Sendable {
                 openGroups.removeAll { $0.group == group }
             }
         case .pay(let item, let group):
+            outstandingPays[item, default: 0] -= 1
             if answer.status == 0 {
                 observed.paymentsUnanswered[item, default: 0] += 1
                 return
@@ -297,11 +306,20 @@ final class LoadRun: @unchecked Sendable {
                 openGroups.removeAll { $0.group == group }
             }
         case .coupon(let batch):
+            outstandingClaims[batch, default: 0] -= 1
             if answer.status == 201 { observed.couponsClaimed[batch, default: 0] += 1 }
             if answer.status == 0 { observed.claimsUnanswered[batch, default: 0] += 1 }
         case .bot:
             break
         }
+    }
+
+    /// What the audit may count on: requests still in flight are unanswered.
+    var observedAtEnd: Observed {
+        var result = observed
+        for (item, count) in outstandingPays { result.paymentsUnanswered[item, default: 0] += count }
+        for (batch, count) in outstandingClaims { result.claimsUnanswered[batch, default: 0] += count }
+        return result
     }
 
     /// Groups checked one by one over HTTP in the audit (the first ones opened).

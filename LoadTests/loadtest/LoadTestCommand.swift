@@ -178,7 +178,7 @@ extension LoadRun {
 
     func result() -> LoadRunResult {
         LoadRunResult(
-            seckillItems: seckillItems, groupItems: groupItems, observed: observed, seconds: seconds,
+            seckillItems: seckillItems, groupItems: groupItems, observed: observedAtEnd, seconds: seconds,
             endpointLatency: endpointLatency, endpointOutcomes: endpointOutcomes, arrivalsPlanned: schedule.count,
             requestsSent: sent, unanswered: inflight, connectFailures: connectFailures)
     }
