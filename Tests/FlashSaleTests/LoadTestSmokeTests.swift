@@ -38,9 +38,8 @@ import Testing
         process.standardError = FileHandle.nullDevice
         try process.run()
         // A hung run is killed rather than left to hang the suite.
-        nonisolated(unsafe) let watched = process
         DispatchQueue.global().asyncAfter(deadline: .now() + Self.runSecondsMax) {
-            if watched.isRunning { watched.terminate() }
+            if process.isRunning { process.terminate() }
         }
         let text = output.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
