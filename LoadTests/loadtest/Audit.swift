@@ -21,7 +21,8 @@ func readCounters(_ ops: OpsClient, events: [String]) async throws -> [String: I
     for event in events {
         for line in try await ops.run("EVENT \(event)") where line.hasPrefix("item ") {
             let fields = OpsClient.fields(line)
-            guard let sku = fields["sku"], let total = fields["total"].flatMap(Int.init), let available = fields["available"].flatMap(Int.init),
+            guard let sku = fields["sku"], let total = fields["total"].flatMap(Int.init),
+                let available = fields["available"].flatMap(Int.init),
                 let reserved = fields["reserved"].flatMap(Int.init), let sold = fields["sold"].flatMap(Int.init)
             else { throw ClientError("ops EVENT \(event): cannot read \(line)") }
             counters["\(event)/\(sku)"] = ItemCounters(total: total, available: available, reserved: reserved, sold: sold)

@@ -115,7 +115,9 @@ final class LoadRun: @unchecked Sendable {
         groupItems = group
         batches = config.coupons.map(\.id)
         if seckill.isEmpty, scenario.mix.order > 0 || scenario.botIPs > 0 { throw ScenarioError("orders in the mix but no seckill item") }
-        if group.isEmpty, scenario.mix.groupOpen + scenario.mix.groupJoin > 0 { throw ScenarioError("groups in the mix but no group-buy item") }
+        if group.isEmpty, scenario.mix.groupOpen + scenario.mix.groupJoin > 0 {
+            throw ScenarioError("groups in the mix but no group-buy item")
+        }
         if batches.isEmpty, scenario.mix.coupon > 0 { throw ScenarioError("coupons in the mix but no coupon batch") }
         let issuer = BuyerTokenIssuer(secret: config.secrets.userToken)
         let now = Int64(Date().timeIntervalSince1970)

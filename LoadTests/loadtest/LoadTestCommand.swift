@@ -68,12 +68,16 @@ struct LoadTestCommand: AsyncParsableCommand {
         var httpAddress = try parseAddress(http)
         var opsAddress = try parseAddress(ops)
         if spawn {
-            let binary = flashsaled ?? URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("flashsaled").path
+            let binary =
+                flashsaled
+                ?? URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("flashsaled").path
             let started = try await SpawnedDaemon.start(binary: binary, configYAML: scenario.serverYAML)
             daemon = started
             httpAddress = ("127.0.0.1", started.httpPort)
             opsAddress = ("127.0.0.1", started.opsPort)
-            log("spawned flashsaled pid \(started.process.processIdentifier), http :\(started.httpPort), ops :\(started.opsPort), data \(started.directory)")
+            log(
+                "spawned flashsaled pid \(started.process.processIdentifier), http :\(started.httpPort), ops :\(started.opsPort), data \(started.directory)"
+            )
         }
         do {
             let passed = try await drive(scenario: scenario, config: config, httpAddress: httpAddress, opsAddress: opsAddress)
@@ -129,8 +133,10 @@ struct LoadTestCommand: AsyncParsableCommand {
 
             let after = try await readCounters(ops, events: eventIDs)
             let statsAfter = try await readStats(ops)
-            let bearer = "Bearer " + BuyerTokenIssuer(secret: config.secrets.userToken).mint(
-                user: "auditor", nowSeconds: Int64(Date().timeIntervalSince1970), ttlSeconds: 600)
+            let bearer =
+                "Bearer "
+                + BuyerTokenIssuer(secret: config.secrets.userToken).mint(
+                    user: "auditor", nowSeconds: Int64(Date().timeIntervalSince1970), ttlSeconds: 600)
             let checks = try await AuditHTTP.with(host: httpAddress.host, port: httpAddress.port) { http in
                 try await audit(
                     run: result, config: config, before: before, after: after, statsBefore: statsBefore, statsAfter: statsAfter,

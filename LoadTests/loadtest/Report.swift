@@ -92,7 +92,9 @@ struct Report: Codable {
                     + String(format: "%9d %7.2fms %7.2fms %7.2fms %7.2fms %7.2fms  ", e.count, e.p50Ms, e.p90Ms, e.p99Ms, e.p999Ms, e.maxMs)
                     + outcomes)
         }
-        lines.append("sent \(requestsSent) requests (\(arrivalsPlanned) planned arrivals), unanswered \(unanswered), connect failures \(connectFailures)")
+        lines.append(
+            "sent \(requestsSent) requests (\(arrivalsPlanned) planned arrivals), unanswered \(unanswered), connect failures \(connectFailures)"
+        )
         lines.append("")
         lines.append("audit:")
         for check in audit { lines.append("  \(check.ok ? "ok  " : "FAIL") \(check.name): \(check.detail)") }
@@ -110,7 +112,9 @@ struct Report: Codable {
 
     // MARK: HTML
 
-    private static let palette = ["#2b6cb0", "#c53030", "#2f855a", "#b7791f", "#6b46c1", "#0987a0", "#d53f8c", "#4a5568", "#dd6b20", "#38a169"]
+    private static let palette = [
+        "#2b6cb0", "#c53030", "#2f855a", "#b7791f", "#6b46c1", "#0987a0", "#d53f8c", "#4a5568", "#dd6b20", "#38a169",
+    ]
 
     func html() -> String {
         let seconds = timeline.map { Double($0.second) }
@@ -131,11 +135,13 @@ struct Report: Codable {
         var rows = ""
         for e in endpoints {
             let outcomes = e.outcomes.sorted { $0.value > $1.value }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
-            rows += "<tr><td>\(e.endpoint)</td><td>\(e.count)</td><td>\(e.p50Ms)</td><td>\(e.p90Ms)</td><td>\(e.p99Ms)</td><td>\(e.p999Ms)</td><td>\(e.maxMs)</td><td>\(escape(outcomes))</td></tr>\n"
+            rows +=
+                "<tr><td>\(e.endpoint)</td><td>\(e.count)</td><td>\(e.p50Ms)</td><td>\(e.p90Ms)</td><td>\(e.p99Ms)</td><td>\(e.p999Ms)</td><td>\(e.maxMs)</td><td>\(escape(outcomes))</td></tr>\n"
         }
         var checks = ""
         for check in audit {
-            checks += "<tr class=\"\(check.ok ? "ok" : "fail")\"><td>\(check.ok ? "ok" : "FAIL")</td><td>\(escape(check.name))</td><td>\(escape(check.detail))</td></tr>\n"
+            checks +=
+                "<tr class=\"\(check.ok ? "ok" : "fail")\"><td>\(check.ok ? "ok" : "FAIL")</td><td>\(escape(check.name))</td><td>\(escape(check.detail))</td></tr>\n"
         }
         return """
             <!doctype html>
@@ -167,7 +173,8 @@ struct Report: Codable {
     }
 
     private func escape(_ text: String) -> String {
-        text.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;").replacingOccurrences(of: ">", with: "&gt;")
+        text.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;").replacingOccurrences(
+            of: ">", with: "&gt;")
     }
 
     /// Minimal inline SVG charts: no script, no external file.
@@ -228,7 +235,8 @@ struct Report: Codable {
             for step in 0...4 {
                 let v = yMax * Double(step) / 4
                 let y = py(v, yMax)
-                axis += "<text x=\"\(fmt(left - 6))\" y=\"\(fmt(y + 4))\" font-size=\"10\" text-anchor=\"end\">\(String(format: v >= 100 ? "%.0f" : "%.1f", v))</text>"
+                axis +=
+                    "<text x=\"\(fmt(left - 6))\" y=\"\(fmt(y + 4))\" font-size=\"10\" text-anchor=\"end\">\(String(format: v >= 100 ? "%.0f" : "%.1f", v))</text>"
                 axis += "<line x1=\"\(left)\" y1=\"\(fmt(y))\" x2=\"\(width - right)\" y2=\"\(fmt(y))\" stroke=\"#edf2f7\"/>"
             }
             axis += "<text x=\"\(left)\" y=\"\(height - 8)\" font-size=\"10\">0 s</text>"

@@ -28,10 +28,13 @@ func buildSchedule(_ scenario: Scenario) -> [Arrival] {
             let pick = random.unit()
             let mix = scenario.mix
             let kind: ArrivalKind =
-                pick < mix.order ? .order
-                : pick < mix.order + mix.groupOpen ? .groupOpen
-                : pick < mix.order + mix.groupOpen + mix.groupJoin ? .groupJoin
-                : .coupon
+                pick < mix.order
+                ? .order
+                : pick < mix.order + mix.groupOpen
+                    ? .groupOpen
+                    : pick < mix.order + mix.groupOpen + mix.groupJoin
+                        ? .groupJoin
+                        : .coupon
             let user = Int32(truncatingIfNeeded: Int(random.next() % UInt64(scenario.users)))
             arrivals.append(Arrival(atNs: UInt64(t * 1e9), kind: kind, user: user))
         }
