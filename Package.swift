@@ -18,6 +18,7 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
     ],
     targets: [
         // The stock core: synchronous ledgers and the actors that own them. No I/O.
@@ -50,12 +51,28 @@ let package = Package(
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ],
-            linkerSettings: [.linkedLibrary("jemalloc", .when(platforms: [.linux]))]
+            // FLASHSALE_GLIBC_MALLOC=1 builds without jemalloc (LoadTests/compare.sh measures both).
+            linkerSettings: Context.environment["FLASHSALE_GLIBC_MALLOC"] == nil
+                ? [.linkedLibrary("jemalloc", .when(platforms: [.linux]))] : []
         ),
         .executableTarget(
             name: "inventory-bench",
             dependencies: ["InventoryActor", "FlashSale"],
             path: "Benchmarks/inventory-bench"
+        ),
+        // The 8pm-burst load generator: open-loop arrivals, payments, audit, report (LoadTests/README.md).
+        .executableTarget(
+            name: "loadtest",
+            dependencies: [
+                "FlashSale",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+                .product(name: "Yams", package: "Yams"),
+            ],
+            path: "LoadTests/loadtest"
         ),
         .testTarget(
             name: "FlashSaleTests",
