@@ -7,6 +7,9 @@ struct ExpiryQueue<ID: Sendable>: Sendable {
 
     var count: Int { heap.count }
 
+    /// Makes room for `more` entries, so a bulk load grows the heap once.
+    mutating func reserveCapacity(adding more: Int) { heap.reserveCapacity(heap.count + more) }
+
     mutating func push(deadlineMs: Int64, id: ID) {
         heap.append((deadlineMs, id))
         var child = heap.count - 1

@@ -66,8 +66,23 @@ public struct Inventory: Sendable {
         for shard in shards { await shard.setObserver(observer) }
     }
 
-    /// Traps unless every shard's ledgers match their orders.
+    /// Loads each shard's orders and restocks (recovery), all shards at once; returns the
+    /// total growth forced by a configuration that now offers less than was held.
+    public func restore(ordersByShard: [[Order]], restocksByShard: [[(LedgerKey, Int64)]]) async -> Int64 {
+        precondition(ordersByShard.count == shards.count && restocksByShard.count == shards.count, "one list per shard")
+        return await withTaskGroup(of: Int64.self) { group in
+            for (index, shard) in shards.enumerated() {
+                let orders = ordersByShard[index], restocks = restocksByShard[index]
+                group.addTask { await shard.restore(orders: orders, restocks: restocks) }
+            }
+            return await group.reduce(0, +)
+        }
+    }
+
+    /// Traps unless every shard's ledgers match their orders (all shards at once: O(orders)).
     public func verifyInvariants() async {
-        for shard in shards { await shard.verifyInvariants() }
+        await withDiscardingTaskGroup { group in
+            for shard in shards { group.addTask { await shard.verifyInvariants() } }
+        }
     }
 }

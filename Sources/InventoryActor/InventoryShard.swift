@@ -152,8 +152,7 @@ public actor InventoryShard {
                 _ = book.restock(key, delta: max(0, delta))
             }
         }
-        var grown: Int64 = 0
-        for order in orders { grown += book.restore(order) }
+        let grown = book.restore(orders)
         for (key, _) in book.allCounters { publish(key) }
         return grown
     }

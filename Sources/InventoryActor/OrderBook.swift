@@ -226,6 +226,29 @@ public struct OrderBook: Sendable {
     /// offers less than was already held (0 normally). A ledger unknown to the configuration
     /// is created empty so its orders stay readable.
     public mutating func restore(_ order: Order) -> Int64 {
+        restoreOne(order)
+    }
+
+    /// Loads many orders (recovery), as `restore(_:)` one by one, after sizing every table
+    /// they grow once: each ledger's holders, each slot's orders, the expiry heap.
+    public mutating func restore(_ orders: [Order]) -> Int64 {
+        var holders: [LedgerKey: Int] = [:]
+        var perSlot: [Int: Int] = [:]
+        var pending = 0
+        for order in orders {
+            if order.status.countsTowardLimit { holders[order.key, default: 0] += 1 }
+            perSlot[order.id.slot, default: 0] += 1
+            if order.status == .pending { pending += 1 }
+        }
+        for (key, count) in holders { ledgers[key]?.reserveHolders(adding: count) }
+        for (slot, count) in perSlot { self.orders.reserveCapacity(slot: slot, adding: count) }
+        expiries.reserveCapacity(adding: pending)
+        var grown: Int64 = 0
+        for order in orders { grown += restoreOne(order) }
+        return grown
+    }
+
+    private mutating func restoreOne(_ order: Order) -> Int64 {
         precondition(orders[order.id] == nil, "order \(order.id) restored twice")
         if ledgers[order.key] == nil { ledgers[order.key] = StockLedger(total: 0, limitPerUser: .max) }
         var grown: Int64 = 0

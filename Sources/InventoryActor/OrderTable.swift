@@ -38,6 +38,11 @@ struct OrderTable: Sendable {
         }
     }
 
+    /// Makes room for `more` orders in `slot`, so a bulk load grows its array once.
+    mutating func reserveCapacity(slot: Int, adding more: Int) {
+        slots[slot].reserveCapacity(slots[slot].count + more)
+    }
+
     /// Every order (O(orders)).
     var all: some Sequence<Order> {
         slots.lazy.joined().compactMap { $0 }

@@ -61,6 +61,12 @@ public struct StockLedger: Sendable {
     /// Number of users holding anything (memory figure).
     public var holderCount: Int { quantityByUser.count }
 
+    /// Makes room for `more` holders, so a bulk restore grows the table once instead of
+    /// rehashing it a dozen times.
+    public mutating func reserveHolders(adding more: Int) {
+        quantityByUser.reserveCapacity(quantityByUser.count + more)
+    }
+
     /// Reserves `qty` for `user`: the limit is checked before the stock, as the contract orders them.
     public mutating func reserve(user: String, qty: Int32) -> ReserveOutcome {
         precondition(qty >= 1, "reserve of a non-positive quantity")

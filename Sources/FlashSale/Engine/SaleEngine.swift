@@ -104,15 +104,13 @@ public final class SaleEngine: Sendable {
         await inventory.addLedgers(catalog.ledgers)
         for event in state.pausedEvents { catalog.setPaused(event, true) }
         var ordersByShard = [[Order]](repeating: [], count: inventory.shards.count)
+        for index in ordersByShard.indices { ordersByShard[index].reserveCapacity(state.orders.count / ordersByShard.count + 16) }
         for order in state.orders { ordersByShard[order.id.slot % ordersByShard.count].append(order) }
         var restocksByShard = [[(LedgerKey, Int64)]](repeating: [], count: inventory.shards.count)
         for restock in state.restocks { restocksByShard[restock.0.slot % restocksByShard.count].append(restock) }
         // Groups before their orders: an order attaches to its group as it loads.
         await restoreGroups(state.groups)
-        var grown: Int64 = 0
-        for (index, shard) in inventory.shards.enumerated() {
-            grown += await shard.restore(orders: ordersByShard[index], restocks: restocksByShard[index])
-        }
+        let grown = await inventory.restore(ordersByShard: ordersByShard, restocksByShard: restocksByShard)
         if grown > 0 {
             logger.warning("configured stock is below what orders already hold; totals raised to cover them", metadata: ["units": "\(grown)"])
         }

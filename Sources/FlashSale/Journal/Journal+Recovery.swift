@@ -4,6 +4,7 @@
 import CSQLite
 import Foundation
 import InventoryActor
+import Synchronization
 
 /// What the journal holds on disk: everything acknowledged before the last stop or crash.
 public struct RecoveredState: Sendable {
@@ -46,6 +47,12 @@ extension Journal {
     ///
     /// Safe while a `Journal` is open on the same directory: it reads one consistent snapshot.
     public static func recover(directory: String) throws -> RecoveredState {
+        try recover(directory: directory, parallelFrom: parallelReadOrdersMin, readers: recoveryReaders)
+    }
+
+    /// `recover(directory:)`, reading the orders with `readers` connections once there are
+    /// `parallelFrom` of them (tests choose both).
+    static func recover(directory: String, parallelFrom: Int, readers: Int) throws -> RecoveredState {
         let path = databasePath(directory)
         guard FileManager.default.fileExists(atPath: path) else { return RecoveredState() }
         // Read-write (not read-only) so that SQLite can replay a WAL left by a crash.
@@ -61,7 +68,7 @@ extension Journal {
                 code: SQLITE_MISMATCH, message: "\(path) has schema version \(version ?? 0), expected \(JournalStore.schemaVersion)")
         }
         var state = RecoveredState()
-        state.orders = try readOrders(database, path: path)
+        state.orders = try readOrders(database, path: path, parallelFrom: parallelFrom, readers: readers)
         state.restocks = try readRestocks(database)
         state.groups = try readGroups(database, path: path)
         state.coupons = try readCoupons(database, path: path)
@@ -83,13 +90,63 @@ extension Journal {
         return state
     }
 
-    private static func readOrders(_ database: SQLiteDatabase, path: String) throws -> [Order] {
+    /// Orders are read by this many connections at once, each a range of ids, when there are
+    /// at least `parallelReadOrdersMin` of them: decoding rows is most of a restart's reading.
+    static let recoveryReaders = max(1, min(8, ProcessInfo.processInfo.activeProcessorCount))
+    /// Fewer orders than this are read by one connection (threads cost more than they save).
+    static let parallelReadOrdersMin = 50_000
+
+    private static func readOrders(_ database: SQLiteDatabase, path: String, parallelFrom: Int, readers: Int) throws -> [Order] {
+        let bounds = try database.prepare("SELECT count(*), min(id), max(id) FROM orders")
+        guard try bounds.step() else { return [] }
+        let count = Int(bounds.int64(at: 0))
+        guard count >= parallelFrom, readers > 1 else {
+            return try readOrders(database, path: path, from: .min, before: nil, capacity: count)
+        }
+        // Ids are `sequence << slotBits | slot`: equal ranges of ids hold about equal numbers of
+        // orders. Cut points in floating point: only the balance depends on their precision.
+        let low = Double(bounds.int64(at: 1)), high = Double(bounds.int64(at: 2))
+        let cuts = (1..<readers).map { index -> Int64 in
+            let cut = low + (high - low) * Double(index) / Double(readers)
+            return cut >= 9.2e18 ? .max : Int64(cut)
+        }
+        let ranges = zip([Int64.min] + cuts, cuts.map(Optional.some) + [nil]).map { (from: $0, before: $1) }
+        let parts = Mutex([Result<[Order], any Error>?](repeating: nil, count: ranges.count))
+        // Each range through its own connection, in its own read transaction. Recovery runs
+        // before the engine takes any claim, so nothing commits in between; the count check
+        // below proves it.
+        DispatchQueue.concurrentPerform(iterations: ranges.count) { index in
+            let part = Result {
+                let reader = try SQLiteDatabase(path: path, flags: [.readOnly, .noMutex])
+                try reader.setBusyTimeout(milliseconds: JournalStore.busyTimeoutMs)
+                try reader.exec("BEGIN")
+                defer { try? reader.exec("COMMIT") }
+                return try readOrders(
+                    reader, path: path, from: ranges[index].from, before: ranges[index].before, capacity: count / ranges.count + 1)
+            }
+            parts.withLock { $0[index] = part }
+        }
+        var orders: [Order] = []
+        orders.reserveCapacity(count)
+        for part in parts.withLock({ $0 }) { orders += try part!.get() }
+        guard orders.count == count else {
+            throw SQLiteError(
+                code: SQLITE_BUSY, message: "\(path): orders changed while being read (\(orders.count) read, \(count) counted); was another process writing?")
+        }
+        return orders
+    }
+
+    /// The orders with `from <= id < before` (no upper bound when `before` is nil), in id order.
+    private static func readOrders(_ database: SQLiteDatabase, path: String, from: Int64, before: Int64?, capacity: Int) throws -> [Order] {
         let statement = try database.prepare(
             """
             SELECT id, event, sku, user, qty, amount, discount, created_ms, expires_ms, status, txn, group_id, coupon
-            FROM orders ORDER BY id
+            FROM orders WHERE id >= ?1 \(before == nil ? "" : "AND id < ?2") ORDER BY id
             """)
+        try statement.bind(from, at: 1)
+        if let before { try statement.bind(before, at: 2) }
         var orders: [Order] = []
+        orders.reserveCapacity(capacity)
         // Orders of one ledger share its key: reuse it rather than hold a copy of the strings per order.
         var keys: [LedgerKey: LedgerKey] = [:]
         while try statement.step() {

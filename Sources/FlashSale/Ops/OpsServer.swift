@@ -54,9 +54,8 @@ public final class OpsServer: Sendable {
                         return
                     }
                     try sync.addHandler(IdleStateHandler(readTimeout: self.idleTimeout))
-                    try sync.addHandler(ByteToMessageHandler(OpsLineDecoder()))
-                    let context = OpsContext(engine: self.engine, watchHub: self.watchHub, opsSecret: self.opsSecret, channel: channel)
-                    try sync.addHandler(OpsConnectionHandler(context: context, logger: self.logger))
+                    try Self.addConnectionHandlers(
+                        to: channel, engine: self.engine, watchHub: self.watchHub, opsSecret: self.opsSecret, logger: self.logger)
                 }
             }
         let channel = try await bootstrap.bind(host: host, port: port).get()
@@ -76,6 +75,18 @@ public final class OpsServer: Sendable {
         let children = state.withLock { Array($0.children.values) }
         for child in children { try? await child.close() }
         logger.info("ops stopped")
+    }
+
+    /// The handlers every admitted connection runs (after its idle timer): the line decoder,
+    /// then the command handler. Public to the fuzz target, which drives them on a test channel.
+    @_spi(Fuzzing)
+    public static func addConnectionHandlers(
+        to channel: any Channel, engine: SaleEngine, watchHub: StockWatchHub, opsSecret: String, logger: Logger
+    ) throws {
+        let sync = channel.pipeline.syncOperations
+        try sync.addHandler(ByteToMessageHandler(OpsLineDecoder()))
+        let context = OpsContext(engine: engine, watchHub: watchHub, opsSecret: opsSecret, channel: channel)
+        try sync.addHandler(OpsConnectionHandler(context: context, logger: logger))
     }
 
     /// Tracks `channel` unless `OpsLimits.opsConnectionsMax` are open already.
