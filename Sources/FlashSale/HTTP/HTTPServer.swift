@@ -237,19 +237,16 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
         let status = HTTPResponseStatus(statusCode: response.status)
         context.write(wrapOutboundOut(.head(HTTPResponseHead(version: version, status: status, headers: headers))), promise: nil)
         context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(bytes: response.body)))), promise: nil)
-        let done = context.writeAndFlushWithPromise(wrapOutboundOut(.end(nil)))
-        context.triggerUserOutboundEvent(ReadDeadlineEvent.responseSent, promise: nil)
-        if !keepAlive {
+        if keepAlive {
+            context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+            context.triggerUserOutboundEvent(ReadDeadlineEvent.responseSent, promise: nil)
+        } else {
+            // Close once the response is out (a promise only here: most connections are kept alive).
             let channel = context.channel
-            done.whenComplete { _ in channel.close(promise: nil) }
+            let written = context.eventLoop.makePromise(of: Void.self)
+            context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: written)
+            context.triggerUserOutboundEvent(ReadDeadlineEvent.responseSent, promise: nil)
+            written.futureResult.whenComplete { _ in channel.close(promise: nil) }
         }
-    }
-}
-
-extension ChannelHandlerContext {
-    fileprivate func writeAndFlushWithPromise(_ data: NIOAny) -> EventLoopFuture<Void> {
-        let promise = eventLoop.makePromise(of: Void.self)
-        writeAndFlush(data, promise: promise)
-        return promise.futureResult
     }
 }

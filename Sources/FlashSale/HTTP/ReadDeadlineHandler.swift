@@ -91,7 +91,13 @@ final class ReadDeadlineHandler: ChannelDuplexHandler, RemovableChannelHandler {
     typealias OutboundOut = ByteBuffer
 
     private var machine: ReadDeadlineStateMachine
-    private var deadline: Scheduled<Void>?
+    /// When the connection is closed unless the machine moves on; nil: no clock runs.
+    private var deadline: NIODeadline?
+    /// The one pending wake-up, at `timerAt`. Arming only moves `deadline`: a wake-up that
+    /// finds the deadline later sleeps again, so a kept-alive connection schedules a timer
+    /// about once per timeout instead of twice per request (each a heap insert and a cancel).
+    private var timer: Scheduled<Void>?
+    private var timerAt = NIODeadline.distantFuture
 
     init(idleTimeoutMs: Int64, readTimeoutMs: Int64) {
         machine = ReadDeadlineStateMachine(idleTimeoutMs: idleTimeoutMs, readTimeoutMs: readTimeoutMs)
@@ -107,12 +113,12 @@ final class ReadDeadlineHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        run(.disarm, context: context)
+        stopTimer()
         context.fireChannelInactive()
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
-        run(.disarm, context: context)
+        stopTimer()
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -137,14 +143,35 @@ final class ReadDeadlineHandler: ChannelDuplexHandler, RemovableChannelHandler {
         case .none:
             return
         case .disarm:
-            deadline?.cancel()
             deadline = nil
         case .arm(let ms):
-            deadline?.cancel()
-            let channel = context.channel
-            deadline = context.eventLoop.assumeIsolated().scheduleTask(in: .milliseconds(ms)) {
-                channel.close(promise: nil)
+            let at = NIODeadline.now() + .milliseconds(ms)
+            deadline = at
+            if timer == nil || at < timerAt { wake(at: at, context: context) }
+        }
+    }
+
+    private func wake(at: NIODeadline, context: ChannelHandlerContext) {
+        timer?.cancel()
+        timerAt = at
+        let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        timer = context.eventLoop.assumeIsolated().scheduleTask(deadline: at) {
+            let (handler, context) = bound.value
+            handler.timer = nil
+            handler.timerAt = .distantFuture
+            guard let deadline = handler.deadline else { return }
+            if deadline <= .now() {
+                context.channel.close(promise: nil)
+            } else {
+                handler.wake(at: deadline, context: context)
             }
         }
+    }
+
+    private func stopTimer() {
+        deadline = nil
+        timer?.cancel()
+        timer = nil
+        timerAt = .distantFuture
     }
 }
