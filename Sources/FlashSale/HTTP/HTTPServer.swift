@@ -148,8 +148,34 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
     private var bodyTooLarge = false
     private var peerIP = "0.0.0.0"
 
-    /// Headers that must appear at most once: a second value is `400 bad_request`.
-    static let singletonHeaders = ["authorization", "idempotency-key", "x-pay-timestamp", "x-pay-nonce", "x-pay-signature"]
+    /// The headers the API reads, lower case; all but `x-forwarded-for` (a list of hops)
+    /// must appear at most once: a second value is `400 bad_request`.
+    /// (Key paths are immutable values, just not marked `Sendable`.)
+    nonisolated(unsafe) private static let readHeaderFields: [(name: String, field: WritableKeyPath<APIRequest, String?>?)] = [
+        ("authorization", \.authorization), ("idempotency-key", \.idempotencyKey), ("x-pay-timestamp", \.payTimestamp),
+        ("x-pay-nonce", \.payNonce), ("x-pay-signature", \.paySignature), ("x-forwarded-for", nil),
+    ]
+
+    /// Copies the headers the API reads into `request`, in one pass over them (names compared
+    /// without case, without allocating); returns the name of a singleton header given twice.
+    static func readHeaders(_ headers: HTTPHeaders, into request: inout APIRequest) -> String? {
+        for (name, value) in headers {
+            guard let known = readHeaderFields.first(where: { isASCIICaseInsensitiveEqual(name, $0.name) }) else { continue }
+            guard let field = known.field else {
+                request.forwardedFor.append(value)
+                continue
+            }
+            guard request[keyPath: field] == nil else { return known.name }
+            request[keyPath: field] = value
+        }
+        return nil
+    }
+
+    /// `name` equals `lowercase` once its ASCII capitals are lowered.
+    private static func isASCIICaseInsensitiveEqual(_ name: String, _ lowercase: String) -> Bool {
+        name.utf8.count == lowercase.utf8.count
+            && name.utf8.elementsEqual(lowercase.utf8) { ((0x41...0x5A).contains($0) ? $0 | 0x20 : $0) == $1 }
+    }
 
     init(server: HTTPServer) {
         self.server = server
@@ -192,20 +218,12 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
         }
         var path = head.uri[...]
         if let query = path.firstIndex(of: "?") { path = path[..<query] }
-        let headers = head.headers
-        if let repeated = Self.singletonHeaders.first(where: { headers[$0].count > 1 }) {
+        var request = APIRequest(method: head.method.rawValue, path: String(path), clientIP: peerIP, body: body)
+        if let repeated = Self.readHeaders(head.headers, into: &request) {
             // Two values for a header that names one thing: which one a proxy saw is unknowable.
             write(APIResponse(rejection: .badRequest("header \(repeated) given more than once")), version: head.version, keepAlive: keepAlive, context: context)
             return
         }
-        let request = APIRequest(
-            method: head.method.rawValue, path: String(path),
-            authorization: headers.first(name: "authorization"),
-            idempotencyKey: headers.first(name: "idempotency-key"),
-            payTimestamp: headers.first(name: "x-pay-timestamp"),
-            payNonce: headers.first(name: "x-pay-nonce"),
-            paySignature: headers.first(name: "x-pay-signature"),
-            clientIP: peerIP, forwardedFor: headers["x-forwarded-for"], body: body)
         let responder = server.responderForHandler
         if let immediate = responder.respondImmediately(to: request) {
             write(immediate, version: head.version, keepAlive: keepAlive, context: context)
@@ -217,7 +235,7 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
             return
         }
         let promise = context.eventLoop.makePromise(of: APIResponse.self)
-        promise.completeWithTask { await responder.respond(to: request) }
+        promise.completeWithTask { [request] in await responder.respond(to: request) }
         let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
         let server = self.server
         promise.futureResult.whenSuccess { response in
