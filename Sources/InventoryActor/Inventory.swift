@@ -49,6 +49,9 @@ public struct Inventory: Sendable {
     /// One ledger's counters.
     public func counters(_ key: LedgerKey) async -> StockCounters? { await shard(for: key).counters(key) }
 
+    /// Users holding units of a ledger now (its per-user table's size; nil: unknown ledger).
+    public func holderCount(_ key: LedgerKey) async -> Int? { await shard(for: key).holderCount(key) }
+
     /// Changes a ledger's stock on the owning shard.
     public func restock(_ key: LedgerKey, delta: Int64) async -> Recorded<RestockResult> {
         await shard(for: key).restock(key, delta: delta)

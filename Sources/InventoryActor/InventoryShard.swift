@@ -137,6 +137,9 @@ public actor InventoryShard {
     /// One ledger's counters.
     public func counters(_ key: LedgerKey) -> StockCounters? { book.counters(key) }
 
+    /// Users holding units of a ledger now (nil: unknown ledger).
+    public func holderCount(_ key: LedgerKey) -> Int? { book.ledger(key)?.holderCount }
+
     /// Several ledgers' counters at one instant of this shard.
     public func counters(_ keys: [LedgerKey]) -> [StockCounters?] { keys.map { book.counters($0) } }
 

@@ -241,7 +241,8 @@ import Testing
         let directory = TemporaryDirectory()
         defer { directory.remove() }
         let world = try await Self.start(directory)
-        let server = HTTPServer(responder: world.api, limits: HTTPServerLimits(connectionsMax: 2), logger: TestEngine.logger)
+        // No probe reserve: past the cap a connection is closed at once (ResourceExhaustionTests covers the reserve).
+        let server = HTTPServer(responder: world.api, limits: HTTPServerLimits(connectionsMax: 2, probeConnectionsReserve: 0), logger: TestEngine.logger)
         let port = try await server.start(host: "127.0.0.1", port: 0)
         let statuses: [Int] = try await HTTPTestConnection.with(port: port) { first in
             let inner: [Int] = try await HTTPTestConnection.with(port: port) { second in

@@ -26,8 +26,9 @@ public enum FlashSaleDaemon {
             engine: engine, userTokenSecret: config.secrets.userToken, guards: BuyerGuards(config: config),
             listening: { listening.isSet }, metrics: metrics)
         let server = HTTPServer(
-            responder: MeteredResponder(api, metrics: metrics), limits: HTTPServerLimits(inflightMax: config.admissionMaxInflight),
+            responder: MeteredResponder(api, metrics: metrics), limits: httpLimits(inflightMax: config.admissionMaxInflight, logger: logger),
             logger: logger)
+        metrics.observe(server: server)
         let ops = OpsServer(engine: engine, watchHub: watchHub, opsSecret: config.secrets.ops, logger: logger)
         let services: [any Service] = [
             JournalService(engine: engine, logger: logger),
@@ -42,6 +43,26 @@ public enum FlashSaleDaemon {
             logger: logger))
         try await group.run()
         logger.info("stopped")
+    }
+
+    /// The HTTP limits, with the open-file limit raised to fit them; if the hard limit is too
+    /// low, `connectionsMax` is lowered to fit it (so that running out of descriptors never
+    /// stops the journal or the probe reserve) and a warning says so.
+    static func httpLimits(inflightMax: Int, logger: Logger) -> HTTPServerLimits {
+        let wanted = HTTPServerLimits(inflightMax: inflightMax)
+        let available = OpenFileLimit.raise(to: wanted.descriptorsNeeded)
+        let limits = wanted.fitting(descriptorsAvailable: available)
+        if limits.connectionsMax < wanted.connectionsMax {
+            logger.warning(
+                "open-file limit too low for the connection cap: lowered",
+                metadata: [
+                    "nofile": "\(available)", "needed": "\(wanted.descriptorsNeeded)",
+                    "connections_max": "\(limits.connectionsMax)", "fix": "raise LimitNOFILE (systemd) or ulimit -Hn",
+                ])
+        } else {
+            logger.info("open-file limit", metadata: ["nofile": "\(available)", "connections_max": "\(limits.connectionsMax)"])
+        }
+        return limits
     }
 }
 

@@ -72,6 +72,9 @@ public struct BuyerTokenVerifier: Sendable {
         }
     }
 
+    /// Verified tokens held in the cache now.
+    var cachedTokenCount: Int { cache?.count ?? 0 }
+
     /// The user id from an `Authorization` header value (`Bearer <token>`), or why it is refused.
     public func verify(authorization: String?, nowSeconds: Int64) -> Result<String, TokenRejection> {
         switch Self.bearerToken(fromAuthorization: authorization) {

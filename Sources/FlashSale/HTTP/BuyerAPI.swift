@@ -37,6 +37,11 @@ public struct BuyerAPI: HTTPResponder {
         }
     }
 
+    /// The metrics scrape, besides the health checks: still answered when the connection cap is reached.
+    public func isProbe(_ request: APIRequest) -> Bool {
+        request.path == "/metrics" && metrics != nil
+    }
+
     /// Every other route.
     public func respond(to request: APIRequest) async -> APIResponse {
         if request.path == "/metrics", let metrics {

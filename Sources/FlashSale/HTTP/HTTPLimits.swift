@@ -20,8 +20,23 @@ public enum HTTPLimits {
     /// of new connections between two accept loops.
     public static let acceptBacklogConnections: Int32 = 4_096
     /// Most open client connections, connections: each holds buffers and a file descriptor;
-    /// past it a new connection is closed at once.
+    /// past it a new connection goes to the probe reserve, and past that it is closed at once.
     public static let connectionsMax = 10_000
+    /// Connections admitted past `connectionsMax` for probes only, connections: at the cap
+    /// `/healthz`, `/readyz` and `/metrics` still answer, so a load balancer or orchestrator
+    /// never takes a full (and healthy) node for a dead one and restarts it mid-sale, and the
+    /// person on duty can still scrape it. A reserve connection carries one request: a probe
+    /// is answered, anything else gets `503 overloaded`; then it is closed. 32 is ample for a
+    /// few load balancers and scrapers probing every second or so.
+    public static let probeConnectionsReserve = 32
+    /// Longest a reserve connection may take to send its one request, ms: a probe sends it at
+    /// once, so an idle client cannot sit on a reserve slot.
+    public static let probeReadTimeoutMs: Int64 = 1_000
+    /// File descriptors kept for everything but client connections, descriptors: the journal's
+    /// SQLite files, event-loop internals, `OpsLimits.opsConnectionsMax` ops connections, stdio.
+    /// The daemon raises its open-file limit to fit connections plus these at start, and lowers
+    /// `connectionsMax` if the hard limit is too low (so the journal never meets `EMFILE`).
+    public static let descriptorsOtherMax = 256
     /// Longest a kept-alive connection may sit with no request, ms: frees idle sockets.
     public static let idleTimeoutMs: Int64 = 60_000
     /// Longest a client may take from the first byte of a request to its last, ms: a slowloris
@@ -44,16 +59,37 @@ public struct HTTPServerLimits: Sendable {
     public var idleTimeoutMs: Int64
     /// Longest from a request's first byte to its last, ms.
     public var requestReadTimeoutMs: Int64
+    /// Connections past `connectionsMax` kept for probes (`HTTPLimits.probeConnectionsReserve`).
+    public var probeConnectionsReserve: Int
+    /// Longest a reserve connection may take to send its one request, ms.
+    public var probeReadTimeoutMs: Int64
 
     /// Limits with `HTTPLimits`' defaults and no admission cap unless given.
     public init(
         inflightMax: Int = .max, connectionsMax: Int = HTTPLimits.connectionsMax,
-        idleTimeoutMs: Int64 = HTTPLimits.idleTimeoutMs, requestReadTimeoutMs: Int64 = HTTPLimits.requestReadTimeoutMs
+        idleTimeoutMs: Int64 = HTTPLimits.idleTimeoutMs, requestReadTimeoutMs: Int64 = HTTPLimits.requestReadTimeoutMs,
+        probeConnectionsReserve: Int = HTTPLimits.probeConnectionsReserve, probeReadTimeoutMs: Int64 = HTTPLimits.probeReadTimeoutMs
     ) {
         precondition(inflightMax >= 1 && connectionsMax >= 1 && idleTimeoutMs >= 1 && requestReadTimeoutMs >= 1, "HTTP limits below 1")
+        precondition(probeConnectionsReserve >= 0 && probeReadTimeoutMs >= 1, "probe reserve limits out of range")
         self.inflightMax = inflightMax
         self.connectionsMax = connectionsMax
         self.idleTimeoutMs = idleTimeoutMs
         self.requestReadTimeoutMs = requestReadTimeoutMs
+        self.probeConnectionsReserve = probeConnectionsReserve
+        self.probeReadTimeoutMs = probeReadTimeoutMs
+    }
+
+    /// Descriptors the process needs open for these limits: every connection, the probe
+    /// reserve, and `HTTPLimits.descriptorsOtherMax` for the rest.
+    public var descriptorsNeeded: Int { connectionsMax + probeConnectionsReserve + HTTPLimits.descriptorsOtherMax }
+
+    /// These limits with `connectionsMax` lowered, if need be, so that `descriptorsNeeded`
+    /// fits in `descriptorsAvailable` (the open-file limit); at least one connection is kept.
+    public func fitting(descriptorsAvailable: Int) -> HTTPServerLimits {
+        var limits = self
+        let room = descriptorsAvailable - probeConnectionsReserve - HTTPLimits.descriptorsOtherMax
+        limits.connectionsMax = max(1, min(connectionsMax, room))
+        return limits
     }
 }

@@ -10,6 +10,14 @@ public protocol HTTPResponder: Sendable {
     func respondImmediately(to request: APIRequest) -> APIResponse?
     /// The answer to every other request.
     func respond(to request: APIRequest) async -> APIResponse
+    /// Whether `request` is a probe that needs an `await` (a metrics scrape): answered on the
+    /// connections kept past the cap, like everything `respondImmediately` answers.
+    func isProbe(_ request: APIRequest) -> Bool
+}
+
+extension HTTPResponder {
+    /// Only the immediate answers are probes.
+    public func isProbe(_ request: APIRequest) -> Bool { false }
 }
 
 /// The HTTP/1.1 listener: SwiftNIO's HTTP codec, a body limit, and a hand-off to a `HTTPResponder`.
@@ -19,6 +27,12 @@ public protocol HTTPResponder: Sendable {
 /// (`HTTPServerLimits`, `HTTPLimits`): header bytes, connections, idle and read timeouts, and
 /// admission control: past `inflightMax` requests in flight a new one is answered
 /// `503 overloaded` at once, never queued.
+///
+/// Past `connectionsMax` open connections, up to `probeConnectionsReserve` more are admitted
+/// as probe connections: one request each, read within `probeReadTimeoutMs`; a probe
+/// (`/healthz`, `/readyz`, `/metrics`) is answered, anything else is `503 overloaded`, and the
+/// connection is closed. Past the reserve a new connection is closed at once. So however many
+/// idle clients hold the buyer slots, a health check still gets its answer.
 public final class HTTPServer: Sendable {
     private let responder: any HTTPResponder
     private let group: any EventLoopGroup
@@ -30,6 +44,8 @@ public final class HTTPServer: Sendable {
     private struct State {
         var serverChannel: (any Channel)?
         var children: [ObjectIdentifier: any Channel] = [:]
+        /// Connections admitted from the probe reserve (also in `children`).
+        var probes: Set<ObjectIdentifier> = []
         var acceptingRequests = true
     }
 
@@ -53,8 +69,14 @@ public final class HTTPServer: Sendable {
         return decoder
     }
 
-    /// Open client connections now.
+    /// Open client connections now, probe connections included.
     public var connectionCount: Int { state.withLock { $0.children.count } }
+
+    /// Open connections admitted from the probe reserve now.
+    public var probeConnectionCount: Int { state.withLock { $0.probes.count } }
+
+    /// The limits this server enforces.
+    public var enforcedLimits: HTTPServerLimits { limits }
 
     /// Requests being answered right now.
     public var inflightCount: Int { inflight.load(ordering: .relaxed) }
@@ -67,21 +89,25 @@ public final class HTTPServer: Sendable {
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelOption(.maxMessagesPerRead, value: 16)
             .childChannelInitializer { [self] channel in
-                guard self.track(channel) else {
-                    // Over `connectionsMax`: refuse before any buffer is spent on it.
+                let probeOnly: Bool
+                switch self.track(channel) {
+                case .refused:
+                    // Past `connectionsMax` and the probe reserve: refuse before any buffer is spent on it.
                     return channel.close()
+                case .client: probeOnly = false
+                case .probe: probeOnly = true
                 }
+                let idleTimeoutMs = probeOnly ? self.limits.probeReadTimeoutMs : self.limits.idleTimeoutMs
+                let readTimeoutMs = probeOnly ? self.limits.probeReadTimeoutMs : self.limits.requestReadTimeoutMs
                 return channel.eventLoop.makeCompletedFuture {
                     let pipeline = channel.pipeline.syncOperations
                     try pipeline.configureHTTPServerPipeline(
                         withErrorHandling: false, withOutboundHeaderValidation: true, withEncoderConfiguration: .init(),
                         withDecoderLimitConfiguration: Self.decoderLimits)
-                    try pipeline.addHandler(
-                        ReadDeadlineHandler(idleTimeoutMs: self.limits.idleTimeoutMs, readTimeoutMs: self.limits.requestReadTimeoutMs),
-                        position: .first)
+                    try pipeline.addHandler(ReadDeadlineHandler(idleTimeoutMs: idleTimeoutMs, readTimeoutMs: readTimeoutMs), position: .first)
                     // Unparsable requests get the contract's JSON 400, not NIO's empty one.
                     try pipeline.addHandler(HTTPProtocolErrorHandler())
-                    try pipeline.addHandler(HTTPConnectionHandler(server: self))
+                    try pipeline.addHandler(HTTPConnectionHandler(server: self, probeOnly: probeOnly))
                 }
             }
         let channel = try await bootstrap.bind(host: host, port: port).get()
@@ -109,19 +135,46 @@ public final class HTTPServer: Sendable {
         logger.info("http stopped", metadata: ["drained_ms": "\(waitedMs)"])
     }
 
-    /// Counts `channel` as open until it closes; false (and not counted) past `connectionsMax`.
-    private func track(_ channel: any Channel) -> Bool {
+    /// How a new connection was admitted.
+    enum Admission: Equatable {
+        /// Within `connectionsMax`: a client connection.
+        case client
+        /// Past `connectionsMax`, within the probe reserve: one probe request, then closed.
+        case probe
+        /// Past both: closed at once.
+        case refused
+    }
+
+    /// The admission of a new connection when `clients` client and `probes` probe connections are open.
+    static func admission(clients: Int, probes: Int, limits: HTTPServerLimits) -> Admission {
+        if clients < limits.connectionsMax { return .client }
+        if probes < limits.probeConnectionsReserve { return .probe }
+        return .refused
+    }
+
+    /// Counts `channel` as open until it closes, as a client or a probe connection; `.refused`
+    /// (and not counted) past `connectionsMax` and the probe reserve.
+    private func track(_ channel: any Channel) -> Admission {
         let id = ObjectIdentifier(channel)
-        let admitted = state.withLock { state -> Bool in
-            guard state.children.count < limits.connectionsMax else { return false }
-            state.children[id] = channel
-            return true
+        let admission = state.withLock { state -> Admission in
+            let admission = Self.admission(clients: state.children.count - state.probes.count, probes: state.probes.count, limits: limits)
+            switch admission {
+            case .refused: break
+            case .client: state.children[id] = channel
+            case .probe:
+                state.children[id] = channel
+                state.probes.insert(id)
+            }
+            return admission
         }
-        guard admitted else { return false }
+        guard admission != .refused else { return .refused }
         channel.closeFuture.whenComplete { [self] _ in
-            _ = state.withLock { $0.children.removeValue(forKey: id) }
+            state.withLock { state in
+                state.children.removeValue(forKey: id)
+                state.probes.remove(id)
+            }
         }
-        return true
+        return admission
     }
 
     fileprivate var responderForHandler: any HTTPResponder { responder }
@@ -143,6 +196,8 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
     typealias OutboundOut = HTTPServerResponsePart
 
     private let server: HTTPServer
+    /// A probe-reserve connection: one request, probes only, then closed.
+    private let probeOnly: Bool
     private var head: HTTPRequestHead?
     private var body: [UInt8] = []
     private var bodyTooLarge = false
@@ -177,8 +232,9 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
             && name.utf8.elementsEqual(lowercase.utf8) { ((0x41...0x5A).contains($0) ? $0 | 0x20 : $0) == $1 }
     }
 
-    init(server: HTTPServer) {
+    init(server: HTTPServer, probeOnly: Bool = false) {
         self.server = server
+        self.probeOnly = probeOnly
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
@@ -211,7 +267,7 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
     }
 
     private func dispatch(head: HTTPRequestHead, context: ChannelHandlerContext) {
-        let keepAlive = head.isKeepAlive
+        let keepAlive = head.isKeepAlive && !probeOnly
         if bodyTooLarge {
             write(APIResponse(rejection: .tooLarge), version: head.version, keepAlive: keepAlive, context: context)
             return
@@ -227,6 +283,12 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
         let responder = server.responderForHandler
         if let immediate = responder.respondImmediately(to: request) {
             write(immediate, version: head.version, keepAlive: keepAlive, context: context)
+            return
+        }
+        guard !probeOnly || responder.isProbe(request) else {
+            // A reserve slot is for probes; a buyer waits for a client slot like any other.
+            let overloaded = APIResponse(rejection: .overloaded(retryAfterSeconds: HTTPLimits.overloadedRetryAfterSeconds))
+            write(overloaded, version: head.version, keepAlive: false, context: context)
             return
         }
         guard server.tryBegin() else {

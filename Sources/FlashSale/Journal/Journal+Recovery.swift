@@ -46,13 +46,18 @@ extension Journal {
     /// Reads what `<directory>/flashsale.db` holds; a missing directory or file is an empty state.
     ///
     /// Safe while a `Journal` is open on the same directory: it reads one consistent snapshot.
-    public static func recover(directory: String) throws -> RecoveredState {
-        try recover(directory: directory, parallelFrom: parallelReadOrdersMin, readers: recoveryReaders)
+    ///
+    /// Of the stored idempotent answers only the newest `idempotentAnswersMax` are read: the
+    /// store keeps no more, and a day of flooded keys must not all be loaded at a restart.
+    public static func recover(
+        directory: String, idempotentAnswersMax: Int = IdempotencyStore.entriesMaxDefault
+    ) throws -> RecoveredState {
+        try recover(directory: directory, idempotentAnswersMax: idempotentAnswersMax, parallelFrom: parallelReadOrdersMin, readers: recoveryReaders)
     }
 
-    /// `recover(directory:)`, reading the orders with `readers` connections once there are
-    /// `parallelFrom` of them (tests choose both).
-    static func recover(directory: String, parallelFrom: Int, readers: Int) throws -> RecoveredState {
+    /// `recover(directory:idempotentAnswersMax:)`, reading the orders with `readers` connections
+    /// once there are `parallelFrom` of them (tests choose both).
+    static func recover(directory: String, idempotentAnswersMax: Int = IdempotencyStore.entriesMaxDefault, parallelFrom: Int, readers: Int) throws -> RecoveredState {
         let path = databasePath(directory)
         guard FileManager.default.fileExists(atPath: path) else { return RecoveredState() }
         // Read-write (not read-only) so that SQLite can replay a WAL left by a crash.
@@ -77,7 +82,7 @@ extension Journal {
         let refunds = try database.prepare("SELECT count(*) FROM refunds")
         if try refunds.step() { state.doublePayments = Int(refunds.int64(at: 0)) }
         state.checkpointSeq = try JournalStore.meta("checkpoint_seq", in: database) ?? 0
-        state.idempotentAnswers = try readIdempotentAnswers(database)
+        state.idempotentAnswers = try readIdempotentAnswers(database, newestMax: idempotentAnswersMax)
         let ledgers = try database.prepare(
             "SELECT event, sku, total, available, reserved, sold FROM ledgers WHERE checkpoint_seq = ?1")
         try ledgers.bind(state.checkpointSeq, at: 1)
@@ -213,10 +218,13 @@ extension Journal {
         return coupons
     }
 
-    private static func readIdempotentAnswers(_ database: SQLiteDatabase) throws -> [IdempotentAnswer] {
+    /// The newest `newestMax` stored answers, oldest first.
+    private static func readIdempotentAnswers(_ database: SQLiteDatabase, newestMax: Int) throws -> [IdempotentAnswer] {
         let exists = try database.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'idempotency'")
         guard try exists.step() else { return [] }
-        let statement = try database.prepare("SELECT user, key, status, body, at_ms FROM idempotency ORDER BY at_ms")
+        let statement = try database.prepare(
+            "SELECT user, key, status, body, at_ms FROM (SELECT * FROM idempotency ORDER BY at_ms DESC LIMIT ?1) ORDER BY at_ms")
+        try statement.bind(Int64(newestMax), at: 1)
         var answers: [IdempotentAnswer] = []
         while try statement.step() {
             answers.append(

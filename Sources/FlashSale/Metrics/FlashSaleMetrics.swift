@@ -7,6 +7,7 @@
 import InventoryActor
 import CoreMetrics
 import Prometheus
+import Synchronization
 
 /// Every metric series of the daemon, on one Prometheus registry.
 public final class FlashSaleMetrics: Sendable {
@@ -26,6 +27,10 @@ public final class FlashSaleMetrics: Sendable {
         public static let journalBatchRecords = "flashsale_journal_batch_records"
         /// Histogram: seconds per journal commit.
         public static let journalCommitSeconds = "flashsale_journal_commit_seconds"
+        /// Gauge: open HTTP client connections (probe connections included), at scrape time.
+        public static let httpConnections = "flashsale_http_connections"
+        /// Gauge: open HTTP connections admitted from the probe reserve, at scrape time.
+        public static let httpProbeConnections = "flashsale_http_probe_connections"
         /// Gauge: the last checkpoint's sequence number.
         public static let checkpointSeq = "flashsale_checkpoint_seq"
         /// Gauges `{event, sku}`: stock counters, prefixed to `_total`, `_available`, `_reserved`, `_sold`.
@@ -49,6 +54,8 @@ public final class FlashSaleMetrics: Sendable {
     private let journalCommit: CoreMetrics.Timer
     private let transitions: [CoreMetrics.Counter]
     private let restocks: CoreMetrics.Counter
+    /// The HTTP server's open connections (all, probes), read at scrape time; nil until `observe(server:)`.
+    private let connections = Mutex<(@Sendable () -> (open: Int, probes: Int))?>(nil)
 
     /// Series on `registry` (a fresh one by default; tests pass their own and read it back).
     public init(registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
@@ -107,6 +114,11 @@ public final class FlashSaleMetrics: Sendable {
         journal.setCommitObserver { [self] records, duration in journalCommitted(records: records, duration: duration) }
     }
 
+    /// Reads `server`'s open connections into the connection gauges at every scrape.
+    public func observe(server: HTTPServer) {
+        connections.withLock { $0 = { [weak server] in (server?.connectionCount ?? 0, server?.probeConnectionCount ?? 0) } }
+    }
+
     // MARK: Scraping
 
     /// Refreshes the stock gauges and checkpoint sequence from `engine`, then renders every
@@ -122,6 +134,11 @@ public final class FlashSaleMetrics: Sendable {
             }
         }
         CoreMetrics.Gauge(label: Name.checkpointSeq, factory: factory).record(engine.journal?.checkpointSeq ?? 0)
+        if let read = connections.withLock({ $0 }) {
+            let (open, probes) = read()
+            CoreMetrics.Gauge(label: Name.httpConnections, factory: factory).record(open)
+            CoreMetrics.Gauge(label: Name.httpProbeConnections, factory: factory).record(probes)
+        }
         return registry.emitToBuffer()
     }
 
@@ -165,6 +182,9 @@ public struct MeteredResponder: HTTPResponder {
         metrics.requestFinished(route: FlashSaleMetrics.routeLabel(method: request.method, path: request.path), status: response.status, async: false)
         return response
     }
+
+    /// Whether the inner responder takes `request` for a probe.
+    public func isProbe(_ request: APIRequest) -> Bool { inner.isProbe(request) }
 
     /// The inner answer, counted, with the request in flight meanwhile.
     public func respond(to request: APIRequest) async -> APIResponse {
