@@ -4,16 +4,26 @@
 // `-sanitize=fuzzer` (coverage for the library code too) in Fuzz/.build.
 import PackageDescription
 
-let targets = ["fuzz-json", "fuzz-ops-line", "fuzz-jwt", "fuzz-payment", "fuzz-config"]
+let targets = ["fuzz-json", "fuzz-ops-line", "fuzz-ops-command", "fuzz-ops-session", "fuzz-jwt", "fuzz-payment", "fuzz-config"]
 
 let package = Package(
     name: "flashsale-fuzz",
     platforms: [.macOS(.v15)],
-    dependencies: [.package(name: "flashsale-engine", path: "..")],
+    dependencies: [
+        .package(name: "flashsale-engine", path: ".."),
+        // The same versions the engine resolves (for the ops target's test channel).
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+    ],
     targets: targets.map { name in
         .executableTarget(
             name: name,
-            dependencies: [.product(name: "FlashSale", package: "flashsale-engine")],
+            dependencies: [
+                .product(name: "FlashSale", package: "flashsale-engine"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             path: "Sources/\(name)",
             swiftSettings: [.unsafeFlags(["-parse-as-library"])]
         )

@@ -80,3 +80,32 @@ struct OpsCommandTable: Sendable {
         return .run(command, arguments)
     }
 }
+
+/// The command table and its handlers without a connection, for the fuzz target: a line is
+/// checked and run exactly as `OpsConnectionHandler` runs it. A `WATCH` is registered by its
+/// handler and removed again at once (nothing is pushed).
+@_spi(Fuzzing)
+public struct OpsCommandRunner: Sendable {
+    private let context: OpsContext
+
+    /// A runner over `engine`; `channel` stands for the connection (`WATCH` names it).
+    public init(engine: SaleEngine, watchHub: StockWatchHub, opsSecret: String, channel: any Channel) {
+        context = OpsContext(engine: engine, watchHub: watchHub, opsSecret: opsSecret, channel: channel)
+    }
+
+    /// The reply's wire form, and whether the line authenticated the connection.
+    public func answer(_ line: String, authenticated: Bool) async -> (reply: String, authenticates: Bool) {
+        switch OpsCommands.table.dispatch(line, authenticated: authenticated) {
+        case .reply(let reply):
+            return (reply.text, false)
+        case .run(let command, let arguments):
+            let outcome = await command.run(context, arguments)
+            switch outcome.effect {
+            case .watch(let subscription): context.watchHub.remove(subscription)
+            case .authenticated: return (outcome.reply.text, true)
+            case .none, .authFailed, .close: break
+            }
+            return (outcome.reply.text, false)
+        }
+    }
+}

@@ -22,6 +22,9 @@ public final class StockWatchHub: StockObserver {
         for subscription in watching { subscription.changed(event: key.event, counters) }
     }
 
+    /// Subscriptions registered now (the fuzz target tells a watching session from a stuck one).
+    @_spi(Fuzzing) public var subscriptionCount: Int { count.load(ordering: .relaxed) }
+
     /// Starts routing changes to `subscription`.
     func add(_ subscription: WatchSubscription) {
         subscriptions.withLock { $0[subscription.sku, default: [:]][ObjectIdentifier(subscription)] = subscription }
