@@ -4,14 +4,15 @@
 //
 //   FLASHSALE_BENCHMARKS=1 swift package --disable-sandbox benchmark --target FlashSaleBenchmarks
 //
-// Each benchmark does `scalingFactor` operations per iteration (`--scale` reports them per
-// operation). Figures only: no thresholds, the machine is shared and swings ±40%.
+// Each benchmark does `scalingFactor` operations per iteration; the tables give the metrics
+// marked `*` per operation. Figures only: no thresholds, the machine is shared and swings ±40%.
 import Benchmark
 
 let benchmarks: @Sendable () -> Void = {
-    // No `instructions` or `cpuTotal`: what matters here is time, rate and allocations.
+    // Time, rate and allocations; not `instructions` (perf events are not there on every box)
+    // nor `cpuTotal`.
     Benchmark.defaultConfiguration = .init(
-        metrics: BenchmarkMetrics.micro,
+        metrics: MetricSets.micro,
         warmupIterations: 3,
         scalingFactor: .kilo,
         maxDuration: .seconds(2),
@@ -24,7 +25,7 @@ let benchmarks: @Sendable () -> Void = {
 }
 
 /// The metric sets the benchmarks use.
-enum BenchmarkMetrics {
+enum MetricSets {
     /// Synchronous code: time per iteration, operations per second, allocations.
     static let micro: [BenchmarkMetric] = [.wallClock, .throughput, .mallocCountTotal]
     /// Actors and the journal: the same, plus the process's peak resident memory.

@@ -10,7 +10,7 @@ import Logging
 
 func journalBenchmarks() {
     let records = 1_000
-    let configuration = Benchmark.Configuration(metrics: BenchmarkMetrics.system)
+    let configuration = Benchmark.Configuration(metrics: MetricSets.system)
     let key = LedgerKey(event: "bench", sku: "S1")
     let orders = (0..<records).map { index in
         Order(

@@ -10,7 +10,7 @@ import InventoryActor
 func shardBenchmarks() {
     let claims = 1_000
     let shardCount = SaleConfig.defaultShards
-    let configuration = Benchmark.Configuration(metrics: BenchmarkMetrics.system)
+    let configuration = Benchmark.Configuration(metrics: MetricSets.system)
     let oneSKU = [LedgerKey(event: "bench", sku: "S0")]
     let manySKUs = (0..<10_000).map { LedgerKey(event: "bench", sku: "S\($0)") }
 
