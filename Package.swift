@@ -90,3 +90,31 @@ let package = Package(
     ],
     swiftLanguageModes: [.v6]
 )
+
+// Micro-benchmarks (ordo-one/benchmark, docs/PERFORMANCE.md), as Hummingbird gates its own:
+// only with FLASHSALE_BENCHMARKS set does the package depend on `benchmark`, so the default
+// `swift build` / `swift test` (and CI's cold build) never resolve or build it.
+//
+//   FLASHSALE_BENCHMARKS=1 swift package --disable-sandbox benchmark --target FlashSaleBenchmarks
+//
+// `--target` is needed: the plugin takes every executable under Benchmarks/ for a benchmark
+// suite, and Benchmarks/inventory-bench is a plain executable of its own.
+if Context.environment["FLASHSALE_BENCHMARKS"] != nil {
+    // The default traits also pull swift-runtime-interposer, which the package mirror lacks.
+    package.dependencies.append(
+        .package(url: "https://github.com/ordo-one/benchmark.git", from: "1.38.1", traits: ["MallocInterposer"])
+    )
+    package.targets.append(
+        .executableTarget(
+            name: "FlashSaleBenchmarks",
+            dependencies: [
+                "FlashSale",
+                "InventoryActor",
+                .product(name: "Benchmark", package: "benchmark"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Benchmarks/FlashSaleBenchmarks",
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        )
+    )
+}
