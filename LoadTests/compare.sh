@@ -13,6 +13,8 @@
 #   LoadTests/compare.sh [--no-glibc] [seconds]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# The release build folder (FLASHSALE_RELEASE_SCRATCH, default .build).
+scratch=${FLASHSALE_RELEASE_SCRATCH:-.build}
 glibc=1
 if [[ "${1:-}" == "--no-glibc" ]]; then glibc=0; shift; fi
 seconds=${1:-10}
@@ -32,7 +34,7 @@ command -v redis-server >/dev/null || need+=(redis-server)
 [[ -f /usr/share/lua/5.1/nginx/redis.lua ]] || need+=(lua-nginx-redis)
 if ((${#need[@]})); then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null; fi
 ./scripts/setup.sh
-swift build -c release --product flashsaled >/dev/null
+swift build -c release --product flashsaled --scratch-path "$scratch" >/dev/null
 if ((glibc)); then
   FLASHSALE_GLIBC_MALLOC=1 swift build -c release --product flashsaled --scratch-path .build-glibc >/dev/null
 fi
@@ -129,8 +131,8 @@ run_daemon() { # binary, env...
   wrk_line http://127.0.0.1:18082/
   stop "$pid"
 }
-full=$(run_daemon .build/release/flashsaled)
-off=$(run_daemon .build/release/flashsaled FLASHSALE_JOURNAL_ENABLED=false)
+full=$(run_daemon "$scratch"/release/flashsaled)
+off=$(run_daemon "$scratch"/release/flashsaled FLASHSALE_JOURNAL_ENABLED=false)
 glibc_result=""
 ((glibc)) && glibc_result=$(run_daemon .build-glibc/release/flashsaled)
 

@@ -5,12 +5,14 @@
 #   LoadTests/http-orders.sh [seconds]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# The release build folder (FLASHSALE_RELEASE_SCRATCH, default .build).
+scratch=${FLASHSALE_RELEASE_SCRATCH:-.build}
 seconds=${1:-10}
 work=$(mktemp -d /tmp/flashsale-perf.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 command -v wrk >/dev/null && command -v nginx >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk nginx-light >/dev/null; }
 ./scripts/setup.sh
-swift build -c release --product flashsaled >/dev/null
+swift build -c release --product flashsaled --scratch-path "$scratch" >/dev/null
 python3 LoadTests/mint-tokens.py perf-user-secret 400000 > "$work/tokens.txt"
 export TOKENS="$work/tokens.txt"
 wrk_line() { wrk -t2 -c256 -d"${seconds}s" -s LoadTests/orders.lua "$1" 2>&1 | awk '/Requests\/sec/ {print $2} /^p50=/ {print}' | paste -sd' '; }
@@ -31,7 +33,7 @@ kill "$(cat "$work/nginx.pid")"
 run_daemon() { # label, env...
   local label=$1; shift
   rm -rf "$work/data"
-  env "$@" .build/release/flashsaled serve --config LoadTests/perf.yaml --data "$work/data" \
+  env "$@" "$scratch"/release/flashsaled serve --config LoadTests/perf.yaml --data "$work/data" \
     --http 127.0.0.1:18082 --ops 127.0.0.1:17072 2> "$work/$label.log" &
   local pid=$!
   for _ in $(seq 1 100); do curl -sf 127.0.0.1:18082/readyz >/dev/null && break; sleep 0.1; done

@@ -250,10 +250,15 @@ public struct OrderBook: Sendable {
 
     private mutating func restoreOne(_ order: Order) -> Int64 {
         precondition(orders[order.id] == nil, "order \(order.id) restored twice")
-        if ledgers[order.key] == nil { ledgers[order.key] = StockLedger(total: 0, limitPerUser: .max) }
+        // One hash of the key per order (a restart does this millions of times).
+        var ledger = ledgers.index(forKey: order.key)
+        if ledger == nil {
+            ledgers[order.key] = StockLedger(total: 0, limitPerUser: .max)
+            ledger = ledgers.index(forKey: order.key)
+        }
         var grown: Int64 = 0
         if order.status.countsTowardLimit {
-            grown = ledgers[order.key]!.restoreHeld(user: order.user, qty: order.qty, sold: order.holdsSold)
+            grown = ledgers.values[ledger!].restoreHeld(user: order.user, qty: order.qty, sold: order.holdsSold)
         }
         if let group = order.group {
             precondition(groups.groups[group] != nil, "order \(order.id) of unknown group \(group)")

@@ -152,8 +152,10 @@ extension Journal {
         if let before { try statement.bind(before, at: 2) }
         var orders: [Order] = []
         orders.reserveCapacity(capacity)
-        // Orders of one ledger share its key: reuse it rather than hold a copy of the strings per order.
+        // Orders of one ledger share its key: reuse it rather than hold a copy of the strings per
+        // order. The last key seen per slot is tried first, by its bytes, before any string is made.
         var keys: [LedgerKey: LedgerKey] = [:]
+        var lastBySlot = [(event: [UInt8], sku: [UInt8], key: LedgerKey)?](repeating: nil, count: OrderID.slotCount)
         while try statement.step() {
             let id = OrderID(rawValue: UInt64(bitPattern: statement.int64(at: 0)))
             let rawStatus = statement.int64(at: 9)
@@ -163,9 +165,15 @@ extension Journal {
             else {
                 throw SQLiteError(code: SQLITE_CORRUPT, message: "\(path): order \(id) has status \(rawStatus), qty \(qty)")
             }
-            let read = LedgerKey(event: statement.string(at: 1) ?? "", sku: statement.string(at: 2) ?? "")
-            let key = keys[read] ?? read
-            keys[read] = key
+            let key: LedgerKey
+            if let last = lastBySlot[id.slot], statement.columnEquals(last.event, at: 1), statement.columnEquals(last.sku, at: 2) {
+                key = last.key
+            } else {
+                let read = LedgerKey(event: statement.string(at: 1) ?? "", sku: statement.string(at: 2) ?? "")
+                key = keys[read] ?? read
+                keys[read] = key
+                lastBySlot[id.slot] = (Array(key.event.utf8), Array(key.sku.utf8), key)
+            }
             orders.append(
                 Order(
                     id: id, key: key, user: statement.string(at: 3) ?? "", qty: qty32,

@@ -193,6 +193,14 @@ final class SQLiteStatement {
         sqlite3_column_int64(handle, index)
     }
 
+    /// Whether column `index` (0-based) of the current row holds exactly `bytes` (NULL holds none).
+    func columnEquals(_ bytes: [UInt8], at index: Int32) -> Bool {
+        let count = Int(sqlite3_column_bytes(handle, index))
+        guard count == bytes.count else { return false }
+        guard count > 0, let text = sqlite3_column_text(handle, index) else { return true }
+        return bytes.elementsEqual(UnsafeBufferPointer(start: text, count: count))
+    }
+
     /// Column `index` (0-based) of the current row as text; nil when NULL.
     func string(at index: Int32) -> String? {
         guard let text = sqlite3_column_text(handle, index) else { return nil }
