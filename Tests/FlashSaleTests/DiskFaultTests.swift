@@ -13,7 +13,18 @@ import Testing
 @Suite struct DiskFaultTests {
     static let nowMs: Int64 = 1_795_000_000_000
 
-    @Test func failingDiskAnswersUnavailableThenResumesAndLosesNothingAcknowledged() async throws {
+    /// What a full disk, a failing device and a file system remounted read-only give SQLite.
+    /// (A live read-only remount cannot be staged in a test: the kernel refuses to remount a
+    /// file system read-only while the journal holds files open for writing, `EBUSY`; it
+    /// happens only when the kernel itself remounts on errors, and then SQLite sees these codes.)
+    static let faults: [SQLiteError] = [
+        SQLiteError(code: 13, message: "database or disk is full"),
+        SQLiteError(code: 10, extendedCode: 778, message: "disk I/O error"),
+        SQLiteError(code: 8, extendedCode: 776, message: "attempt to write a readonly database"),
+    ]
+
+    @Test(arguments: faults)
+    func failingDiskAnswersUnavailableThenResumesAndLosesNothingAcknowledged(fault: SQLiteError) async throws {
         let directory = TemporaryDirectory()
         defer { directory.remove() }
         let batch = CouponBatchConfig(
@@ -25,7 +36,7 @@ import Testing
         let log = CapturedLog()
         let journal = try Journal(
             directory: directory.path, synchronous: .normal, batchMax: config.journal.batchMax, logger: log.logger,
-            faultInjector: { failing.load(ordering: .acquiring) ? SQLiteError(code: 13, message: "database or disk is full") : nil })
+            faultInjector: { failing.load(ordering: .acquiring) ? fault : nil })
         let engine = SaleEngine(config: config, clock: clock, journal: journal, logger: log.logger)
         await engine.recover(from: try Journal.recover(directory: directory.path))
         let world = TestEngine(
