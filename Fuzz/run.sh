@@ -28,10 +28,17 @@ for target in "${targets[@]}"; do
     scratch=$(mktemp -d)
     cp -r "corpus/$target/." "$scratch/" 2>/dev/null || true
     echo "== $target: $([ "$runs" -gt 0 ] && echo "$runs runs" || echo "${seconds}s")"
-    limits=(-runs="$runs")
+    # Inputs as long as the thing fuzzed gets: ops lines are short (the longest allowed line
+    # is the line target's own business), a config is a few KiB, a body at most 16 KiB.
+    case "$target" in
+        fuzz-ops-command | fuzz-ops-session) max_len=512 ;;
+        fuzz-config) max_len=2048 ;;
+        *) max_len=4096 ;;
+    esac
+    limits=(-runs="$runs" -max_len="$max_len")
     [ "$seconds" -gt 0 ] && limits+=(-max_total_time="$seconds")
     start=$(date +%s)
-    if ! ".build/release/$target" "$scratch" "${limits[@]}" -max_len=4096 -timeout=10 -rss_limit_mb=4096 \
+    if ! ".build/release/$target" "$scratch" "${limits[@]}" -timeout=10 -rss_limit_mb=4096 \
         -artifact_prefix="artifacts/$target-" -print_final_stats=1 2>"artifacts/$target.log"; then
         status=1
         echo "   FAILED: see Fuzz/artifacts/$target.log"
