@@ -1,3 +1,4 @@
+import Logging
 import NIOCore
 import NIOEmbedded
 import Testing
@@ -212,5 +213,30 @@ final class PushedLines: @unchecked Sendable {
         watch.seed(event: "e1", Self.counters(10, 0))
         watch.start()
         #expect(pushed.lines == ["stock sku=A1 available=9 reserved=1 sold=0"])
+    }
+}
+
+/// Changes asked for before recovery finishes (the ops listener opens alongside recovery).
+@Suite struct EngineReadinessTests {
+    @Test func writesBeforeRecoveryAreRefusedThenAcceptedOnceReady() async throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let nowMs: Int64 = 1_795_000_000_000
+        let config = makeTestConfig(dataDirectory: directory.path, nowMs: nowMs, journalEnabled: false)
+        let engine = SaleEngine(config: config, clock: ManualClock(startMs: nowMs), journal: nil, logger: Logger(label: "test"))
+        func code<T>(_ result: Result<T, Rejection>) -> String? {
+            if case .failure(let rejection) = result { return rejection.code }
+            return nil
+        }
+        #expect(code(await engine.restock(event: "e1", sku: "A1", delta: 5)) == "unavailable")
+        #expect(code(await engine.setPaused("e1", true)) == "unavailable")
+        #expect(code(await engine.checkpoint()) == "unavailable")
+        #expect(!engine.catalog.isPaused("e1"), "a refused PAUSE changed nothing")
+
+        await engine.recover(from: RecoveredState())
+        #expect(code(await engine.restock(event: "e1", sku: "A1", delta: 5)) == nil)
+        #expect(await engine.inventory.counters(LedgerKey(event: "e1", sku: "A1"))?.total == 15)
+        #expect(code(await engine.setPaused("e1", true)) == nil)
+        #expect(code(await engine.checkpoint()) == nil)
     }
 }

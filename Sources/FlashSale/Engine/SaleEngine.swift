@@ -98,6 +98,11 @@ public final class SaleEngine: Sendable {
     /// Whether recovery is complete and claims are served.
     public var isReady: Bool { ready.load(ordering: .acquiring) }
 
+    /// What a change asked for before `recover` has finished gets (ops writes, a checkpoint on
+    /// a stop during recovery): the half-rebuilt state must not be changed or checkpointed,
+    /// and nothing may commit while recovery reads the journal with several connections.
+    static let recovering = Rejection.unavailable("recovering; retry shortly")
+
     /// Creates the configured ledgers, loads what storage holds, checks every invariant,
     /// and opens the engine for claims.
     public func recover(from state: RecoveredState) async {
@@ -298,6 +303,7 @@ public final class SaleEngine: Sendable {
 
     /// Pauses or resumes an event, durably.
     public func setPaused(_ event: String, _ paused: Bool) async -> Result<Void, Rejection> {
+        guard isReady else { return .failure(Self.recovering) }
         guard catalog.event(event) != nil else { return .failure(.unknownEvent) }
         guard catalog.setPaused(event, paused) else { return .success(()) }
         if let journal, let failure = await durable(journal.append(.paused(event: event, paused: paused))) {
@@ -308,6 +314,7 @@ public final class SaleEngine: Sendable {
 
     /// Adds (or removes) stock of one SKU in one event, durably.
     public func restock(event: String, sku: String, delta: Int64) async -> Result<StockCounters, Rejection> {
+        guard isReady else { return .failure(Self.recovering) }
         guard let found = catalog.event(event) else { return .failure(.unknownEvent) }
         guard found.itemsBySKU[sku] != nil else { return .failure(.unknownSKU) }
         guard delta != 0, delta.magnitude <= Self.restockUnitsMax else {
@@ -325,6 +332,7 @@ public final class SaleEngine: Sendable {
 
     /// Writes a checkpoint of every ledger's counters; returns its sequence number.
     public func checkpoint() async -> Result<Int64, Rejection> {
+        guard isReady else { return .failure(Self.recovering) }
         guard let journal else { return .success(0) }
         var counters: [(LedgerKey, StockCounters)] = []
         for shard in inventory.shards { counters += await shard.allCounters() }
