@@ -1,6 +1,5 @@
-import Dispatch
 @_spi(Fuzzing) import FlashSale
-import Logging
+import FuzzSupport
 import NIOCore
 import NIOEmbedded
 
@@ -17,46 +16,22 @@ import NIOEmbedded
 enum OpsCommandFuzz {
     static let opsSecret = "fuzz-ops-secret"
 
-    static let (engine, runner): (SaleEngine, OpsCommandRunner) = blocking {
-        var logger = Logger(label: "fuzz-ops-command")
-        logger.logLevel = .critical
-        var config = try! SaleConfig.load(path: nil, environment: ["FLASHSALE_SECRETS_OPS": opsSecret], nowMs: SystemClock().nowMs())
-        config.journal.enabled = false
-        let engine = SaleEngine(config: config, clock: SystemClock(), journal: nil, logger: logger)
-        let hub = StockWatchHub()
-        await engine.inventory.setObserver(hub)
-        await engine.recover(from: RecoveredState())
-        let runner = OpsCommandRunner(engine: engine, watchHub: hub, opsSecret: opsSecret, channel: NIOAsyncTestingChannel())
-        return (engine, runner)
-    }
-
-    /// Runs `body` on the concurrency pool and waits for it (libFuzzer's callback is synchronous).
-    static func blocking<T: Sendable>(_ body: @escaping @Sendable () async -> T) -> T {
-        let done = DispatchSemaphore(value: 0)
-        let result = Box<T>()
-        Task {
-            result.value = await body()
-            done.signal()
-        }
-        done.wait()
-        return result.value!
-    }
-
-    final class Box<T: Sendable>: @unchecked Sendable {
-        var value: T?
-    }
+    static let (engine, runner): (SaleEngine, OpsCommandRunner) = {
+        let (engine, hub) = makeDemoEngine(opsSecret: opsSecret, label: "fuzz-ops-command")
+        return (engine, OpsCommandRunner(engine: engine, watchHub: hub, opsSecret: opsSecret, channel: NIOAsyncTestingChannel()))
+    }()
 }
 
 @_cdecl("LLVMFuzzerTestOneInput")
-public func fuzzOpsCommand(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
-    var buffer = ByteBuffer(bytes: UnsafeBufferPointer(start: data, count: size))
+public func fuzzOpsCommand(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
+    var buffer = ByteBuffer(bytes: fuzzInput(data, size))
     var decoder = OpsLineDecoder()
     var lines: [String] = []
     while let frame = decoder.next(&buffer) {
         if case .line(let line) = frame { lines.append(line) }
     }
     guard !lines.isEmpty else { return 0 }
-    let replies = OpsCommandFuzz.blocking { [lines] in
+    let replies = blocking { [lines] in
         var authenticated = false
         var replies: [String] = []
         for line in lines {
@@ -89,20 +64,8 @@ public func fuzzOpsCommand(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     return 0
 }
 
-/// SwiftPM links an executable with `main` bound to `<module>_main`; hand over to libFuzzer's driver.
 @_cdecl("fuzz_ops_command_main")
 public func fuzzopscommandMain(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>) -> CInt {
     _ = OpsCommandFuzz.engine
-    var argc = argc
-    var argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>? = argv
-    return LLVMFuzzerRunDriver(&argc, &argv) { data, size in
-        var empty: UInt8 = 0
-        return withUnsafePointer(to: &empty) { fuzzOpsCommand(data ?? $0, size) }
-    }
+    return runLibFuzzer(argc, argv, fuzzOpsCommand)
 }
-
-@_silgen_name("LLVMFuzzerRunDriver")
-func LLVMFuzzerRunDriver(
-    _ argc: UnsafeMutablePointer<CInt>, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>,
-    _ callback: @convention(c) (UnsafePointer<UInt8>?, Int) -> CInt
-) -> CInt

@@ -1,5 +1,5 @@
-import Dispatch
 @_spi(Fuzzing) import FlashSale
+import FuzzSupport
 import Logging
 import NIOCore
 import NIOEmbedded
@@ -15,33 +15,13 @@ import NIOEmbedded
 enum OpsSessionFuzz {
     static let opsSecret = "fuzz-ops-secret"
 
-    static let (engine, watchHub): (SaleEngine, StockWatchHub) = blocking {
-        var config = try! SaleConfig.load(path: nil, environment: ["FLASHSALE_SECRETS_OPS": opsSecret], nowMs: SystemClock().nowMs())
-        config.journal.enabled = false
-        let engine = SaleEngine(config: config, clock: SystemClock(), journal: nil, logger: logger)
-        let hub = StockWatchHub()
-        await engine.inventory.setObserver(hub)
-        await engine.recover(from: RecoveredState())
-        return (engine, hub)
-    }
+    static let (engine, watchHub) = makeDemoEngine(opsSecret: opsSecret, label: "fuzz-ops-session")
 
     static let logger: Logger = {
         var logger = Logger(label: "fuzz-ops-session")
         logger.logLevel = .critical
         return logger
     }()
-
-    /// Runs `body` on the concurrency pool and waits for it (libFuzzer's callback is synchronous).
-    static func blocking<T: Sendable>(_ body: @escaping @Sendable () async -> T) -> T {
-        let done = DispatchSemaphore(value: 0)
-        let result = ResultBox<T>()
-        Task {
-            result.value = await body()
-            done.signal()
-        }
-        done.wait()
-        return result.value!
-    }
 
     /// One connection's replies to `bytes`.
     static func session(_ bytes: [UInt8]) async -> String {
@@ -76,38 +56,21 @@ enum OpsSessionFuzz {
     }
 }
 
-final class ResultBox<T: Sendable>: @unchecked Sendable {
-    var value: T?
-}
-
 @_cdecl("LLVMFuzzerTestOneInput")
-public func fuzzOpsSession(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
-    let bytes = Array(UnsafeBufferPointer(start: data, count: size))
-    let text = OpsSessionFuzz.blocking { await OpsSessionFuzz.session(bytes) }
+public func fuzzOpsSession(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
+    let bytes = Array(fuzzInput(data, size))
+    let text = blocking { await OpsSessionFuzz.session(bytes) }
     // Every line a reply or push can be: a status line, a list's items and its end, a push.
     let shapes = ["OK", "ERR ", "END", "event ", "item ", "stat ", "stock "]
     for line in text.split(separator: "\n", omittingEmptySubsequences: false).dropLast() {
         precondition(shapes.contains { line.hasPrefix($0) }, "malformed reply line: \(line.prefix(200))")
     }
     precondition(text.isEmpty || text.hasSuffix("\n"), "reply without a line end")
-    OpsSessionFuzz.blocking { await OpsSessionFuzz.engine.inventory.verifyInvariants() }
+    blocking { await OpsSessionFuzz.engine.inventory.verifyInvariants() }
     return 0
 }
 
-/// SwiftPM links an executable with `main` bound to `<module>_main`; hand over to libFuzzer's driver.
 @_cdecl("fuzz_ops_session_main")
 public func fuzzopssessionMain(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>) -> CInt {
-    _ = OpsSessionFuzz.engine
-    var argc = argc
-    var argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>? = argv
-    return LLVMFuzzerRunDriver(&argc, &argv) { data, size in
-        var empty: UInt8 = 0
-        return withUnsafePointer(to: &empty) { fuzzOpsSession(data ?? $0, size) }
-    }
+    runLibFuzzer(argc, argv, fuzzOpsSession)
 }
-
-@_silgen_name("LLVMFuzzerRunDriver")
-func LLVMFuzzerRunDriver(
-    _ argc: UnsafeMutablePointer<CInt>, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>,
-    _ callback: @convention(c) (UnsafePointer<UInt8>?, Int) -> CInt
-) -> CInt

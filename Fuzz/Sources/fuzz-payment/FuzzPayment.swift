@@ -1,12 +1,13 @@
 import FlashSale
+import FuzzSupport
 
 let signature = PaymentSignature(secret: "fuzz-payment-secret")
 
 /// The payment-notification verifier: input is `timestamp\nnonce\nsignature\nbody`; no crash,
 /// and a signature is valid only when it is the one `sign` computes.
 @_cdecl("LLVMFuzzerTestOneInput")
-public func fuzzPayment(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
-    let bytes = Array(UnsafeBufferPointer(start: data, count: size))
+public func fuzzPayment(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
+    let bytes = Array(fuzzInput(data, size))
     let parts = bytes.split(separator: UInt8(ascii: "\n"), maxSplits: 3, omittingEmptySubsequences: false)
     guard parts.count == 4 else { return 0 }
     let timestamp = String(decoding: parts[0], as: UTF8.self)
@@ -24,19 +25,7 @@ public func fuzzPayment(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     return 0
 }
 
-/// SwiftPM links an executable with `main` bound to `<module>_main`; hand over to libFuzzer's driver.
 @_cdecl("fuzz_payment_main")
 public func fuzzpaymentMain(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>) -> CInt {
-    var argc = argc
-    var argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>? = argv
-    return LLVMFuzzerRunDriver(&argc, &argv) { data, size in
-        var empty: UInt8 = 0
-        return withUnsafePointer(to: &empty) { fuzzPayment(data ?? $0, size) }
-    }
+    runLibFuzzer(argc, argv, fuzzPayment)
 }
-
-@_silgen_name("LLVMFuzzerRunDriver")
-func LLVMFuzzerRunDriver(
-    _ argc: UnsafeMutablePointer<CInt>, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>,
-    _ callback: @convention(c) (UnsafePointer<UInt8>?, Int) -> CInt
-) -> CInt
