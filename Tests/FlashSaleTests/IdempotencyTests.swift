@@ -9,29 +9,23 @@ import Testing
     static let nowMs: Int64 = 1_795_000_000_000
     static let key = LedgerKey(event: "e1", sku: "A1")
 
-    static func order(_ world: TestEngine, _ user: String, key: String?, qty: Int = 1) async -> APIResponse {
-        await world.api.respond(to: APIRequest(
-            method: "POST", path: "/v1/events/e1/orders", authorization: world.bearer(user), idempotencyKey: key,
-            body: Array(#"{"sku":"A1","qty":\#(qty)}"#.utf8)))
-    }
-
     @Test func aRepeatGetsTheFirstAnswerAndTakesNoMoreStock() async throws {
         let directory = TemporaryDirectory()
         defer { directory.remove() }
         let config = makeTestConfig(dataDirectory: directory.path, nowMs: Self.nowMs, stock: 10, limitPerUser: 5)
         let world = try await TestEngine.start(config: config, clock: ManualClock(startMs: Self.nowMs))
-        let first = await Self.order(world, "u1", key: "retry-1")
+        let first = await world.order("u1", key: "retry-1")
         #expect(first.status == 201)
         world.clock.advance(ms: 5_000)
-        let again = await Self.order(world, "u1", key: "retry-1")
+        let again = await world.order("u1", key: "retry-1")
         #expect(again.status == 201 && again.body == first.body, "the first answer, byte for byte")
         // Even a changed body gets the first answer: the key names the intent.
-        #expect(await Self.order(world, "u1", key: "retry-1", qty: 2).body == first.body)
+        #expect(await world.order("u1", qty: 2, key: "retry-1").body == first.body)
         #expect(await world.engine.inventory.counters(Self.key)?.reserved == 1)
         // Another key, or another user with the same key, is a new request.
-        #expect(await Self.order(world, "u1", key: "retry-2").status == 201)
-        #expect(await Self.order(world, "u2", key: "retry-1").status == 201)
-        #expect(await Self.order(world, "u1", key: nil).status == 201)
+        #expect(await world.order("u1", key: "retry-2").status == 201)
+        #expect(await world.order("u2", key: "retry-1").status == 201)
+        #expect(await world.order("u1", key: nil).status == 201)
         #expect(await world.engine.inventory.counters(Self.key)?.reserved == 4)
         await world.stop()
     }
@@ -42,10 +36,10 @@ import Testing
         let world = try await TestEngine.start(
             config: makeTestConfig(dataDirectory: directory.path, nowMs: Self.nowMs), clock: ManualClock(startMs: Self.nowMs))
         for key in ["", String(repeating: "k", count: 65), "with space", "naïve"] {
-            let response = await Self.order(world, "u1", key: key)
+            let response = await world.order("u1", key: key)
             #expect(response.status == 400 && response.errorCode == "bad_request", "\(key)")
         }
-        #expect(await Self.order(world, "u1", key: String(repeating: "k", count: 64)).status == 201)
+        #expect(await world.order("u1", key: String(repeating: "k", count: 64)).status == 201)
         #expect(await world.engine.inventory.counters(Self.key)?.reserved == 1)
         await world.stop()
     }
@@ -55,13 +49,13 @@ import Testing
         defer { directory.remove() }
         let world = try await TestEngine.start(
             config: makeTestConfig(dataDirectory: directory.path, nowMs: Self.nowMs, stock: 1), clock: ManualClock(startMs: Self.nowMs))
-        #expect(await Self.order(world, "u1", key: nil).status == 201)
-        let soldOut = await Self.order(world, "u2", key: "k")
+        #expect(await world.order("u1", key: nil).status == 201)
+        let soldOut = await world.order("u2", key: "k")
         #expect(soldOut.errorCode == "sold_out")
         // Stock comes back; the repeat still gets its first answer and takes nothing.
         let restock = await world.engine.restock(event: "e1", sku: "A1", delta: 1)
         #expect((try? restock.get())?.available == 1)
-        let again = await Self.order(world, "u2", key: "k")
+        let again = await world.order("u2", key: "k")
         #expect(again.status == 409 && again.body == soldOut.body)
         #expect(await world.engine.inventory.counters(Self.key)?.available == 1)
         await world.stop()
@@ -74,7 +68,7 @@ import Testing
             config: makeTestConfig(dataDirectory: directory.path, nowMs: Self.nowMs, stock: 100, limitPerUser: 50),
             clock: ManualClock(startMs: Self.nowMs))
         let answers = await withTaskGroup(of: APIResponse.self) { group in
-            for _ in 0..<8 { group.addTask { await Self.order(world, "u1", key: "double-tap") } }
+            for _ in 0..<8 { group.addTask { await world.order("u1", key: "double-tap") } }
             var answers: [APIResponse] = []
             for await answer in group { answers.append(answer) }
             return answers
@@ -91,17 +85,17 @@ import Testing
         let config = makeTestConfig(dataDirectory: directory.path, nowMs: Self.nowMs, stock: 10, limitPerUser: 5)
         let clock = ManualClock(startMs: Self.nowMs)
         let before = try await TestEngine.start(config: config, clock: clock)
-        let first = await Self.order(before, "u1", key: "flaky-phone")
+        let first = await before.order("u1", key: "flaky-phone")
         #expect(first.status == 201)
-        let refused = await Self.order(before, "u1", key: "too-many", qty: 9)
+        let refused = await before.order("u1", qty: 9, key: "too-many")
         #expect(refused.status == 400)
         await before.stop()
 
         clock.advance(ms: 3_600_000)
         let after = try await TestEngine.start(config: config, clock: clock)
-        let again = await Self.order(after, "u1", key: "flaky-phone")
+        let again = await after.order("u1", key: "flaky-phone")
         #expect(again.status == 201 && again.body == first.body)
-        #expect(await Self.order(after, "u1", key: "too-many", qty: 9).body == refused.body)
+        #expect(await after.order("u1", qty: 9, key: "too-many").body == refused.body)
         #expect(await after.engine.inventory.counters(Self.key)?.reserved == 1)
         #expect(after.engine.idempotency.entryCount == 2)
         await after.stop()
@@ -113,7 +107,7 @@ import Testing
         let later = try await TestEngine.start(config: moved, clock: clock)
         await later.engine.expireDue()
         #expect(later.engine.idempotency.entryCount == 0)
-        let fresh = await Self.order(later, "u1", key: "flaky-phone")
+        let fresh = await later.order("u1", key: "flaky-phone")
         #expect(fresh.status == 201 && fresh.json["order"]?.stringValue != first.json["order"]?.stringValue)
         await later.stop()
     }
@@ -125,11 +119,11 @@ import Testing
             config: makeTestConfig(dataDirectory: directory.path, nowMs: Self.nowMs, stock: 1), clock: ManualClock(startMs: Self.nowMs))
         let hints = try #require(world.engine.inventory.soldOutHints)
         #expect(!hints.isSoldOut(Self.key))
-        let order = await Self.order(world, "u1", key: nil)
+        let order = await world.order("u1", key: nil)
         #expect(order.status == 201)
         #expect(hints.isSoldOut(Self.key))
         let commits = world.engine.journal!.recordsCommitted
-        #expect(await Self.order(world, "u2", key: nil).errorCode == "sold_out")
+        #expect(await world.order("u2", key: nil).errorCode == "sold_out")
         #expect(world.engine.stats.rejectedSoldOut.load(ordering: .relaxed) == 1)
         #expect(world.engine.journal!.recordsCommitted == commits)
         // Stock comes back by cancel: the flag clears and the next buyer gets it.
@@ -137,7 +131,7 @@ import Testing
             method: "POST", path: "/v1/orders/\(order.json["order"]!.stringValue!)/cancel", authorization: world.bearer("u1")))
         #expect(cancel.status == 200)
         #expect(!hints.isSoldOut(Self.key))
-        #expect(await Self.order(world, "u2", key: nil).status == 201)
+        #expect(await world.order("u2", key: nil).status == 201)
         // Expiry brings it back too.
         world.clock.advance(ms: 61_000)
         #expect(await world.engine.expireDue() == 1)

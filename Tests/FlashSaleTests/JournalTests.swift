@@ -428,15 +428,6 @@ private func makeJournalOrder(sequence: UInt64, key: LedgerKey, status: OrderSta
         status: status, transaction: transaction)
 }
 
-/// Waits (bounded: 10 s) until `condition` holds; for outcomes driven by the writer's real-time backoff.
-func pollUntil(_ condition: () -> Bool) async throws {
-    for _ in 0..<1_000 {
-        if condition() { return }
-        try await Task.sleep(for: .milliseconds(10))
-    }
-    Issue.record("condition not reached in 10 s")
-}
-
 /// Keeps every log line, to count them.
 final class CapturedLog: Sendable {
     private let entries = Mutex<[(level: Logger.Level, message: String)]>([])

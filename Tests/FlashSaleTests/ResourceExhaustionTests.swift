@@ -152,7 +152,7 @@ enum RawSocket {
         // (a SQLite journal running in parallel), and closing that one corrupts it.
         defer { clients.filter { $0 >= 0 }.forEach { close($0) } }
         #expect(clients.allSatisfy { $0 >= 0 })
-        try await Self.waitUntil { server.connectionCount == 3 }
+        try await pollUntil { server.connectionCount == 3 }
         #expect(server.probeConnectionCount == 0)
 
         // At the cap a health check, a readiness check and a scrape are answered, one per connection.
@@ -163,8 +163,8 @@ enum RawSocket {
         #expect(RawSocket.status(ready.response) == 200 && ready.closed, "\(ready)")
         let scrape = await RawSocket.requestOffPool(port: port, RawSocket.get("/metrics"))
         #expect(RawSocket.status(scrape.response) == 200 && scrape.closed)
-        #expect(Self.sample(scrape.response, FlashSaleMetrics.Name.httpConnections) == 4, "three clients and the scrape itself")
-        #expect(Self.sample(scrape.response, FlashSaleMetrics.Name.httpProbeConnections) == 1)
+        #expect(MetricsTests.sample(scrape.response, FlashSaleMetrics.Name.httpConnections) == 4, "three clients and the scrape itself")
+        #expect(MetricsTests.sample(scrape.response, FlashSaleMetrics.Name.httpProbeConnections) == 1)
         // Anything else on a reserve connection is 503 overloaded, then closed: the reserve is no way round the cap.
         let buyer = await RawSocket.requestOffPool(port: port, RawSocket.get("/v1/events"))
         #expect(RawSocket.status(buyer.response) == 503 && buyer.response.contains("overloaded") && buyer.closed, "\(buyer)")
@@ -174,13 +174,13 @@ enum RawSocket {
         // Two idle connections fill the reserve; the next is closed at once, unanswered.
         let squatters = (0..<2).map { _ in RawSocket.connect(port: port) }
         defer { squatters.forEach { close($0) } }
-        try await Self.waitUntil { server.probeConnectionCount == 2 }
+        try await pollUntil { server.probeConnectionCount == 2 }
         let refused = await RawSocket.requestOffPool(port: port, RawSocket.get("/healthz"))
         #expect(refused.response.isEmpty && refused.closed, "past the reserve: \(refused)")
         #expect(server.connectionCount == 5)
         // The squatters are dropped after the reserve's read timeout; the clients stay.
         #expect(await RawSocket.offPool { squatters.allSatisfy { RawSocket.isClosed($0, waitingMs: 10_000) } })
-        try await Self.waitUntil { server.probeConnectionCount == 0 }
+        try await pollUntil { server.probeConnectionCount == 0 }
         #expect(RawSocket.closedCount(clients) == 0, "idle clients within their idle timeout are kept")
         let healthAgain = await RawSocket.requestOffPool(port: port, RawSocket.get("/healthz"))
         #expect(RawSocket.status(healthAgain.response) == 200)
@@ -188,10 +188,10 @@ enum RawSocket {
         // A freed client slot is a client slot again: keep-alive and every route.
         close(clients[0])
         clients[0] = -1
-        try await Self.waitUntil { server.connectionCount == 2 }
+        try await pollUntil { server.connectionCount == 2 }
         let fd = RawSocket.connect(port: port)
         defer { close(fd) }
-        try await Self.waitUntil { server.connectionCount == 3 }
+        try await pollUntil { server.connectionCount == 3 }
         #expect(server.probeConnectionCount == 0)
         let events = await RawSocket.offPool { RawSocket.exchange(fd, RawSocket.get("/v1/events"), timeoutMs: 2_000) }
         #expect(RawSocket.status(events.response) == 200 && !events.closed)
@@ -273,8 +273,8 @@ enum RawSocket {
         var probes = 0.0
         for _ in 0..<400 {
             let scrape = await RawSocket.requestOffPool(port: port, RawSocket.get("/metrics"))
-            open = Self.sample(scrape.response, FlashSaleMetrics.Name.httpConnections) ?? -1
-            probes = Self.sample(scrape.response, FlashSaleMetrics.Name.httpProbeConnections) ?? -1
+            open = MetricsTests.sample(scrape.response, FlashSaleMetrics.Name.httpConnections) ?? -1
+            probes = MetricsTests.sample(scrape.response, FlashSaleMetrics.Name.httpProbeConnections) ?? -1
             if open == Double(HTTPLimits.connectionsMax + 1) && probes == 1 { break }
             try await Task.sleep(for: .milliseconds(50))
         }
@@ -492,20 +492,6 @@ enum RawSocket {
     /// A line on stderr while the long test runs.
     static func progress(_ text: String) {
         FileHandle.standardError.write(Data("ResourceExhaustionTests: \(text)\n".utf8))
-    }
-
-    /// Polls `condition` every 5 ms for up to 10 s.
-    static func waitUntil(_ condition: () -> Bool) async throws {
-        for _ in 0..<2_000 where !condition() { try await Task.sleep(for: .milliseconds(5)) }
-        #expect(condition(), "condition not reached within 10 s")
-    }
-
-    /// The value of an unlabelled series in Prometheus text.
-    static func sample(_ text: String, _ name: String) -> Double? {
-        for line in text.split(separator: "\n") where line.hasPrefix(name + " ") {
-            return Double(line.dropFirst(name.count + 1).trimmingCharacters(in: .whitespaces))
-        }
-        return nil
     }
 
     /// A process's resident set, KiB (`VmRSS` in /proc/PID/status; 0 if unreadable).

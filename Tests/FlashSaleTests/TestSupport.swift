@@ -76,11 +76,14 @@ struct TestEngine {
         "Bearer " + BuyerTokenIssuer(secret: TestSecrets.userToken).mint(user: user, nowSeconds: clock.nowMs() / 1000, ttlSeconds: 3600)
     }
 
-    /// POST an order through the API (no socket), redeeming `coupon` if given.
-    func order(_ user: String, sku: String = "A1", qty: Int = 1, event: String = "e1", coupon: String? = nil) async -> APIResponse {
+    /// POST an order through the API (no socket), redeeming `coupon` and sending `key` as its
+    /// `Idempotency-Key` if given.
+    func order(
+        _ user: String, sku: String = "A1", qty: Int = 1, event: String = "e1", coupon: String? = nil, key: String? = nil
+    ) async -> APIResponse {
         let couponField = coupon.map { #","coupon":"\#($0)""# } ?? ""
         return await api.respond(to: APIRequest(
-            method: "POST", path: "/v1/events/\(event)/orders", authorization: bearer(user),
+            method: "POST", path: "/v1/events/\(event)/orders", authorization: bearer(user), idempotencyKey: key,
             body: Array(#"{"sku":"\#(sku)","qty":\#(qty)\#(couponField)}"#.utf8)))
     }
 
@@ -183,3 +186,13 @@ final class HTTPTestConnection: @unchecked Sendable {
 }
 
 enum HTTPTestError: Error { case closed }
+
+/// Waits (bounded: 10 s) until `condition` holds, for outcomes driven by real time (the
+/// journal writer's backoff, a server noticing a close); records an issue if it never does.
+func pollUntil(_ condition: () -> Bool) async throws {
+    for _ in 0..<2_000 {
+        if condition() { return }
+        try await Task.sleep(for: .milliseconds(5))
+    }
+    Issue.record("condition not reached in 10 s")
+}
