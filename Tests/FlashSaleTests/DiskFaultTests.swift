@@ -110,6 +110,41 @@ import Testing
         await restarted.stop()
     }
 
+    /// A cancel whose commit is the first to fail is answered 503, but the shard has canceled
+    /// the order already: its coupon must go back to its owner all the same (nothing else
+    /// would ever free it), and the owner can spend it once the disk recovers.
+    @Test func aCancelCaughtByTheFirstFailingCommitStillReleasesItsCoupon() async throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let batch = CouponBatchConfig(
+            id: "c1", total: 10, valueFen: 100, minSpendFen: 0, perUser: 1, perIP: 10,
+            startsAtMs: Self.nowMs - 60_000, endsAtMs: Self.nowMs + 3_600_000, validForMs: 3_600_000)
+        let config = makeTestConfig(dataDirectory: directory.path, nowMs: Self.nowMs, stock: 10, limitPerUser: 5, coupons: [batch])
+        let clock = ManualClock(startMs: Self.nowMs)
+        let failing = Atomic<Bool>(false)
+        let journal = try Journal(
+            directory: directory.path, synchronous: .normal, batchMax: config.journal.batchMax, logger: TestEngine.logger,
+            faultInjector: { failing.load(ordering: .acquiring) ? Self.faults[0] : nil })
+        let engine = SaleEngine(config: config, clock: clock, journal: journal, logger: TestEngine.logger)
+        await engine.recover(from: try Journal.recover(directory: directory.path))
+        let world = TestEngine(
+            config: config, clock: clock, engine: engine,
+            api: BuyerAPI(engine: engine, userTokenSecret: TestSecrets.userToken, guards: BuyerGuards(config: config)))
+        let code = try #require(await world.claim("u1").json["coupon"]?.stringValue)
+        let order = try #require(await world.order("u1", coupon: code).json["order"]?.stringValue)
+
+        failing.store(true, ordering: .releasing)  // the journal still looks healthy: the cancel reaches the shard
+        let cancel = await world.api.respond(to: APIRequest(method: "POST", path: "/v1/orders/\(order)/cancel", authorization: world.bearer("u1")))
+        #expect(cancel.status == 503)
+        #expect(await engine.order(order)?.status == .canceled)
+
+        failing.store(false, ordering: .releasing)
+        try await pollUntil { journal.isHealthy }
+        let again = await world.order("u1", coupon: code)
+        #expect(again.status == 201, "the coupon of the canceled order is its owner's again: \(again.body)")
+        await world.stop()
+    }
+
     /// Runs `/bin/<tool> arguments`; true on exit 0.
     static func run(_ tool: String, _ arguments: [String]) -> Bool {
         let process = Process()

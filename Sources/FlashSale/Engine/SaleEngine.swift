@@ -201,11 +201,16 @@ public final class SaleEngine: Sendable {
         guard let id = OrderID(text) else { return .failure(.unknownOrder) }
         if let journal, !journal.isHealthy { return .failure(.unavailable("journal writes are failing")) }
         let recorded = await inventory.cancel(id, user: user, nowMs: clock.nowMs())
-        if let failure = await durable(recorded.ticket) { return .failure(failure) }
+        // The coupon follows the order's state in memory, whether or not the answer can be
+        // given: the order is canceled there already, and nothing else would ever free the
+        // coupon (a second cancel finds the order closed; the sweep skips it). Safe across a
+        // crash: coupon state is derived from the orders at recovery, and a later order that
+        // uses the coupon commits after this cancel's record (tickets commit in order).
         switch recorded.result {
         case .canceled(let order), .expiredNow(let order): await releaseCoupon(of: order)
         case .closed, .unknownOrder: break
         }
+        if let failure = await durable(recorded.ticket) { return .failure(failure) }
         switch recorded.result {
         case .unknownOrder: return .failure(.unknownOrder)
         case .canceled(let order):
