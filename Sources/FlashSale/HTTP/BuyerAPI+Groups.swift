@@ -3,12 +3,8 @@ import InventoryActor
 /// The group-buy (§3.5) and coupon (§3.6) routes of the buyer API.
 extension BuyerAPI {
     /// `POST /v1/events/{event}/groups` `{"sku": S}` → 201 with the new group and the leader's order.
-    func openGroup(_ request: APIRequest, event: String) async -> APIResponse {
-        let user: String
-        switch authenticate(request) {
-        case .success(let found): user = found
-        case .failure(let rejection): return APIResponse(rejection: rejection)
-        }
+    /// (`user`: the token's, verified by `admitBuyerPost`.)
+    func openGroup(_ request: APIRequest, event: String, user: String) async -> APIResponse {
         let body: GroupBody
         switch GroupBody.parse(request.body) {
         case .success(let parsed): body = parsed
@@ -18,12 +14,8 @@ extension BuyerAPI {
     }
 
     /// `POST /v1/groups/{group}/join` → 201 with the group and the new member's order.
-    func joinGroup(_ request: APIRequest, id: String) async -> APIResponse {
-        let user: String
-        switch authenticate(request) {
-        case .success(let found): user = found
-        case .failure(let rejection): return APIResponse(rejection: rejection)
-        }
+    /// (`user`: the token's, verified by `admitBuyerPost`.)
+    func joinGroup(_ request: APIRequest, id: String, user: String) async -> APIResponse {
         return Self.render(await engine.joinGroup(id, user: user))
     }
 
@@ -46,12 +38,8 @@ extension BuyerAPI {
     }
 
     /// `POST /v1/coupons/{batch}/claims` (empty body) → 201 with the coupon.
-    func claimCoupon(_ request: APIRequest, batch: String) async -> APIResponse {
-        let user: String
-        switch authenticate(request) {
-        case .success(let found): user = found
-        case .failure(let rejection): return APIResponse(rejection: rejection)
-        }
+    /// (`user`: the token's, verified by `admitBuyerPost`.)
+    func claimCoupon(_ request: APIRequest, batch: String, user: String) async -> APIResponse {
         switch await engine.claimCoupon(batch: batch, user: user, clientIP: request.clientIP) {
         case .failure(let rejection): return APIResponse(rejection: rejection)
         case .success(let coupon):

@@ -55,11 +55,14 @@ public struct BuyerAPI: HTTPResponder {
         guard parts.count >= 3, parts[0].isEmpty, parts[1] == "v1" else { return APIResponse(rejection: .routeNotFound) }
         guard engine.isReady else { return APIResponse(rejection: .unavailable("recovering; retry shortly")) }
         let route = parts.dropFirst(2)
-        // Every buyer POST passes the token check, then its client's bucket, before any route.
-        if request.method == "POST" && !(route.count == 2 && route.first == "payments" && route.last == "notify"),
-            case .failure(let rejection) = admitBuyerPost(request)
-        {
-            return APIResponse(rejection: rejection)
+        // Every buyer POST passes the token check, then its client's bucket, before any route;
+        // the routes take the verified user from here (the token is checked once).
+        var buyer = ""
+        if request.method == "POST" && !(route.count == 2 && route.first == "payments" && route.last == "notify") {
+            switch admitBuyerPost(request) {
+            case .success(let user): buyer = user
+            case .failure(let rejection): return APIResponse(rejection: rejection)
+            }
         }
         switch (request.method, route.count, route.first ?? "") {
         case ("POST", 2, "payments") where route.last == "notify":
@@ -69,19 +72,19 @@ public struct BuyerAPI: HTTPResponder {
         case ("GET", 2, "events"):
             return await showEvent(String(route[route.startIndex + 1]))
         case ("POST", 3, "events") where route.last == "orders":
-            return await placeOrder(request, event: String(route[route.startIndex + 1]))
+            return await placeOrder(request, event: String(route[route.startIndex + 1]), user: buyer)
         case ("GET", 2, "orders"):
             return await showOrder(request, id: String(route[route.startIndex + 1]))
         case ("POST", 3, "orders") where route.last == "cancel":
-            return await cancelOrder(request, id: String(route[route.startIndex + 1]))
+            return await cancelOrder(request, id: String(route[route.startIndex + 1]), user: buyer)
         case ("POST", 3, "events") where route.last == "groups":
-            return await openGroup(request, event: String(route[route.startIndex + 1]))
+            return await openGroup(request, event: String(route[route.startIndex + 1]), user: buyer)
         case ("POST", 3, "groups") where route.last == "join":
-            return await joinGroup(request, id: String(route[route.startIndex + 1]))
+            return await joinGroup(request, id: String(route[route.startIndex + 1]), user: buyer)
         case ("GET", 2, "groups"):
             return await showGroup(request, id: String(route[route.startIndex + 1]))
         case ("POST", 3, "coupons") where route.last == "claims":
-            return await claimCoupon(request, batch: String(route[route.startIndex + 1]))
+            return await claimCoupon(request, batch: String(route[route.startIndex + 1]), user: buyer)
         case (_, 1, "events"), (_, 2, "events"), (_, 3, "events"), (_, 2, "orders"), (_, 3, "orders"), (_, 2, "payments"),
             (_, 2, "groups"), (_, 3, "groups"), (_, 3, "coupons"):
             return APIResponse(rejection: .methodNotAllowed)
@@ -92,12 +95,7 @@ public struct BuyerAPI: HTTPResponder {
 
     // MARK: Routes
 
-    private func placeOrder(_ request: APIRequest, event: String) async -> APIResponse {
-        let user: String
-        switch authenticate(request) {
-        case .success(let found): user = found
-        case .failure(let rejection): return APIResponse(rejection: rejection)
-        }
+    private func placeOrder(_ request: APIRequest, event: String, user: String) async -> APIResponse {
         return await idempotent(request, user: user) { claim in
             await placeOrder(request, event: event, user: user, claim: claim)
         }
@@ -132,12 +130,7 @@ public struct BuyerAPI: HTTPResponder {
         return APIResponse(status: 200, body: Self.render(order))
     }
 
-    private func cancelOrder(_ request: APIRequest, id: String) async -> APIResponse {
-        let user: String
-        switch authenticate(request) {
-        case .success(let found): user = found
-        case .failure(let rejection): return APIResponse(rejection: rejection)
-        }
+    private func cancelOrder(_ request: APIRequest, id: String, user: String) async -> APIResponse {
         switch await engine.cancelOrder(id, user: user) {
         case .success(let order): return APIResponse(status: 200, body: Self.render(order))
         case .failure(let rejection): return APIResponse(rejection: rejection)
