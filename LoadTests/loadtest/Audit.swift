@@ -76,7 +76,7 @@ func audit(
         let key = "\(item.event)/\(item.sku)"
         let sold = (after[key]?.sold ?? 0) - (before[key]?.sold ?? 0)
         let paid = run.observed.paidUnits[index, default: 0]
-        let unknown = run.observed.paymentsUnanswered[index, default: 0]
+        let unknown = run.observed.paymentsUnanswered[Observed.PaidItem(index: index, isGroup: false), default: 0]
         check(
             "\(key): sold = paid orders seen", (paid...(paid + unknown)).contains(sold),
             "sold +\(sold), paid answers \(paid)" + (unknown > 0 ? ", unanswered payments \(unknown)" : ""))
@@ -86,7 +86,7 @@ func audit(
         let size = item.groupSize ?? 1
         let sold = (after[key]?.sold ?? 0) - (before[key]?.sold ?? 0)
         let formed = run.observed.groupsFormed[index, default: 0]
-        let unknown = run.observed.paymentsUnanswered[index, default: 0]
+        let unknown = run.observed.paymentsUnanswered[Observed.PaidItem(index: index, isGroup: true), default: 0]
         check(
             "\(key): sold = size × groups formed", ((formed * size)...((formed + unknown) * size)).contains(sold),
             "sold +\(sold), formed \(formed) × \(size)" + (unknown > 0 ? ", unanswered payments \(unknown)" : ""))

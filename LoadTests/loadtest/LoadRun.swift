@@ -37,11 +37,15 @@ func makeLatencyHistogram() -> LatencyHistogram {
 }
 
 /// One second of the run, by the second in which answers arrived (offered: by intended time).
+/// Its latency percentiles are fixed when the second has passed (`LoadRun.closeSeconds`): one
+/// histogram serves the open second, so memory does not grow with the run's length.
 struct SecondStats {
     var offered = 0
     var achieved = 0
     var outcomes: [String: Int] = [:]
-    var latency = makeLatencyHistogram()
+    /// Latency percentiles of the answers in this second, µs (0: none, or not closed yet).
+    var p50Us: UInt64 = 0
+    var p99Us: UInt64 = 0
 }
 
 /// What the run saw, for the audit: only answers it received count.
@@ -50,8 +54,13 @@ struct Observed: Sendable {
     var paidUnits: [Int: Int] = [:]
     /// Groups that answered `formed` to a member's payment, per item index.
     var groupsFormed: [Int: Int] = [:]
+    /// What a payment paid for: seckill and group items are numbered apart, so both count.
+    struct PaidItem: Hashable, Sendable {
+        var index: Int
+        var isGroup: Bool
+    }
     /// Payments sent with no answer (the server may or may not have taken them), per item.
-    var paymentsUnanswered: [Int: Int] = [:]
+    var paymentsUnanswered: [PaidItem: Int] = [:]
     /// Coupons claimed (201) per batch index, and claims with no answer.
     var couponsClaimed: [Int: Int] = [:]
     var claimsUnanswered: [Int: Int] = [:]
@@ -86,10 +95,15 @@ final class LoadRun: @unchecked Sendable {
     private(set) var finishedSchedule = false
     private var ended = false
     /// Payments and claims sent and not answered yet, per item / batch: unknown to the audit.
-    private var outstandingPays: [Int: Int] = [:]
+    private var outstandingPays: [Observed.PaidItem: Int] = [:]
     private var outstandingClaims: [Int: Int] = [:]
 
     private(set) var seconds: [SecondStats] = []
+    /// The second answers are arriving in, and their latencies so far.
+    private var openSecond = 0
+    private var openSecondLatency = makeLatencyHistogram()
+    /// Answers per outcome over the whole run (the progress line's totals).
+    private(set) var outcomeTotals: [String: Int] = [:]
     private(set) var endpointLatency: [Endpoint: LatencyHistogram] = [:]
     private(set) var endpointOutcomes: [Endpoint: [String: Int]] = [:]
     private(set) var observed = Observed()
@@ -164,6 +178,18 @@ final class LoadRun: @unchecked Sendable {
             finishedSchedule = true
             tick?.cancel()
         }
+    }
+
+    /// Fixes the open second's percentiles once answers arrive in a later `index` (or the run
+    /// is read), and starts the histogram afresh.
+    func closeSeconds(before index: Int) {
+        guard index > openSecond else { return }
+        if openSecondLatency.totalCount > 0 {
+            seconds[openSecond].p50Us = openSecondLatency.valueAtPercentile(50)
+            seconds[openSecond].p99Us = openSecondLatency.valueAtPercentile(99)
+            openSecondLatency.reset()
+        }
+        openSecond = index
     }
 
     private func second(_ ns: UInt64) -> Int {
@@ -241,7 +267,7 @@ final class LoadRun: @unchecked Sendable {
                 ("content-type", "application/json"), ("x-pay-timestamp", timestamp), ("x-pay-nonce", nonce),
                 ("x-pay-signature", signature),
             ], body: body, followUp: .pay(item: item, group: group))
-        outstandingPays[item, default: 0] += 1
+        outstandingPays[Observed.PaidItem(index: item, isGroup: group != nil), default: 0] += 1
         inflight += 1
         sent += 1
         pool.send(request)
@@ -260,9 +286,11 @@ final class LoadRun: @unchecked Sendable {
             default: json?["error"]?.stringValue ?? "http_\(answer.status)"
             }
         let index = second(now)
+        closeSeconds(before: index)
         seconds[index].achieved += 1
         seconds[index].outcomes[outcome, default: 0] += 1
-        _ = seconds[index].latency.record(latencyUs)
+        outcomeTotals[outcome, default: 0] += 1
+        _ = openSecondLatency.record(latencyUs)
         _ = endpointLatency[request.endpoint]!.record(latencyUs)
         endpointOutcomes[request.endpoint, default: [:]][outcome, default: 0] += 1
 
@@ -295,9 +323,10 @@ final class LoadRun: @unchecked Sendable {
                 openGroups.removeAll { $0.group == group }
             }
         case .pay(let item, let group):
-            outstandingPays[item, default: 0] -= 1
+            let paid = Observed.PaidItem(index: item, isGroup: group != nil)
+            outstandingPays[paid, default: 0] -= 1
             if answer.status == 0 {
-                observed.paymentsUnanswered[item, default: 0] += 1
+                observed.paymentsUnanswered[paid, default: 0] += 1
                 return
             }
             guard answer.status == 200, json?["duplicate"] == nil else { return }

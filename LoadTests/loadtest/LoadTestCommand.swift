@@ -155,7 +155,7 @@ struct LoadTestCommand: AsyncParsableCommand {
 
     private func progressLine(_ p: Progress) -> String {
         let second = p.lastSecond
-        let p99 = second.map { Double($0.latency.valueAtPercentile(99)) / 1000 } ?? 0
+        let p99 = second.map { Double($0.p99Us) / 1000 } ?? 0
         let top = p.totals.sorted { $0.value > $1.value }.prefix(6).map { "\($0.key)=\($0.value)" }.joined(separator: " ")
         return String(
             format: "t=%5.1fs offered=%6d/s achieved=%6d/s inflight=%5d conns=%4d p99=%7.2fms | %@",
@@ -174,16 +174,16 @@ extension LoadRun {
     func progress() -> Progress {
         let now = elapsedNs
         let current = Int(now / 1_000_000_000)
-        var totals: [String: Int] = [:]
-        for second in seconds { for (key, count) in second.outcomes { totals[key, default: 0] += count } }
+        closeSeconds(before: min(current, seconds.count - 1))
         let last = current >= 1 && current - 1 < seconds.count ? seconds[current - 1] : nil
         return Progress(
-            elapsedNs: now, lastSecond: last, totals: totals, inflight: inflight, connections: openConnections,
+            elapsedNs: now, lastSecond: last, totals: outcomeTotals, inflight: inflight, connections: openConnections,
             finishedSchedule: finishedSchedule)
     }
 
     func result() -> LoadRunResult {
-        LoadRunResult(
+        closeSeconds(before: seconds.count)
+        return LoadRunResult(
             seckillItems: seckillItems, groupItems: groupItems, observed: observedAtEnd, seconds: seconds,
             endpointLatency: endpointLatency, endpointOutcomes: endpointOutcomes, arrivalsPlanned: schedule.count,
             requestsSent: sent, unanswered: inflight, connectFailures: connectFailures)

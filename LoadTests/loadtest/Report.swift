@@ -71,8 +71,7 @@ struct Report: Codable {
         timeline = result.seconds.enumerated().map { index, second in
             SecondFigures(
                 second: index, offered: second.offered, achieved: second.achieved,
-                p50Ms: second.latency.totalCount > 0 ? ms(second.latency.valueAtPercentile(50)) : 0,
-                p99Ms: second.latency.totalCount > 0 ? ms(second.latency.valueAtPercentile(99)) : 0, outcomes: second.outcomes)
+                p50Ms: ms(second.p50Us), p99Ms: ms(second.p99Us), outcomes: second.outcomes)
         }
         stockAvailable = stock
         self.stockTotal = stockTotal

@@ -51,6 +51,16 @@ import Testing
         #expect(report["auditPassed"] == .bool(true))
         #expect((report["requestsSent"]?.intValue ?? 0) > 500)
         #expect(report["unanswered"]?.intValue == 0)
+        // Every second that had answers carries their latency percentiles (closed as the run moved on).
+        var secondsWithAnswers = 0
+        if case .array(let timeline)? = report["timeline"] {
+            for second in timeline where (second["achieved"]?.intValue ?? 0) > 0 {
+                secondsWithAnswers += 1
+                #expect((second["p99Ms"]?.doubleValue ?? 0) > 0, "second \(second["second"]?.intValue ?? -1) has answers but no p99")
+                #expect((second["p50Ms"]?.doubleValue ?? 0) <= (second["p99Ms"]?.doubleValue ?? 0))
+            }
+        }
+        #expect(secondsWithAnswers >= 2)
         let html = try String(contentsOfFile: out.path + "/report.html", encoding: .utf8)
         #expect(html.contains("<svg"))
     }
