@@ -61,6 +61,11 @@ extension OrderBook {
                 outbox.append(.order(move(order, to: .expired)))
             }
         }
+        // Canceled and expired members leave the list (a late payment puts its order back):
+        // without this, join-and-cancel cycles would grow it without bound, and every join
+        // reads it whole. Between two joins it holds at most `size` live members plus those
+        // that died since.
+        groups.groups[id]!.members.removeAll { Self.isDeadMember(orders[$0]) }
         var group = groups.groups[id]!
         switch addMember(to: &group, user: user, nowMs: nowMs, paymentDeadlineMs: paymentDeadlineMs) {
         case .success(let order):
@@ -211,12 +216,19 @@ extension OrderBook {
         {
             order.status = .paid
             orders.store(order)
+            if !groups.groups[id]!.members.contains(order.id) { groups.groups[id]!.members.append(order.id) }
             if formGroupIfComplete(id) { order = orders[order.id]! }
             return .latePaid(order)
         }
         order.status = .refundPending
         orders.store(order)
         return .lateRefund(order)
+    }
+
+    /// A member order that holds nothing and can only come back by a late payment.
+    static func isDeadMember(_ order: Order?) -> Bool {
+        guard let order else { return true }
+        return order.status == .canceled || order.status == .expired
     }
 
     /// The view of `group` with its live and paid member counts.

@@ -262,7 +262,7 @@ public struct OrderBook: Sendable {
         }
         if let group = order.group {
             precondition(groups.groups[group] != nil, "order \(order.id) of unknown group \(group)")
-            groups.groups[group]!.members.append(order.id)
+            if !Self.isDeadMember(order) { groups.groups[group]!.members.append(order.id) }
         }
         orders.store(order)
         if order.status == .pending { expiries.push(deadlineMs: order.expiresAtMs, id: order.id) }

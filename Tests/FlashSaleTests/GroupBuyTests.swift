@@ -270,3 +270,41 @@ import Testing
         #expect(GroupID("g") == nil && GroupID("gXYZ") == nil && GroupID("g" + String(repeating: "f", count: 17)) == nil)
     }
 }
+
+/// The group's member list in the book (`@testable`): bounded however often members come and go.
+@Suite struct GroupMemberListTests {
+    @Test func joinAndCancelCyclesDoNotGrowAGroupsMemberList() {
+        var book = OrderBook()
+        let key = LedgerKey(event: "g1", sku: "G1")
+        book.addLedger(key, total: 100, limitPerUser: 1)
+        let open = OpenGroupRequest(key: key, user: "leader", size: 3, priceFen: 100, nowMs: 0, paymentDeadlineMs: 60_000, groupDeadlineMs: 3_600_000)
+        guard case .joined(let view, _) = book.openGroup(open) else { Issue.record("open"); return }
+        let id = view.group.id
+        var lastCanceled: OrderID?
+        for cycle in 0..<500 {
+            guard case .joined(_, let order) = book.joinGroup(id, user: "churn", nowMs: Int64(cycle), paymentDeadlineMs: 60_000) else {
+                Issue.record("join \(cycle)")
+                return
+            }
+            _ = book.cancel(order.id, user: "churn", nowMs: Int64(cycle))
+            lastCanceled = order.id
+        }
+        let members = book.groups.groups[id]!.members
+        #expect(members.count <= 2 * 3, "\(members.count) member orders kept after 500 join/cancel cycles")
+        // Still a working group: two more join, the leader's unit still counts.
+        guard case .joined(let after, _) = book.joinGroup(id, user: "u2", nowMs: 1_000, paymentDeadlineMs: 60_000) else {
+            Issue.record("join after churn")
+            return
+        }
+        #expect(after.members == 2)
+        // A late payment of a canceled member, dropped from the list, puts it back in its group.
+        guard case .latePaid(let back) = book.pay(lastCanceled!, transaction: "t-late", amountFen: 100, nowMs: 2_000) else {
+            Issue.record("late payment")
+            return
+        }
+        #expect(back.status == .paid)
+        #expect(book.group(id)?.members == 3 && book.group(id)?.paid == 1)
+        book.verifyInvariants()
+        book.verifyGroupInvariants()
+    }
+}
