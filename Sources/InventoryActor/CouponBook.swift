@@ -218,9 +218,6 @@ public struct CouponBook: Sendable {
     /// One coupon.
     public func coupon(_ code: CouponCode) -> Coupon? { coupons[code] }
 
-    /// Number of coupons held (memory figure).
-    public var couponCount: Int { coupons.count }
-
     /// Claims a coupon of `batch` for `user` from `clientIP`, with the caller's random `code`.
     public mutating func claim(batch: String, user: String, clientIP: String, code: CouponCode, nowMs: Int64) -> CouponClaimResult {
         // Read and then write through the index: a copy of the ledger would copy its

@@ -18,9 +18,6 @@ extension OrderBook {
     /// Groups formed per event on this shard.
     public var groupsFormedByEvent: [String: Int] { groups.formedByEvent }
 
-    /// Number of groups of every status (memory figure).
-    public var groupCount: Int { groups.groups.count }
-
     /// Whether `user` taking `qty` more of `key` would pass its limit (an error-order check
     /// made when a coupon is invalid; changes nothing).
     public func wouldExceedLimit(_ key: LedgerKey, user: String, qty: Int32) -> Bool {

@@ -103,15 +103,6 @@ public struct StockLedger: Sendable {
         verifyInvariants()
     }
 
-    /// Gives `qty` sold units of `user` back to available (a paid order refunded by a failed group).
-    public mutating func unsell(user: String, qty: Int32) {
-        precondition(counters.sold >= Int64(qty), "unsell of more than sold")
-        counters.sold -= Int64(qty)
-        counters.available += Int64(qty)
-        dropQuantity(of: user, qty)
-        verifyInvariants()
-    }
-
     /// Takes `qty` available units straight to sold for `user` (a late payment); false if not enough.
     ///
     /// The per-user limit is not checked: the buyer has already paid, and the contract makes a

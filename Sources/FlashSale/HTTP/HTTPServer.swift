@@ -75,9 +75,6 @@ public final class HTTPServer: Sendable {
     /// Open connections admitted from the probe reserve now.
     public var probeConnectionCount: Int { state.withLock { $0.probes.count } }
 
-    /// The limits this server enforces.
-    public var enforcedLimits: HTTPServerLimits { limits }
-
     /// Requests being answered right now.
     public var inflightCount: Int { inflight.load(ordering: .relaxed) }
 
