@@ -269,6 +269,45 @@ import Testing
         await journal.close()
     }
 
+    // MARK: Long runs
+
+    /// After 200 000 commits the observer is called at the depth of the first call, and the
+    /// journal closes cleanly. The observer closure used to be read out of a `Mutex` at every
+    /// commit, which wrapped it in one more reabstraction thunk each time: the Nth call walked N
+    /// thunks (CPU per commit grew with the daemon's age) and releasing the chain at exit
+    /// overflowed the stack. Checked every 1 000 commits, so a growing depth fails at once.
+    @Test func commitObserverStaysAtConstantDepthOverLongRuns() async throws {
+        let directory = JournalTestDirectory()
+        defer { directory.remove() }
+        let journal = try directory.open(batchMax: 1)
+        let seen = Mutex<(calls: Int, firstDepth: Int, deepest: Int)>((0, 0, 0))
+        journal.setCommitObserver { _, _ in
+            let depth = Thread.callStackReturnAddresses.count
+            seen.withLock { seen in
+                if seen.calls == 0 { seen.firstDepth = depth }
+                seen.calls += 1
+                seen.deepest = max(seen.deepest, depth)
+            }
+        }
+        let batches = 200_000
+        var appended = 0
+        while appended < batches {
+            var last: UInt64 = 0
+            for _ in 0..<1_000 {
+                last = journal.append(.paused(event: "e1", paused: appended % 2 == 0))
+                appended += 1
+            }
+            try await journal.waitDurable(last)
+            let (calls, firstDepth, deepest) = seen.withLock { ($0.calls, $0.firstDepth, $0.deepest) }
+            try #require(deepest == firstDepth, "observer depth grew from \(firstDepth) to \(deepest) frames in \(calls) commits")
+        }
+        #expect(journal.commitCount == batches)
+        #expect(seen.withLock { $0.calls } == batches)
+        journal.setCommitObserver(nil)
+        await journal.close()
+        #expect(try Journal.recover(directory: directory.path).pausedEvents.isEmpty)
+    }
+
     // MARK: Failing disk
 
     @Test func failingCommitsAnswerUnavailableThenRecoverWithNothingLost() async throws {

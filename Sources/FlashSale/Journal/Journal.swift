@@ -80,7 +80,9 @@ public final class Journal: ChangeSink, Sendable {
     private let checkpointSeqValue: Atomic<Int64>
     private let commits = Atomic<Int>(0)
     private let committedRecords = Atomic<Int>(0)
-    private let commitObserver = Mutex<(@Sendable (_ records: Int, _ duration: Duration) -> Void)?>(nil)
+    /// The commit observer, boxed: a closure stored directly in the `Mutex` would be wrapped in
+    /// one more reabstraction thunk at every read (see `CommitObserver`).
+    private let commitObserver = Mutex<CommitObserver?>(nil)
     private let batchMax: Int
     private let logger: Logger
 
@@ -190,7 +192,8 @@ public final class Journal: ChangeSink, Sendable {
     /// Calls `observer` on the writer thread after every committed batch of records, with the
     /// batch's size and how long its transaction took (metrics). It must be quick and not block.
     public func setCommitObserver(_ observer: (@Sendable (_ records: Int, _ duration: Duration) -> Void)?) {
-        commitObserver.withLock { $0 = observer }
+        let boxed = observer.map(CommitObserver.init)
+        commitObserver.withLock { $0 = boxed }
     }
 
     // MARK: Checkpoints
@@ -243,6 +246,21 @@ public final class Journal: ChangeSink, Sendable {
 
 extension Journal {
     typealias Waiter = CheckedContinuation<Result<Void, JournalError>, Never>
+
+    /// The commit observer in a class of its own, read out of the `Mutex` once per commit.
+    ///
+    /// Not the bare closure: reading a closure out of generic storage (`Mutex<Closure?>.withLock
+    /// { $0 }`) round-trips it through the generic parameter, which wraps it in one more
+    /// reabstraction thunk each time, so after N commits a call walked N thunks (CPU per commit
+    /// grew without bound) and releasing the chain at exit recursed N deep (a crash after
+    /// `stopped`). A class reference is copied as it is.
+    final class CommitObserver: Sendable {
+        let call: @Sendable (_ records: Int, _ duration: Duration) -> Void
+
+        init(_ call: @escaping @Sendable (_ records: Int, _ duration: Duration) -> Void) {
+            self.call = call
+        }
+    }
 
     /// A pending `checkpoint` call: runs once `afterTicket` is durable.
     struct CheckpointRequest {
@@ -359,7 +377,7 @@ extension Journal {
             }
             commits.add(1, ordering: .relaxed)
             committedRecords.add(batch.count, ordering: .relaxed)
-            if let observe = commitObserver.withLock({ $0 }) { observe(batch.count, ContinuousClock.now - commitStarted) }
+            if let observer = commitObserver.withLock({ $0 }) { observer.call(batch.count, ContinuousClock.now - commitStarted) }
             let recovered = publish(durableTicket: batchLastTicket, into: &resumable)
             for waiter in resumable { waiter.resume(returning: .success(())) }
             resumable.removeAll(keepingCapacity: true)

@@ -54,8 +54,10 @@ public final class FlashSaleMetrics: Sendable {
     private let journalCommit: CoreMetrics.Timer
     private let transitions: [CoreMetrics.Counter]
     private let restocks: CoreMetrics.Counter
-    /// The HTTP server's open connections (all, probes), read at scrape time; nil until `observe(server:)`.
-    private let connections = Mutex<(@Sendable () -> (open: Int, probes: Int))?>(nil)
+    /// The HTTP server whose open connections are read at scrape time; nil until `observe(server:)`.
+    /// A weak reference, not a closure: a closure read out of a `Mutex` gains a reabstraction
+    /// thunk at every read (see `Journal.CommitObserver`).
+    private let server = Mutex<WeakServer>(WeakServer())
 
     /// Series on `registry` (a fresh one by default; tests pass their own and read it back).
     public init(registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
@@ -116,7 +118,7 @@ public final class FlashSaleMetrics: Sendable {
 
     /// Reads `server`'s open connections into the connection gauges at every scrape.
     public func observe(server: HTTPServer) {
-        connections.withLock { $0 = { [weak server] in (server?.connectionCount ?? 0, server?.probeConnectionCount ?? 0) } }
+        self.server.withLock { $0 = WeakServer(server: server, observed: true) }
     }
 
     // MARK: Scraping
@@ -134,10 +136,10 @@ public final class FlashSaleMetrics: Sendable {
             }
         }
         CoreMetrics.Gauge(label: Name.checkpointSeq, factory: factory).record(engine.journal?.checkpointSeq ?? 0)
-        if let read = connections.withLock({ $0 }) {
-            let (open, probes) = read()
-            CoreMetrics.Gauge(label: Name.httpConnections, factory: factory).record(open)
-            CoreMetrics.Gauge(label: Name.httpProbeConnections, factory: factory).record(probes)
+        let (observed, server) = self.server.withLock { ($0.observed, $0.server) }
+        if observed {
+            CoreMetrics.Gauge(label: Name.httpConnections, factory: factory).record(server?.connectionCount ?? 0)
+            CoreMetrics.Gauge(label: Name.httpProbeConnections, factory: factory).record(server?.probeConnectionCount ?? 0)
         }
         return registry.emitToBuffer()
     }
@@ -197,6 +199,13 @@ public struct MeteredResponder: HTTPResponder {
         }
         return response
     }
+}
+
+/// The observed HTTP server, held weakly: the metrics never keep a stopped server alive.
+private struct WeakServer {
+    weak var server: HTTPServer?
+    /// Whether `observe(server:)` was called (the gauges exist only then).
+    var observed = false
 }
 
 extension FlashSaleMetrics: StockObserver {
