@@ -237,7 +237,7 @@ def main() -> int:
     daemon = subprocess.Popen(
         [args.binary, "serve", "--config", config, "--data", os.path.join(work, "data"),
          "--http", f"127.0.0.1:{http_port}", "--ops", f"127.0.0.1:{ops_port}"],
-        stdout=log, stderr=subprocess.STDOUT)
+        stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
     pid = daemon.pid
     try:
         deadline = time.monotonic() + 60

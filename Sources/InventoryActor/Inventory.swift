@@ -64,6 +64,16 @@ public struct Inventory: Sendable {
         return expired
     }
 
+    /// Pauses or resumes `event` on every shard; returns once every shard has applied it.
+    public func setPaused(_ event: String, _ paused: Bool) async {
+        for shard in shards { await shard.setPaused(event, paused) }
+    }
+
+    /// Empties every shard (see `InventoryShard.reset`).
+    public func reset() async {
+        for shard in shards { await shard.reset() }
+    }
+
     /// Reports every later change on every shard to `observer`.
     public func setObserver(_ observer: (any StockObserver)?) async {
         for shard in shards { await shard.setObserver(observer) }

@@ -12,6 +12,10 @@ public actor InventoryShard {
     private var observer: (any StockObserver)?
     /// Where this shard publishes which of its ledgers are sold out; nil: nowhere.
     private let hints: SoldOutHints?
+    /// Events ops paused, as this shard has applied them. Checked in the same synchronous step
+    /// as the stock a claim takes, so once every shard has applied a pause, no claim of that
+    /// event is decided until the resume, including claims already queued here (the barrier).
+    var pausedEvents: Set<String> = []
 
     /// An empty shard reporting to `sink` and publishing sold-out flags to `hints`.
     public init(index: Int, sink: any ChangeSink, hints: SoldOutHints? = nil) {
@@ -39,8 +43,22 @@ public actor InventoryShard {
         }
     }
 
+    /// Pauses or resumes every claim of `event` on this shard.
+    public func setPaused(_ event: String, _ paused: Bool) {
+        if paused { pausedEvents.insert(event) } else { pausedEvents.remove(event) }
+    }
+
+    /// Forgets everything: orders, groups, ledgers, coupons, pauses (the engine rebuilds a
+    /// shard from storage after a failed commit). The observer and the sink stay.
+    public func reset() {
+        book = OrderBook()
+        coupons = CouponBook()
+        pausedEvents = []
+    }
+
     /// Reserves stock for a new pending order.
     public func reserve(_ request: ReserveRequest) -> Recorded<ReserveResult> {
+        if pausedEvents.contains(request.key.event) { return Recorded(result: .paused, ticket: 0) }
         let result = book.reserve(request)
         if case .reserved(let order) = result {
             publish(order.key)

@@ -40,6 +40,8 @@ public enum ReserveResult: Sendable, Equatable {
     case limitExceeded
     /// Not enough stock available.
     case soldOut
+    /// Ops paused the event (checked by the shard, in the same step as the stock: the pause barrier).
+    case paused
 }
 
 /// What a payment notification did to its order.

@@ -310,21 +310,21 @@ import Testing
 
     // MARK: Failing disk
 
-    @Test func failingCommitsAnswerUnavailableThenRecoverWithNothingLost() async throws {
+    /// Fail-stop: a failed commit drops its batch and everything queued behind it, answers
+    /// their waiters `unavailable` at once and forever (even after later commits succeed),
+    /// drops what is appended until `resume()`, and retries nothing by itself: a record
+    /// answered `unavailable` never reaches the disk. (Before, the batch was retried and
+    /// committed once the disk recovered: a request answered 503 became a real change.)
+    @Test func aFailedCommitDropsItsBatchAndEverythingBehindItUntilResumed() async throws {
         let directory = JournalTestDirectory()
         defer { directory.remove() }
         let failing = Atomic<Bool>(true)
-        let attempts = Atomic<Int>(0)
         let log = CapturedLog()
         let journal = try Journal(
             directory: directory.path, synchronous: .normal, batchMax: 64, logger: log.logger,
-            faultInjector: {
-                attempts.add(1, ordering: .relaxed)
-                return failing.load(ordering: .acquiring) ? SQLiteError(code: 13, message: "database or disk is full") : nil
-            })
+            faultInjector: { failing.load(ordering: .acquiring) ? SQLiteError(code: 13, message: "database or disk is full") : nil })
         let key = LedgerKey(event: "e1", sku: "A1")
         let first = journal.record(.order(makeJournalOrder(sequence: 1, key: key, status: .pending, transaction: nil)))
-        await #expect(throws: JournalError.self) { try await journal.waitDurable(first) }
         do {
             try await journal.waitDurable(first)
             Issue.record("waitDurable succeeded while the disk is failing")
@@ -333,29 +333,34 @@ import Testing
             #expect(message.contains("disk is full"))
         }
         #expect(!journal.isHealthy)
+        #expect(!journal.acceptsWrites)
         #expect(journal.durableTicket == 0)
+        #expect(await journal.failed())
 
-        // Records keep arriving while unhealthy; their waiters fail fast.
+        // Records appended while failed are dropped; their waiters fail at once.
         let second = journal.record(.order(makeJournalOrder(sequence: 1, key: key, status: .paid, transaction: "t1")))
-        let third = journal.record(.restock(key, delta: 2))
-        await #expect(throws: JournalError.self) { try await journal.waitDurable(third) }
+        await #expect(throws: JournalError.self) { try await journal.waitDurable(second) }
         await #expect(throws: JournalError.self) { try await journal.checkpoint(counters: [], atMs: 0) }
+        await #expect(throws: JournalError.self) { try await journal.probe() }
+        #expect(log.count(level: .error) == 1, "one line for the failure: \(log.messages)")
 
-        // Several retries, one error line.
-        try await pollUntil { attempts.load(ordering: .relaxed) >= 3 }
-        #expect(log.count(level: .error) == 1)
-
+        // The disk heals: nothing is retried; a probe commits, then resume() lets new records in.
         failing.store(false, ordering: .releasing)
-        try await pollUntil { journal.isHealthy }
+        #expect(!journal.isHealthy)
+        try await journal.probe()
+        journal.resume()
+        #expect(journal.isHealthy)
+        let third = journal.record(.restock(key, delta: 5))
         try await journal.waitDurable(third)
-        #expect(journal.durableTicket >= second)
-        #expect(log.count(level: .error) == 1)
-        #expect(log.messages.contains { $0.contains("succeed again") })
+        #expect(journal.durableTicket >= third)
+        // The dropped tickets stay failed, though later tickets are durable.
+        await #expect(throws: JournalError.self) { try await journal.waitDurable(first) }
+        await #expect(throws: JournalError.self) { try await journal.waitDurable(second) }
         await journal.close()
 
         let state = try Journal.recover(directory: directory.path)
-        #expect(state.orders == [makeJournalOrder(sequence: 1, key: key, status: .paid, transaction: "t1")])
-        #expect(state.restocks.map(\.1) == [2])
+        #expect(state.orders.isEmpty, "an order answered unavailable reached the disk")
+        #expect(state.restocks.map(\.1) == [5])
     }
 
     @Test func closeWhileFailingGivesUpInsteadOfHanging() async throws {
@@ -367,7 +372,8 @@ import Testing
         let ticket = journal.append(.paused(event: "e1", paused: true))
         await #expect(throws: JournalError.self) { try await journal.waitDurable(ticket) }
         await journal.close()
-        await #expect(throws: JournalError.closed) { try await journal.waitDurable(ticket) }
+        await #expect(throws: JournalError.self) { try await journal.waitDurable(ticket) }
+        #expect(await journal.failed() == true)
         #expect(try Journal.recover(directory: directory.path).pausedEvents.isEmpty)
     }
 

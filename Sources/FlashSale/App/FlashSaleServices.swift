@@ -33,14 +33,23 @@ public struct EngineService: Service {
                 group.addTask {
                     while !Task.isCancelled {
                         try? await Task.sleep(for: .milliseconds(Self.expirySweepIntervalMs))
-                        await engine.expireDue()
+                        _ = await engine.admitted { await engine.expireDue() }
+                    }
+                }
+                // Fail-stop: a failed commit closes the engine until its state is rebuilt from disk.
+                if let journal = engine.journal {
+                    group.addTask {
+                        while !Task.isCancelled, await journal.failed() {
+                            await engine.rebuildAfterFailedCommit()
+                        }
                     }
                 }
                 group.addTask {
                     while !Task.isCancelled {
                         try? await Task.sleep(for: .milliseconds(checkpointIntervalMs))
                         if Task.isCancelled { break }
-                        if case .failure(let rejection) = await engine.checkpoint() {
+                        // Skipped while the engine is not ready (a rebuild after a failed commit).
+                        if case .failure(let rejection)? = await engine.admitted({ await engine.checkpoint() }) {
                             logger.error("checkpoint failed", metadata: ["error": "\(rejection.message)"])
                         }
                     }

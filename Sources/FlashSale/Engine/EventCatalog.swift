@@ -64,6 +64,11 @@ public final class EventCatalog: Sendable {
         }
     }
 
+    /// Replaces the paused set (recovery, and the rebuild after a failed commit).
+    public func resetPaused(to events: Set<String>) {
+        paused.withLock { $0 = events }
+    }
+
     /// The state of `event` at `nowMs`.
     public func state(of event: Event, nowMs: Int64) -> EventState {
         if nowMs >= event.config.endsAtMs { return .ended }

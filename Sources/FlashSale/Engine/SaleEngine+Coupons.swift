@@ -15,7 +15,7 @@ extension SaleEngine {
     /// Claims a coupon of `batch` for `user`, counted against `clientIP` for `per_ip`.
     public func claimCoupon(batch: String, user: String, clientIP: String) async -> Result<Coupon, Rejection> {
         guard couponBatches[batch] != nil else { return .failure(.unknownBatch) }
-        if let journal, !journal.isHealthy { return .failure(.unavailable("journal writes are failing")) }
+        if let journal, !journal.acceptsWrites { return .failure(.unavailable(journal.refusalReason)) }
         let shard = inventory.shard(forBatch: batch)
         let slot = CouponCode.slot(batch: batch)
         var generator = SystemRandomNumberGenerator()
@@ -78,6 +78,7 @@ extension SaleEngine {
             case .reserved: preconditionFailure("unreachable")
             case .unknownSKU: return .failure(.unknownSKU)
             case .limitExceeded: return .failure(.limitExceeded)
+            case .paused: return .failure(.paused)
             case .soldOut:
                 stats.rejectedSoldOut.increment()
                 return .failure(.soldOut)

@@ -20,7 +20,7 @@ extension SaleEngine {
         }
         let nowMs = clock.nowMs()
         if let refusal = saleStateRefusal(event, nowMs: nowMs) { return .failure(refusal) }
-        if let journal, !journal.isHealthy { return .failure(.unavailable("journal writes are failing")) }
+        if let journal, !journal.acceptsWrites { return .failure(.unavailable(journal.refusalReason)) }
         let key = LedgerKey(event: event.config.id, sku: item.sku)
         let request = OpenGroupRequest(
             key: key, user: user, size: Int32(size), priceFen: priceFen, nowMs: nowMs,
@@ -35,7 +35,7 @@ extension SaleEngine {
         guard let event = catalog.event(found.group.key.event) else { return .failure(.groupClosed) }
         let nowMs = clock.nowMs()
         if let refusal = saleStateRefusal(event, nowMs: nowMs) { return .failure(refusal) }
-        if let journal, !journal.isHealthy { return .failure(.unavailable("journal writes are failing")) }
+        if let journal, !journal.acceptsWrites { return .failure(.unavailable(journal.refusalReason)) }
         return await membership(
             inventory.shard(for: id).joinGroup(id, user: user, nowMs: nowMs, paymentDeadlineMs: nowMs + paymentWindowMs))
     }
@@ -87,6 +87,7 @@ extension SaleEngine {
         case .alreadyMember: return .failure(.alreadyMember)
         case .groupFull: return .failure(.groupFull)
         case .limitExceeded: return .failure(.limitExceeded)
+        case .paused: return .failure(.paused)
         case .soldOut:
             stats.rejectedSoldOut.increment()
             return .failure(.soldOut)

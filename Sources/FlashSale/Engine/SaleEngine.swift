@@ -77,7 +77,9 @@ public final class SaleEngine: Sendable {
     let paymentSignature: PaymentSignature
     let nonces: NonceCache
     let logger: Logger
-    private let ready = Atomic<Bool>(false)
+    /// Admission to the state: closed until `recover` is done and while a failed commit's
+    /// rebuild runs (`EngineGate`).
+    let gate = EngineGate()
 
     /// An engine for `config`, empty until `recover(from:)` fills it.
     public init(config: SaleConfig, clock: any SaleClock, journal: Journal?, logger: Logger) {
@@ -95,8 +97,23 @@ public final class SaleEngine: Sendable {
         self.logger = logger
     }
 
-    /// Whether recovery is complete and claims are served.
-    public var isReady: Bool { ready.load(ordering: .acquiring) }
+    /// Whether the engine serves: recovery is complete and no rebuild after a failed commit runs.
+    public var isReady: Bool { gate.isOpen && journal?.isHealthy != false }
+
+    /// Runs `body` admitted by the gate; nil, without running it, while the engine is not
+    /// ready (recovering, or rebuilding after a failed commit). Every entry point (HTTP, ops,
+    /// the timed sweeps) goes through here, so a rebuild never races a change or shows a
+    /// half-built state.
+    public func admitted<T: Sendable>(_ body: () async -> T) async -> T? {
+        guard gate.enter() else { return nil }
+        defer { gate.leave() }
+        // A failed commit: refused from that instant, before the rebuild closes the gate.
+        if let journal, !journal.isHealthy { return nil }
+        return await body()
+    }
+
+    /// What a request refused by the gate is answered.
+    public static let notReady = Rejection.unavailable("recovering; retry shortly")
 
     /// What a change asked for before `recover` has finished gets (ops writes, a checkpoint on
     /// a stop during recovery): the half-rebuilt state must not be changed or checkpointed,
@@ -106,8 +123,16 @@ public final class SaleEngine: Sendable {
     /// Creates the configured ledgers, loads what storage holds, checks every invariant,
     /// and opens the engine for claims.
     public func recover(from state: RecoveredState) async {
+        await restore(state)
+        gate.open()
+        logger.info("recovered", metadata: ["orders": "\(state.orders.count)", "checkpoint_seq": "\(state.checkpointSeq)"])
+    }
+
+    /// Loads `state` into empty shards and checks every invariant (the gate is closed).
+    private func restore(_ state: RecoveredState) async {
         await inventory.addLedgers(catalog.ledgers)
-        for event in state.pausedEvents { catalog.setPaused(event, true) }
+        catalog.resetPaused(to: state.pausedEvents)
+        for event in state.pausedEvents { await inventory.setPaused(event, true) }
         var ordersByShard = [[Order]](repeating: [], count: inventory.shards.count)
         for index in ordersByShard.indices { ordersByShard[index].reserveCapacity(state.orders.count / ordersByShard.count + 16) }
         for order in state.orders { ordersByShard[order.id.slot % ordersByShard.count].append(order) }
@@ -123,8 +148,41 @@ public final class SaleEngine: Sendable {
         await inventory.verifyInvariants()
         stats.doublePayments.store(state.doublePayments, ordering: .relaxed)
         idempotency.restore(state.idempotentAnswers, nowMs: clock.nowMs())
-        ready.store(true, ordering: .releasing)
-        logger.info("recovered", metadata: ["orders": "\(state.orders.count)", "checkpoint_seq": "\(state.checkpointSeq)"])
+    }
+
+    // MARK: Fail-stop
+
+    /// After a failed commit (contract §3: a 503 changed nothing, now or later): closes the
+    /// gate, lets the requests inside finish (their waits fail at once: the journal dropped
+    /// their records), waits until a probe write commits, reads back what the database holds
+    /// and rebuilds every shard from it, then resumes the journal and reopens the gate.
+    /// `/readyz` is 503 meanwhile. Returns early, leaving the gate closed, if the task is
+    /// cancelled (shutdown).
+    public func rebuildAfterFailedCommit() async {
+        guard let journal else { return }
+        gate.close()
+        logger.error("a journal commit failed: refusing requests while the state is rebuilt from the database")
+        await gate.drained()
+        var backoffMs = 50
+        while true {
+            if Task.isCancelled { return }
+            do {
+                try await journal.probe()
+                let state = try Journal.recover(directory: journal.directory)
+                await inventory.reset()
+                await restore(state)
+                journal.resume()
+                gate.open()
+                logger.notice("state rebuilt from the database; serving again", metadata: ["orders": "\(state.orders.count)"])
+                return
+            } catch JournalError.closed {
+                return
+            } catch {
+                logger.debug("rebuild waits for the disk", metadata: ["error": "\(error)"])
+                try? await Task.sleep(for: .milliseconds(backoffMs))
+                backoffMs = min(backoffMs * 2, 1_000)
+            }
+        }
     }
 
     // MARK: Seckill orders
@@ -156,14 +214,14 @@ public final class SaleEngine: Sendable {
         let qty = Int32(request.qty)
         if let coupon = request.coupon {
             // Not through the sold-out flag: coupon_invalid comes before sold_out.
-            if let journal, !journal.isHealthy { return .failure(.unavailable("journal writes are failing")) }
+            if let journal, !journal.acceptsWrites { return .failure(.unavailable(journal.refusalReason)) }
             return await placeOrder(request, item: item, event: event, qty: qty, coupon: coupon, nowMs: nowMs, onReserved: onReserved)
         }
         if inventory.soldOutHints?.isSoldOut(key) == true {
             stats.rejectedSoldOut.increment()
             return .failure(.soldOut)
         }
-        if let journal, !journal.isHealthy { return .failure(.unavailable("journal writes are failing")) }
+        if let journal, !journal.acceptsWrites { return .failure(.unavailable(journal.refusalReason)) }
         let amountFen = item.priceFen * Int64(qty)
         let reserve = ReserveRequest(
             key: key, user: request.user, qty: qty,
@@ -178,6 +236,7 @@ public final class SaleEngine: Sendable {
             return .success(order)
         case .unknownSKU: return .failure(.unknownSKU)
         case .limitExceeded: return .failure(.limitExceeded)
+        case .paused: return .failure(.paused)
         case .soldOut:
             stats.rejectedSoldOut.increment()
             return .failure(.soldOut)
@@ -199,7 +258,7 @@ public final class SaleEngine: Sendable {
     /// Cancels `user`'s pending order.
     public func cancelOrder(_ text: String, user: String) async -> Result<Order, Rejection> {
         guard let id = OrderID(text) else { return .failure(.unknownOrder) }
-        if let journal, !journal.isHealthy { return .failure(.unavailable("journal writes are failing")) }
+        if let journal, !journal.acceptsWrites { return .failure(.unavailable(journal.refusalReason)) }
         let recorded = await inventory.cancel(id, user: user, nowMs: clock.nowMs())
         // The coupon follows the order's state in memory, whether or not the answer can be
         // given: the order is canceled there already, and nothing else would ever free the
@@ -246,7 +305,7 @@ public final class SaleEngine: Sendable {
         case .failure(let rejection): return .failure(rejection)
         }
         guard let id = OrderID(notification.order) else { return .failure(.unknownOrder) }
-        if let journal, !journal.isHealthy { return .failure(.unavailable("journal writes are failing")) }
+        if let journal, !journal.acceptsWrites { return .failure(.unavailable(journal.refusalReason)) }
         let recorded = await inventory.pay(id, transaction: notification.transaction, amountFen: notification.amountFen, nowMs: nowMs)
         if let failure = await durable(recorded.ticket) { return .failure(failure) }
         await settleCoupon(after: recorded.result)
@@ -306,14 +365,20 @@ public final class SaleEngine: Sendable {
         return expired.count
     }
 
-    /// Pauses or resumes an event, durably.
+    /// Pauses or resumes an event; returns once it is durable and every shard has applied it.
+    ///
+    /// A barrier (contract §4): the shards check the pause in the same step as the stock, so
+    /// once this returns no claim of `event` is decided until the resume. The record is
+    /// appended even when the event is already in that state: its ticket comes after the first
+    /// one's, so a repeated `PAUSE` answers only once the first is durable too.
     public func setPaused(_ event: String, _ paused: Bool) async -> Result<Void, Rejection> {
         guard isReady else { return .failure(Self.recovering) }
         guard catalog.event(event) != nil else { return .failure(.unknownEvent) }
-        guard catalog.setPaused(event, paused) else { return .success(()) }
-        if let journal, let failure = await durable(journal.append(.paused(event: event, paused: paused))) {
-            return .failure(failure)
-        }
+        if let journal, !journal.acceptsWrites { return .failure(.unavailable(journal.refusalReason)) }
+        let ticket = journal?.append(.paused(event: event, paused: paused)) ?? 0
+        await inventory.setPaused(event, paused)
+        catalog.setPaused(event, paused)
+        if let failure = await durable(ticket) { return .failure(failure) }
         return .success(())
     }
 
@@ -325,6 +390,7 @@ public final class SaleEngine: Sendable {
         guard delta != 0, delta.magnitude <= Self.restockUnitsMax else {
             return .failure(.badRequest("delta must be a non-zero integer within ±\(Self.restockUnitsMax)"))
         }
+        if let journal, !journal.acceptsWrites { return .failure(.unavailable(journal.refusalReason)) }
         let recorded = await inventory.restock(LedgerKey(event: event, sku: sku), delta: delta)
         if let failure = await durable(recorded.ticket) { return .failure(failure) }
         switch recorded.result {

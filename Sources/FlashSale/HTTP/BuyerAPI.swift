@@ -53,8 +53,13 @@ public struct BuyerAPI: HTTPResponder {
         let parts = request.path.split(separator: "/", omittingEmptySubsequences: false)
         // "/v1/events/x/orders" splits as ["", "v1", "events", "x", "orders"].
         guard parts.count >= 3, parts[0].isEmpty, parts[1] == "v1" else { return APIResponse(rejection: .routeNotFound) }
-        guard engine.isReady else { return APIResponse(rejection: .unavailable("recovering; retry shortly")) }
-        let route = parts.dropFirst(2)
+        // Through the engine's gate: refused while recovering or rebuilding after a failed commit.
+        let admitted = await engine.admitted { await route(request, parts.dropFirst(2)) }
+        return admitted ?? APIResponse(rejection: SaleEngine.notReady)
+    }
+
+    /// The `/v1/...` routes, admitted by the engine's gate.
+    private func route(_ request: APIRequest, _ route: ArraySlice<Substring>) async -> APIResponse {
         // Every buyer POST passes the token check, then its client's bucket, before any route;
         // the routes take the verified user from here (the token is checked once).
         var buyer = ""

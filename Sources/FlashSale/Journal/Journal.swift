@@ -26,7 +26,9 @@ public enum JournalRecord: Sendable, Equatable {
 public enum JournalError: Error, Sendable, Equatable, CustomStringConvertible {
     /// The journal cannot write durably now (disk full, I/O error); the message says why.
     ///
-    /// The engine answers `503 unavailable`. The records stay buffered and are retried.
+    /// The engine answers `503 unavailable`. The record is never written: a failed commit drops
+    /// its batch and everything queued behind it (fail-stop), and the engine rebuilds its state
+    /// from what the database holds before it serves again.
     case unavailable(String)
     /// The journal is closed; nothing more will become durable.
     case closed
@@ -63,10 +65,9 @@ public enum JournalSynchronous: String, Sendable {
 public final class Journal: ChangeSink, Sendable {
     /// The database file's name inside the data directory.
     public static let databaseFileName = "flashsale.db"
-    /// First wait before retrying a failed commit, ms.
-    static let retryBackoffFirstMs = 50
-    /// Longest wait between retries of a failed commit, ms: bounds how long a healed disk stays unused.
-    static let retryBackoffMaxMs = 1_000
+    /// How long one commit may run before new writes are refused (`acceptsWrites` false): a
+    /// disk that hangs is treated like one that fails, for admission, until the commit returns.
+    public static let commitStallLimit: Duration = .seconds(2)
     /// Most batch slots allocated up front, whatever `batchMax` says: a huge limit must not cost memory.
     static let batchCapacityReservedMax = 65_536
 
@@ -77,6 +78,11 @@ public final class Journal: ChangeSink, Sendable {
     private let handoff: Mutex<JournalStore?>
     private let healthy = Atomic<Bool>(true)
     private let durable = Atomic<UInt64>(0)
+    /// The highest ticket ever dropped by a failed commit (0: none): a ticket above it and at or
+    /// below `durable` is durable without taking the lock.
+    private let droppedThrough = Atomic<UInt64>(0)
+    /// When the commit in progress started (`DispatchTime` ns), 0 when none runs.
+    private let commitStartedNs = Atomic<UInt64>(0)
     private let checkpointSeqValue: Atomic<Int64>
     private let commits = Atomic<Int>(0)
     private let committedRecords = Atomic<Int>(0)
@@ -85,6 +91,8 @@ public final class Journal: ChangeSink, Sendable {
     private let commitObserver = Mutex<CommitObserver?>(nil)
     private let batchMax: Int
     private let logger: Logger
+    /// The data directory (what `recover(directory:)` reads back).
+    public let directory: String
 
     /// Opens (creating if needed) `<directory>/flashsale.db` in WAL mode with the schema, and
     /// starts the writer thread.
@@ -107,6 +115,7 @@ public final class Journal: ChangeSink, Sendable {
         self.checkpointSeqValue = Atomic(try store.storedCheckpointSeq())
         self.handoff = Mutex(store)
         self.state = Mutex(State())
+        self.directory = directory
         self.batchMax = batchMax
         var logger = logger
         logger[metadataKey: "journal"] = "\(directory)"
@@ -145,7 +154,12 @@ public final class Journal: ChangeSink, Sendable {
         guard !records.isEmpty else { return 0 }
         let (ticket, wakeWriter) = state.withLock { state -> (UInt64, Bool) in
             state.lastTicket += UInt64(records.count)
-            guard !state.stopped else { return (state.lastTicket, false) }
+            // Closed, or failed: the records are dropped and their waiters answered `.unavailable`.
+            guard !state.stopped, state.failure == nil else {
+                // Nothing is queued while failed: the writer counts these tickets as taken.
+                if !state.stopped { state.takenTicket = state.lastTicket }
+                return (state.lastTicket, false)
+            }
             state.pending.append(unit: records)
             let wakeWriter = state.writerSleeping
             state.writerSleeping = false
@@ -157,14 +171,16 @@ public final class Journal: ChangeSink, Sendable {
 
     /// Returns once every record up to `ticket` is committed; ticket 0 returns at once.
     ///
-    /// Throws `.unavailable` at once while commits are failing (and to waiters registered when
-    /// a commit fails), `.closed` once the journal is closed. Not cancellable: a commit in
-    /// flight cannot be taken back.
+    /// Throws `.unavailable` for a ticket a failed commit dropped (at once, and forever: it is
+    /// never written), and for any ticket not yet durable while the journal is failed;
+    /// `.closed` once the journal is closed. Not cancellable: a commit in flight cannot be
+    /// taken back.
     public func waitDurable(_ ticket: UInt64) async throws(JournalError) {
-        if ticket <= durable.load(ordering: .acquiring) { return }
+        if ticket <= durable.load(ordering: .acquiring) && ticket > droppedThrough.load(ordering: .acquiring) { return }
         let result = await withCheckedContinuation { (continuation: Waiter) in
             let early = state.withLock { state -> Result<Void, JournalError>? in
                 precondition(ticket <= state.lastTicket, "waiting on ticket \(ticket), never issued")
+                if state.isDropped(ticket) { return .failure(.unavailable(state.lastFailure ?? "journal commit failed")) }
                 if ticket <= state.durableTicket { return .success(()) }
                 if state.stopped { return .failure(.closed) }
                 if let failure = state.failure { return .failure(.unavailable(failure)) }
@@ -176,8 +192,81 @@ public final class Journal: ChangeSink, Sendable {
         try result.get()
     }
 
-    /// False while commits are failing: the engine answers `503 unavailable` without waiting.
+    /// False from a failed commit until `resume()`: the engine answers `503 unavailable`.
     public var isHealthy: Bool { healthy.load(ordering: .acquiring) }
+
+    /// Whether a new change may be made now: healthy, and no commit has run longer than
+    /// `commitStallLimit`. The engine checks it before a request changes memory.
+    public var acceptsWrites: Bool {
+        guard healthy.load(ordering: .acquiring) else { return false }
+        let started = commitStartedNs.load(ordering: .acquiring)
+        guard started != 0 else { return true }
+        let now = DispatchTime.now().uptimeNanoseconds
+        return now < started || now - started <= UInt64(Self.commitStallLimit.components.seconds) * 1_000_000_000
+    }
+
+    /// Why `acceptsWrites` is false, for the 503 body.
+    public var refusalReason: String {
+        healthy.load(ordering: .acquiring) ? "a journal commit has stalled past \(Self.commitStallLimit)" : "journal writes are failing"
+    }
+
+    // MARK: Failure and resumption (fail-stop)
+
+    /// Returns once a commit has failed (at once if the journal is failed now); false if the
+    /// journal closed or the task was cancelled first. The engine then rebuilds its state and
+    /// calls `resume()`.
+    public func failed() async -> Bool {
+        let id = state.withLock { state in
+            state.nextWatcherID += 1
+            return state.nextWatcherID
+        }
+        return await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
+                let early = state.withLock { state -> Bool? in
+                    if state.failure != nil { return true }
+                    if state.stopped || state.finished || Task.isCancelled { return false }
+                    state.failureWatchers[id] = continuation
+                    return nil
+                }
+                if let early { continuation.resume(returning: early) }
+            }
+        } onCancel: {
+            state.withLock { $0.failureWatchers.removeValue(forKey: id) }?.resume(returning: false)
+        }
+    }
+
+    /// Writes a probe transaction (while failed: the disk works again only once one commits).
+    public func probe() async throws(JournalError) {
+        let result = await withCheckedContinuation { (continuation: CheckedContinuation<Result<Void, JournalError>, Never>) in
+            let (early, wakeWriter) = state.withLock { state -> (Result<Void, JournalError>?, Bool) in
+                if state.stopped || state.closing { return (.failure(.closed), false) }
+                state.probes.append(continuation)
+                let wakeWriter = state.writerSleeping
+                state.writerSleeping = false
+                return (nil, wakeWriter)
+            }
+            if let early { continuation.resume(returning: early) }
+            if wakeWriter { wake.signal() }
+        }
+        try result.get()
+    }
+
+    /// Ends a failure: every ticket handed out so far that is not durable stays dropped, and
+    /// new records are kept and committed again. Call it once the engine's state is rebuilt
+    /// from the database and nothing has changed it since (the engine's gate is closed).
+    public func resume() {
+        let resumed = state.withLock { state -> Bool in
+            guard let from = state.droppedFrom else { return false }
+            if from <= state.lastTicket { state.dropped.append(from...state.lastTicket) }
+            state.takenTicket = state.lastTicket
+            droppedThrough.store(state.lastTicket, ordering: .releasing)
+            state.droppedFrom = nil
+            state.failure = nil
+            healthy.store(true, ordering: .releasing)
+            return true
+        }
+        if resumed { logger.notice("journal resumed", metadata: ["ticket": "\(state.withLock { $0.lastTicket })"]) }
+    }
 
     /// The highest ticket known durable.
     public var durableTicket: UInt64 { durable.load(ordering: .acquiring) }
@@ -270,6 +359,9 @@ extension Journal {
         let continuation: CheckedContinuation<Result<Int64, JournalError>, Never>
     }
 
+    /// A `probe()` call waiting for the writer.
+    typealias ProbeWaiter = CheckedContinuation<Result<Void, JournalError>, Never>
+
     /// Everything shared between appenders, waiters and the writer, under one mutex.
     struct State {
         /// The last ticket handed out.
@@ -284,8 +376,25 @@ extension Journal {
         var waiters = WaiterQueue()
         /// Checkpoint calls not yet run, in call order.
         var checkpoints: [CheckpointRequest] = []
-        /// Why commits are failing; nil while healthy.
+        /// Why the journal is failed; nil while healthy. Set by a failed commit, cleared by `resume()`.
         var failure: String?
+        /// The last failure's message, kept for the answers to dropped tickets.
+        var lastFailure: String?
+        /// While failed: the first ticket dropped (everything from it on is dropped until `resume()`).
+        var droppedFrom: UInt64?
+        /// Ticket ranges dropped by earlier failures, oldest first (one per failure: a handful).
+        var dropped: [ClosedRange<UInt64>] = []
+        /// `probe()` calls not yet run.
+        var probes: [ProbeWaiter] = []
+        /// `failed()` calls waiting for a failure, by id (so a cancelled one can leave).
+        var failureWatchers: [Int: CheckedContinuation<Bool, Never>] = [:]
+        var nextWatcherID = 0
+
+        /// Whether a failed commit dropped `ticket` (it is never written).
+        func isDropped(_ ticket: UInt64) -> Bool {
+            if let droppedFrom, ticket >= droppedFrom { return true }
+            return dropped.contains { $0.contains(ticket) }
+        }
         /// Whether the writer is (about to be) blocked on `wake` with nothing to do.
         var writerSleeping = false
         /// `close()` was called: the writer drains `pending`, then stops.
@@ -300,7 +409,7 @@ extension Journal {
 
     /// What the writer does next, decided under the lock.
     private enum Step {
-        case work(checkpoints: [CheckpointRequest])
+        case work(checkpoints: [CheckpointRequest], probes: [ProbeWaiter])
         case sleep
         case stop
     }
@@ -321,7 +430,6 @@ extension Journal {
         batch.reserveCapacity(min(batchMax, Self.batchCapacityReservedMax))
         var batchLastTicket: UInt64 = 0
         var resumable: [Waiter] = []
-        var backoffMs = 0
 
         while true {
             let step = state.withLock { state -> Step in
@@ -339,7 +447,9 @@ extension Journal {
                     ready = Array(state.checkpoints.prefix(count))
                     state.checkpoints.removeFirst(count)
                 }
-                if !batch.isEmpty || !ready.isEmpty { return .work(checkpoints: ready) }
+                let probes = state.probes
+                state.probes.removeAll()
+                if !batch.isEmpty || !ready.isEmpty || !probes.isEmpty { return .work(checkpoints: ready, probes: probes) }
                 if state.closing {
                     state.stopped = true
                     return .stop
@@ -353,79 +463,86 @@ extension Journal {
                 continue
             case .stop:
                 return
-            case .work(let checkpoints):
+            case .work(let checkpoints, let probes):
                 for request in checkpoints { runCheckpoint(request, store: store) }
+                for waiter in probes { runProbe(waiter, store: store) }
             }
             guard !batch.isEmpty else { continue }
 
             let commitStarted = ContinuousClock.now
+            commitStartedNs.store(DispatchTime.now().uptimeNanoseconds, ordering: .releasing)
             do {
                 try store.commit(batch[...])
+                commitStartedNs.store(0, ordering: .releasing)
             } catch {
-                let closing = failCommit(error, backoffMs: &backoffMs, pendingRecords: batch.count)
+                commitStartedNs.store(0, ordering: .releasing)
+                let closing = failStop(error, batchRecords: batch.count)
+                batch.removeAll(keepingCapacity: true)
                 if closing {
-                    let dropped = state.withLock { state in
-                        state.stopped = true
-                        return batch.count + state.pending.count
-                    }
-                    logger.error("journal closing with records not durable", metadata: ["records": "\(dropped)"])
+                    state.withLock { $0.stopped = true }
                     return
                 }
-                _ = wake.wait(timeout: .now() + .milliseconds(backoffMs))
-                backoffMs = min(backoffMs * 2, Self.retryBackoffMaxMs)
                 continue
             }
             commits.add(1, ordering: .relaxed)
             committedRecords.add(batch.count, ordering: .relaxed)
             if let observer = commitObserver.withLock({ $0 }) { observer.call(batch.count, ContinuousClock.now - commitStarted) }
-            let recovered = publish(durableTicket: batchLastTicket, into: &resumable)
+            publish(durableTicket: batchLastTicket, into: &resumable)
             for waiter in resumable { waiter.resume(returning: .success(())) }
             resumable.removeAll(keepingCapacity: true)
             batch.removeAll(keepingCapacity: true)
-            if recovered {
-                backoffMs = 0
-                logger.notice("journal commits succeed again", metadata: ["durable_ticket": "\(batchLastTicket)"])
-            }
         }
     }
 
-    /// Marks `durableTicket` committed and the journal healthy; collects the waiters it satisfies.
-    /// True when this ends a run of failures.
-    private func publish(durableTicket: UInt64, into resumable: inout [Waiter]) -> Bool {
+    /// Marks `durableTicket` committed; collects the waiters it satisfies.
+    private func publish(durableTicket: UInt64, into resumable: inout [Waiter]) {
         state.withLock { state in
             state.durableTicket = durableTicket
             durable.store(durableTicket, ordering: .releasing)
             state.waiters.pop(through: durableTicket, into: &resumable)
-            guard state.failure != nil else { return false }
-            state.failure = nil
-            healthy.store(true, ordering: .releasing)
-            return true
         }
     }
 
-    /// Marks the journal unhealthy, fails every current waiter and pending checkpoint, logs the
-    /// first failure of a run. Returns whether the journal is closing (the writer gives up then).
-    private func failCommit(_ error: SQLiteError, backoffMs: inout Int, pendingRecords: Int) -> Bool {
+    /// Fail-stop after a failed commit (rolled back: nothing of it is on disk): drops the
+    /// failed batch and every record queued behind it, answers every waiter and pending
+    /// checkpoint `.unavailable`, and drops everything appended until `resume()`. Wakes the
+    /// `failed()` callers (the engine, which rebuilds its state from the database). Returns
+    /// whether the journal is closing (the writer stops then).
+    private func failStop(_ error: SQLiteError, batchRecords: Int) -> Bool {
         let message = "journal commit failed: \(error)"
         var failed: [Waiter] = []
-        let (firstFailure, closing, checkpoints) = state.withLock { state in
-            let first = state.failure == nil
+        let (closing, checkpoints, watchers, droppedRecords) = state.withLock { state in
+            let droppedRecords = batchRecords + state.pending.count
             state.failure = message
+            state.lastFailure = message
+            if state.droppedFrom == nil { state.droppedFrom = state.durableTicket + 1 }
             healthy.store(false, ordering: .releasing)
+            state.pending.removeAll()
+            state.takenTicket = state.lastTicket
             state.waiters.removeAll(into: &failed)
             let checkpoints = state.checkpoints
             state.checkpoints.removeAll()
-            return (first, state.closing, checkpoints)
+            let watchers = state.failureWatchers
+            state.failureWatchers.removeAll()
+            return (state.closing, checkpoints, watchers, droppedRecords)
         }
         for waiter in failed { waiter.resume(returning: .failure(.unavailable(message))) }
         for request in checkpoints { request.continuation.resume(returning: .failure(.unavailable(message))) }
-        if firstFailure {
-            backoffMs = Self.retryBackoffFirstMs
-            logger.error(
-                "journal commits failing; answering unavailable and retrying",
-                metadata: ["error": "\(error)", "records_buffered": "\(pendingRecords)"])
-        }
+        logger.error(
+            closing ? "journal commit failed while closing; records not durable dropped" : "journal commit failed; records dropped, answering unavailable until the state is rebuilt",
+            metadata: ["error": "\(error)", "records_dropped": "\(droppedRecords)"])
+        for watcher in watchers.values { watcher.resume(returning: true) }
         return closing
+    }
+
+    /// Writes one probe transaction and answers its caller.
+    private func runProbe(_ waiter: ProbeWaiter, store: JournalStore) {
+        do {
+            try store.probe()
+            waiter.resume(returning: .success(()))
+        } catch {
+            waiter.resume(returning: .failure(.unavailable("journal probe write failed: \(error)")))
+        }
     }
 
     /// Writes one checkpoint and truncates the WAL, then answers its caller.
@@ -455,7 +572,7 @@ extension Journal {
     /// After the database is closed: fails whatever still waits with `.closed`, wakes `close()` callers.
     private func finish() {
         var failed: [Waiter] = []
-        let (checkpoints, closeWaiters) = state.withLock { state in
+        let (checkpoints, closeWaiters, probes, watchers) = state.withLock { state in
             state.finished = true
             state.waiters.removeAll(into: &failed)
             state.pending.removeAll()
@@ -463,9 +580,15 @@ extension Journal {
             state.checkpoints.removeAll()
             let closeWaiters = state.closeWaiters
             state.closeWaiters.removeAll()
-            return (checkpoints, closeWaiters)
+            let probes = state.probes
+            state.probes.removeAll()
+            let watchers = state.failureWatchers
+            state.failureWatchers.removeAll()
+            return (checkpoints, closeWaiters, probes, watchers)
         }
         for waiter in failed { waiter.resume(returning: .failure(.closed)) }
+        for probe in probes { probe.resume(returning: .failure(.closed)) }
+        for watcher in watchers.values { watcher.resume(returning: false) }
         for request in checkpoints { request.continuation.resume(returning: .failure(.closed)) }
         for waiter in closeWaiters { waiter.resume() }
     }

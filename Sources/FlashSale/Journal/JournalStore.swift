@@ -97,6 +97,7 @@ final class JournalStore {
     private let insertLedger: SQLiteStatement
     private let setCheckpointSeq: SQLiteStatement
     private let walCheckpoint: SQLiteStatement
+    private let probeWrite: SQLiteStatement
     private let upsertIdempotent: SQLiteStatement
     private let purgeIdempotent: SQLiteStatement
     private var idempotentSincePurge = 0
@@ -159,6 +160,7 @@ final class JournalStore {
             """)
         setCheckpointSeq = try database.prepare("UPDATE meta SET value = ?1 WHERE key = 'checkpoint_seq'")
         walCheckpoint = try database.prepare("PRAGMA wal_checkpoint(TRUNCATE)")
+        probeWrite = try database.prepare("UPDATE meta SET value = value WHERE key = 'schema_version'")
         upsertIdempotent = try database.prepare(
             "INSERT OR REPLACE INTO idempotency (user, key, status, body, at_ms) VALUES (?1, ?2, ?3, ?4, ?5)")
         purgeIdempotent = try database.prepare("DELETE FROM idempotency WHERE at_ms <= ?1")
@@ -182,6 +184,12 @@ final class JournalStore {
         try transaction { () throws(SQLiteError) in
             for record in records { try apply(record) }
         }
+    }
+
+    /// Commits a transaction that rewrites one row, so that a page really reaches the disk:
+    /// after a failed commit, the proof that writes succeed again.
+    func probe() throws(SQLiteError) {
+        try transaction { () throws(SQLiteError) in try probeWrite.execute() }
     }
 
     /// Replaces the `ledgers` snapshot with `counters` and stores `seq`, in one transaction.

@@ -36,6 +36,9 @@ struct OpsCommand: Sendable {
     let arity: ClosedRange<Int>
     /// Whether it changes state (only after `AUTH`).
     let needsAuth: Bool
+    /// Whether it reads or changes the engine's state, so runs only through the engine's gate
+    /// (`ERR unavailable` while recovering or rebuilding after a failed commit).
+    var usesEngine = true
     /// The handler, given the arguments (arity already checked).
     let run: @Sendable (OpsContext, [String]) async -> OpsOutcome
 }

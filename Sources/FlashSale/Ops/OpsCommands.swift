@@ -7,19 +7,19 @@ import NIOCore
 enum OpsCommands {
     /// The command table of the protocol.
     static let table = OpsCommandTable([
-        OpsCommand(name: "PING", arity: 0...0, needsAuth: false) { _, _ in OpsOutcome(reply: .ok("PONG")) },
+        OpsCommand(name: "PING", arity: 0...0, needsAuth: false, usesEngine: false) { _, _ in OpsOutcome(reply: .ok("PONG")) },
         OpsCommand(name: "STOCK", arity: 1...2, needsAuth: false, run: stock),
         OpsCommand(name: "EVENTS", arity: 0...0, needsAuth: false, run: events),
         OpsCommand(name: "EVENT", arity: 1...1, needsAuth: false, run: event),
         OpsCommand(name: "ORDER", arity: 1...1, needsAuth: false, run: order),
         OpsCommand(name: "STATS", arity: 0...0, needsAuth: false, run: stats),
-        OpsCommand(name: "AUTH", arity: 1...1, needsAuth: false, run: auth),
+        OpsCommand(name: "AUTH", arity: 1...1, needsAuth: false, usesEngine: false, run: auth),
         OpsCommand(name: "RESTOCK", arity: 3...3, needsAuth: true, run: restock),
         OpsCommand(name: "PAUSE", arity: 1...1, needsAuth: true) { context, arguments in await setPaused(context, arguments[0], true) },
         OpsCommand(name: "RESUME", arity: 1...1, needsAuth: true) { context, arguments in await setPaused(context, arguments[0], false) },
         OpsCommand(name: "CHECKPOINT", arity: 0...0, needsAuth: true, run: checkpoint),
         OpsCommand(name: "WATCH", arity: 1...2, needsAuth: false, run: watch),
-        OpsCommand(name: "QUIT", arity: 0...0, needsAuth: false) { _, _ in OpsOutcome(reply: .ok("bye"), effect: .close) },
+        OpsCommand(name: "QUIT", arity: 0...0, needsAuth: false, usesEngine: false) { _, _ in OpsOutcome(reply: .ok("bye"), effect: .close) },
     ])
 
     /// Whether an event in `state` counts toward `STOCK <sku>` with no event: on sale by the

@@ -220,7 +220,11 @@ final class OpsConnectionHandler: ChannelDuplexHandler {
         busy = true
         let opsContext = self.opsContext
         let promise = context.eventLoop.makePromise(of: OpsOutcome.self)
-        promise.completeWithTask { await command.run(opsContext, arguments) }
+        promise.completeWithTask {
+            guard command.usesEngine else { return await command.run(opsContext, arguments) }
+            let outcome = await opsContext.engine.admitted { await command.run(opsContext, arguments) }
+            return outcome ?? OpsOutcome(reply: OpsReply(SaleEngine.notReady))
+        }
         let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
         promise.futureResult.whenSuccess { outcome in
             let (handler, context) = bound.value
