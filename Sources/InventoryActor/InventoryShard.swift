@@ -78,11 +78,12 @@ public actor InventoryShard {
             ticket = recordOutbox(then: .order(order))
         case .doublePayment(let order):
             ticket = recordOutbox(then: .doublePayment(order.id, transaction: transaction, atMs: nowMs))
-        case .duplicate, .unknownOrder, .amountMismatch:
+        case .duplicate, .refundRepeated, .unknownOrder, .amountMismatch:
             ticket = recordOutbox()
         }
         switch result {
-        case .paid(let order), .latePaid(let order), .lateRefund(let order), .doublePayment(let order), .duplicate(let order):
+        case .paid(let order), .latePaid(let order), .lateRefund(let order), .doublePayment(let order), .duplicate(let order),
+            .refundRepeated(let order):
             publish(order.key)
         case .unknownOrder, .amountMismatch:
             break
@@ -176,6 +177,11 @@ public actor InventoryShard {
         let grown = book.restore(orders)
         for (key, _) in book.allCounters { publish(key) }
         return grown
+    }
+
+    /// Loads this shard's recorded double charges (recovery).
+    public func restore(refunds: [(OrderID, String)]) {
+        book.restore(refunds: refunds)
     }
 
     /// Number of orders held (memory figure).

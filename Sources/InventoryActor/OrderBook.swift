@@ -56,6 +56,9 @@ public enum PaymentResult: Sendable, Equatable {
     case duplicate(Order)
     /// Already paid by another transaction: nothing changed, that transaction is to be refunded.
     case doublePayment(Order)
+    /// The same double charge again (a redelivery): nothing changed, nothing new to record;
+    /// answered like the first.
+    case refundRepeated(Order)
     /// Expired or canceled, the stock could be taken again: paid.
     case latePaid(Order)
     /// Expired or canceled, no stock left: refund pending.
@@ -95,6 +98,8 @@ public struct OrderBook: Sendable {
     var expiries = ExpiryQueue<OrderID>()
     /// Groups of this shard (OrderBook+Groups.swift).
     var groups = GroupTable()
+    /// Transactions recorded for refund, by the order they double-charged (rare: a handful).
+    var refunds: [OrderID: [String]] = [:]
     /// Changes beyond the one a method's result names (group formation and failure), in
     /// decision order; the shard records them before the result's own change.
     var outbox: [InventoryChange] = []
@@ -175,7 +180,10 @@ public struct OrderBook: Sendable {
             orders.store(order)
             return .paid(order)
         case .paid, .formed, .refundPending:
-            return order.transaction == transaction ? .duplicate(order) : .doublePayment(order)
+            if order.transaction == transaction { return .duplicate(order) }
+            if refunds[id]?.contains(transaction) == true { return .refundRepeated(order) }
+            refunds[id, default: []].append(transaction)
+            return .doublePayment(order)
         case .expired, .canceled:
             order.transaction = transaction
             if order.group != nil { return latePayGroupOrder(order, nowMs: nowMs) }
@@ -233,6 +241,12 @@ public struct OrderBook: Sendable {
 
     /// Loads many orders (recovery), as `restore(_:)` one by one, after sizing every table
     /// they grow once: each ledger's holders, each slot's orders, the expiry heap.
+    /// Loads the double charges recorded for refund (recovery), so a redelivery of one is
+    /// recognized as the same.
+    public mutating func restore(refunds restored: [(OrderID, String)]) {
+        for (id, transaction) in restored { refunds[id, default: []].append(transaction) }
+    }
+
     public mutating func restore(_ orders: [Order]) -> Int64 {
         var holders: [LedgerKey: Int] = [:]
         var perSlot: [Int: Int] = [:]

@@ -49,10 +49,20 @@ import Testing
             #expect(garbageID.status == 404)
             let mismatch = await world.pay(order: id, transaction: "tx1", amount: 1, nonce: "n-mismatch")
             #expect(mismatch.status == 422 && mismatch.errorCode == "amount_mismatch")
-            let replay = await world.pay(order: id, transaction: "tx1", amount: 990, nonce: "n-mismatch")
-            #expect(replay.status == 409 && replay.errorCode == "replay", "a nonce seen within the window is a replay, whatever the body")
+            // A refused notification has not used its nonce: only an accepted one does.
+            let again = await world.pay(order: id, transaction: "tx1", amount: 1, nonce: "n-mismatch")
+            #expect(again.status == 422 && again.errorCode == "amount_mismatch")
             #expect(await counters(world) == StockCounters(total: 1, available: 0, reserved: 1, sold: 0))
             #expect(await world.engine.order(id)?.status == .pending)
+            let accepted = await world.pay(order: "o999999", transaction: "tx0", amount: 990, nonce: "n-used")
+            #expect(accepted.status == 404)
+            let paidElsewhere = await world.pay(order: id, transaction: "tx1", amount: 990, nonce: "n-used")
+            #expect(paidElsewhere.status == 200, "the 404 did not use the nonce")
+            let replay = await world.pay(order: id, transaction: "tx1", amount: 990, nonce: "n-used")
+            #expect(replay.status == 409 && replay.errorCode == "replay", "a nonce accepted within the window is a replay, whatever the body")
+            let wrongAmountReplay = await world.pay(order: id, transaction: "tx2", amount: 1, nonce: "n-used")
+            #expect(wrongAmountReplay.status == 409)
+            #expect(await counters(world) == StockCounters(total: 1, available: 0, reserved: 0, sold: 1))
         }
     }
 

@@ -1,6 +1,13 @@
 import Synchronization
 
-/// Payment-notification nonces seen within the last `windowSeconds` (contract 3.7: `409 replay`).
+/// Payment-notification nonces, each remembered until its notification's timestamp has
+/// left the acceptance window (contract 3.7: `409 replay`; a nonce is remembered until its
+/// timestamp + 300 s, so a notification stamped in the future is refused as a replay for
+/// all the time it could be accepted).
+///
+/// The engine reserves a nonce while its notification runs and releases it unless the
+/// notification is accepted (a `503` has not used its nonce); accepted nonces are journaled
+/// and restored at a restart.
 ///
 /// Bounded twice: entries older than the window are dropped as time passes (each shard keeps
 /// a FIFO of insertions, trimmed from the front on every insert, so the work is amortized
@@ -19,12 +26,13 @@ public final class NonceCache: Sendable {
 
     private struct Entry {
         let nonce: String
-        let insertedSeconds: Int64
+        /// Remembered while the clock is before this, unix seconds.
+        let untilSeconds: Int64
     }
 
     /// One shard: the nonces it holds and the order they came in.
     private struct Shard {
-        /// Nonce → time of its latest insertion.
+        /// Nonce → until when its latest insertion is remembered.
         var seconds: [String: Int64] = [:]
         /// Insertions, oldest first, from `head` on. Each live nonce's latest insertion is
         /// here; an older one of the same nonce is stale and skipped when it reaches the front.
@@ -36,7 +44,7 @@ public final class NonceCache: Sendable {
         mutating func popFront() {
             let entry = fifo[head]
             head += 1
-            if seconds[entry.nonce] == entry.insertedSeconds {
+            if seconds[entry.nonce] == entry.untilSeconds {
                 seconds[entry.nonce] = nil
             }
             // Compact once the dead prefix is half the array: amortized O(1) per pop.
@@ -46,17 +54,18 @@ public final class NonceCache: Sendable {
             }
         }
 
-        mutating func insertIfAbsent(_ nonce: String, nowSeconds: Int64, windowSeconds: Int64, capacity: Int) -> Bool {
-            // Insertions are in time order (unless the clock stepped back), so expired ones
-            // are at the front.
-            while fifoCount > 0, nowSeconds - fifo[head].insertedSeconds >= windowSeconds {
+        mutating func insertIfAbsent(_ nonce: String, untilSeconds: Int64, nowSeconds: Int64, capacity: Int) -> Bool {
+            // Insertions come nearly in expiry order (timestamps within the skew window), so
+            // expired ones are at the front; one a little out of order waits its turn (bounded
+            // by the window).
+            while fifoCount > 0, fifo[head].untilSeconds <= nowSeconds {
                 popFront()
             }
-            if let seen = seconds[nonce], nowSeconds - seen < windowSeconds {
+            if let until = seconds[nonce], nowSeconds < until {
                 return false
             }
-            seconds[nonce] = nowSeconds
-            fifo.append(Entry(nonce: nonce, insertedSeconds: nowSeconds))
+            seconds[nonce] = untilSeconds
+            fifo.append(Entry(nonce: nonce, untilSeconds: untilSeconds))
             // fifoCount >= seconds.count (every live nonce has an entry), so this bounds both.
             while fifoCount > capacity {
                 popFront()
@@ -87,15 +96,39 @@ public final class NonceCache: Sendable {
         self.shardCapacity = capacity / shardCount
     }
 
-    /// Records `nonce` at `nowSeconds`; false if it was already seen less than
-    /// `windowSeconds` ago (a replay), true if it is new (or its last sighting has expired).
+    /// Records `nonce` at `nowSeconds` for `windowSeconds`; false if it is remembered now (a
+    /// replay), true if it is new (or its last sighting has expired).
     public func insertIfAbsent(_ nonce: String, nowSeconds: Int64) -> Bool {
-        let box = shards.count == 1 ? shards[0] : shards[Int(UInt(bitPattern: nonce.hashValue) % UInt(shards.count))]
-        let windowSeconds = windowSeconds
+        reserve(nonce, untilSeconds: nowSeconds + windowSeconds, nowSeconds: nowSeconds)
+    }
+
+    /// Records `nonce`, remembered until `untilSeconds`; false if it is remembered now (a replay).
+    public func reserve(_ nonce: String, untilSeconds: Int64, nowSeconds: Int64) -> Bool {
         let shardCapacity = shardCapacity
-        return box.state.withLock { shard in
-            shard.insertIfAbsent(nonce, nowSeconds: nowSeconds, windowSeconds: windowSeconds, capacity: shardCapacity)
+        return box(nonce).state.withLock { shard in
+            shard.insertIfAbsent(nonce, untilSeconds: untilSeconds, nowSeconds: nowSeconds, capacity: shardCapacity)
         }
+    }
+
+    /// Forgets `nonce` if its entry is still the one `reserve(_:untilSeconds:nowSeconds:)`
+    /// made with `untilSeconds` (its notification was not accepted: the nonce is unused).
+    public func release(_ nonce: String, untilSeconds: Int64) {
+        box(nonce).state.withLock { shard in
+            if shard.seconds[nonce] == untilSeconds { shard.seconds[nonce] = nil }
+        }
+    }
+
+    /// Forgets every nonce, then remembers `entries` (nonce, until) not yet expired at
+    /// `nowSeconds` (recovery and the rebuild after a failed commit).
+    public func restore(_ entries: [(nonce: String, untilSeconds: Int64)], nowSeconds: Int64) {
+        for box in shards { box.state.withLock { $0 = Shard() } }
+        for entry in entries where entry.untilSeconds > nowSeconds {
+            _ = reserve(entry.nonce, untilSeconds: entry.untilSeconds, nowSeconds: nowSeconds)
+        }
+    }
+
+    private func box(_ nonce: String) -> ShardBox {
+        shards.count == 1 ? shards[0] : shards[Int(UInt(bitPattern: nonce.hashValue) % UInt(shards.count))]
     }
 
     /// The number of nonces held now (including expired ones not yet trimmed).

@@ -108,7 +108,7 @@ extension SaleEngine {
             await inventory.shard(for: code).spendCoupon(code, order: order.id)
         case .lateRefund(let order):
             await releaseCoupon(of: order)
-        case .unknownOrder, .amountMismatch, .duplicate, .doublePayment:
+        case .unknownOrder, .amountMismatch, .duplicate, .doublePayment, .refundRepeated:
             break
         }
     }

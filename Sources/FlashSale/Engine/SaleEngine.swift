@@ -148,6 +148,12 @@ public final class SaleEngine: Sendable {
         await inventory.verifyInvariants()
         stats.doublePayments.store(state.doublePayments, ordering: .relaxed)
         idempotency.restore(state.idempotentAnswers, nowMs: clock.nowMs())
+        nonces.restore(state.nonces, nowSeconds: clock.nowMs() / 1000)
+        var refundsByShard = [[(OrderID, String)]](repeating: [], count: inventory.shards.count)
+        for refund in state.refunds { refundsByShard[refund.0.slot % refundsByShard.count].append(refund) }
+        for (index, shard) in inventory.shards.enumerated() where !refundsByShard[index].isEmpty {
+            await shard.restore(refunds: refundsByShard[index])
+        }
     }
 
     // MARK: Fail-stop
@@ -298,7 +304,21 @@ public final class SaleEngine: Sendable {
         guard PaymentSignature.isValidNonce(nonce) else {
             return .failure(.badRequest("X-Pay-Nonce must be 1..\(PaymentSignature.nonceBytesMax) visible ASCII characters"))
         }
-        guard nonces.insertIfAbsent(nonce, nowSeconds: nowMs / 1000) else { return .failure(.replay) }
+        // Remembered until its own timestamp leaves the window (a future stamp is refused for
+        // as long as it could be accepted); held while this notification runs and given back
+        // unless it is accepted: a notification answered 503 may be sent again unchanged.
+        let nonceUntil = seconds + PaymentSignature.timestampSkewSecondsMax
+        guard nonces.reserve(nonce, untilSeconds: nonceUntil, nowSeconds: nowMs / 1000) else { return .failure(.replay) }
+        let result = await applyPayment(body: body, nonce: nonce, nonceUntil: nonceUntil, nowMs: nowMs)
+        if case .failure = result { nonces.release(nonce, untilSeconds: nonceUntil) }
+        return result
+    }
+
+    /// A verified notification with its nonce reserved: the owning shard decides, and the
+    /// answer waits until the decision and the nonce are durable. The nonce is journaled after
+    /// the shard's decision, so its ticket also covers the order's last change: a `duplicate`
+    /// or `refund` answer is given only once the payment it reports is on disk.
+    private func applyPayment(body: [UInt8], nonce: String, nonceUntil: Int64, nowMs: Int64) async -> Result<PaymentAck, Rejection> {
         let notification: (order: String, transaction: String, amountFen: Int64)
         switch PaymentNotification.parse(body) {
         case .success(let parsed): notification = parsed
@@ -307,7 +327,13 @@ public final class SaleEngine: Sendable {
         guard let id = OrderID(notification.order) else { return .failure(.unknownOrder) }
         if let journal, !journal.acceptsWrites { return .failure(.unavailable(journal.refusalReason)) }
         let recorded = await inventory.pay(id, transaction: notification.transaction, amountFen: notification.amountFen, nowMs: nowMs)
-        if let failure = await durable(recorded.ticket) { return .failure(failure) }
+        switch recorded.result {
+        case .unknownOrder: return .failure(.unknownOrder)
+        case .amountMismatch(let expected): return .failure(.amountMismatch(expectedFen: expected))
+        default: break
+        }
+        let ticket = journal?.append(.nonce(nonce, untilSeconds: nonceUntil)) ?? 0
+        if let failure = await durable(max(ticket, recorded.ticket)) { return .failure(failure) }
         await settleCoupon(after: recorded.result)
         switch recorded.result {
         case .unknownOrder: return .failure(.unknownOrder)
@@ -320,6 +346,8 @@ public final class SaleEngine: Sendable {
         case .doublePayment(let order):
             stats.doublePayments.increment()
             logger.warning("double payment: refund", metadata: ["order": "\(order.id)", "transaction": "\(notification.transaction)"])
+            return .success(PaymentAck(status: order.status, refundTransaction: notification.transaction))
+        case .refundRepeated(let order):
             return .success(PaymentAck(status: order.status, refundTransaction: notification.transaction))
         case .latePaid(let order):
             stats.latePayments.increment()
@@ -412,6 +440,14 @@ public final class SaleEngine: Sendable {
         } catch {
             return .failure(.unavailable("\(error)"))
         }
+    }
+
+    /// Waits until every change made so far is durable; the rejection to answer if one cannot
+    /// be. A read calls it after reading, so that a 2xx never reports a state that is not yet
+    /// on disk (contract §3: every 2xx means durable), e.g. an order paid a moment ago.
+    public func settled() async -> Rejection? {
+        guard let journal else { return nil }
+        return await durable(journal.lastTicket)
     }
 
     /// Waits until `ticket` is durable; the rejection to answer if it cannot be.

@@ -69,6 +69,14 @@ public struct ClientAddress: Hashable, Sendable, CustomStringConvertible {
     /// Whether this is an IPv4 address (IPv4-mapped).
     public var isIPv4: Bool { high == 0 && low >> 32 == 0xffff }
 
+    /// Leading bits of an IPv6 address that name one client for the per-IP limits: one
+    /// subscriber gets a whole /64, so counting full addresses would let it claim without limit.
+    public static let ipv6ClientPrefixBits = 64
+
+    /// The client a per-IP limit counts (rate limit, coupon `per_ip`): an IPv4 address as it
+    /// is, an IPv6 one as its /64.
+    public var perIPClient: ClientAddress { isIPv4 ? self : masked(toPrefix: Self.ipv6ClientPrefixBits) }
+
     /// The first `bits` bits kept, the rest zero (a CIDR's network).
     func masked(toPrefix bits: Int) -> ClientAddress {
         func mask(_ bits: Int) -> UInt64 { bits <= 0 ? 0 : bits >= 64 ? .max : ~(UInt64.max >> UInt64(bits)) }

@@ -20,9 +20,6 @@ public final class RateLimiter: Sendable {
     public static let bytesPerEntryMax = 96
     /// How often a shard drops its idle buckets, ms.
     static let sweepIntervalMs: Int64 = 10_000
-    /// Leading bits of an IPv6 address that name its bucket, bits: one subscriber gets a whole
-    /// /64, so per-address buckets would hand a single client 2^64 of them.
-    public static let ipv6PrefixBits = 64
 
     private let shards: [ShardLock]
     private let ratePerSecond: Double
@@ -61,7 +58,7 @@ public final class RateLimiter: Sendable {
 
     /// Takes a token for `address` (an IPv4 address, or the /64 of an IPv6 one) at `nowMs`.
     public func take(_ client: ClientAddress, nowMs: Int64) -> RateLimitDecision {
-        let address = client.isIPv4 ? client : client.masked(toPrefix: Self.ipv6PrefixBits)
+        let address = client.perIPClient
         // Fibonacci hashing: the top bits of the product mix every bit of the address.
         let shard = Int(truncatingIfNeeded: ((address.low ^ address.high) &* 0x9E37_79B9_7F4A_7C15) >> 58) & (Self.shardCount - 1)
         return shards[shard].withLock { shard in

@@ -23,6 +23,7 @@ extension BuyerAPI {
     func showGroup(_ request: APIRequest, id: String) async -> APIResponse {
         if case .failure(let rejection) = authenticate(request) { return APIResponse(rejection: rejection) }
         guard let view = await engine.group(id) else { return APIResponse(rejection: .unknownGroup) }
+        if let failure = await engine.settled() { return APIResponse(rejection: failure) }
         let body = JSONWriter.object { json in
             json.field("group", view.group.id.description)
             json.field("event", view.group.key.event)
@@ -40,7 +41,9 @@ extension BuyerAPI {
     /// `POST /v1/coupons/{batch}/claims` (empty body) → 201 with the coupon.
     /// (`user`: the token's, verified by `admitBuyerPost`.)
     func claimCoupon(_ request: APIRequest, batch: String, user: String) async -> APIResponse {
-        switch await engine.claimCoupon(batch: batch, user: user, clientIP: request.clientIP) {
+        // Counted per client as the rate limit counts it: an IPv6 /64 is one client.
+        let client = ClientAddress(request.clientIP).map { $0.perIPClient.description } ?? request.clientIP
+        switch await engine.claimCoupon(batch: batch, user: user, clientIP: client) {
         case .failure(let rejection): return APIResponse(rejection: rejection)
         case .success(let coupon):
             let body = JSONWriter.object { json in

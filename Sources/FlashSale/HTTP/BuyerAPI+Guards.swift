@@ -45,6 +45,7 @@ extension BuyerAPI {
         if let guards, let address = ClientAddress(request.clientIP),
             case .limited(let seconds) = guards.rateLimiter.take(address, nowMs: engine.clock.nowMs())
         {
+            engine.stats.rejectedRateLimited.increment()
             return .failure(.rateLimited(retryAfterSeconds: seconds))
         }
         return .success(user)

@@ -132,6 +132,7 @@ public struct BuyerAPI: HTTPResponder {
         case .failure(let rejection): return APIResponse(rejection: rejection)
         }
         guard let order = await engine.order(id, user: user) else { return APIResponse(rejection: .unknownOrder) }
+        if let failure = await engine.settled() { return APIResponse(rejection: failure) }
         return APIResponse(status: 200, body: Self.render(order))
     }
 
@@ -181,6 +182,7 @@ public struct BuyerAPI: HTTPResponder {
         guard let event = engine.catalog.event(id) else { return APIResponse(rejection: .unknownEvent) }
         let items = await engine.items(of: event)
         let groupsFormed = await engine.groupsFormed(event)
+        if let failure = await engine.settled() { return APIResponse(rejection: failure) }
         let nowMs = engine.clock.nowMs()
         let body = JSONWriter.object(capacity: 512) { json in
             json.field("id", event.config.id)

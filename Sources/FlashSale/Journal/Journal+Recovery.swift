@@ -27,6 +27,11 @@ public struct RecoveredState: Sendable {
     /// Stored first answers to `Idempotency-Key` requests, oldest first (expired ones included:
     /// the engine drops those against its clock).
     public var idempotentAnswers: [IdempotentAnswer] = []
+    /// Nonces of accepted payment notifications with until when they are remembered (expired
+    /// ones included: the engine drops those against its clock).
+    public var nonces: [(nonce: String, untilSeconds: Int64)] = []
+    /// Double charges recorded for refund: the order and the extra transaction.
+    public var refunds: [(OrderID, String)] = []
 
     /// A state; every part empty by default (a first start).
     public init(
@@ -79,8 +84,13 @@ extension Journal {
         state.coupons = try readCoupons(database, path: path)
         let paused = try database.prepare("SELECT event FROM paused")
         while try paused.step() { state.pausedEvents.insert(paused.string(at: 0) ?? "") }
-        let refunds = try database.prepare("SELECT count(*) FROM refunds")
-        if try refunds.step() { state.doublePayments = Int(refunds.int64(at: 0)) }
+        let refunds = try database.prepare("SELECT order_id, txn FROM refunds")
+        while try refunds.step() {
+            state.refunds.append((OrderID(rawValue: UInt64(bitPattern: refunds.int64(at: 0))), refunds.string(at: 1) ?? ""))
+        }
+        state.doublePayments = state.refunds.count
+        let nonces = try database.prepare("SELECT nonce, until_s FROM nonces")
+        while try nonces.step() { state.nonces.append((nonces.string(at: 0) ?? "", nonces.int64(at: 1))) }
         state.checkpointSeq = try JournalStore.meta("checkpoint_seq", in: database) ?? 0
         state.idempotentAnswers = try readIdempotentAnswers(database, newestMax: idempotentAnswersMax)
         let ledgers = try database.prepare(

@@ -20,6 +20,8 @@ public enum JournalRecord: Sendable, Equatable {
     case paused(event: String, paused: Bool)
     /// The first answer to a request carrying an `Idempotency-Key`, replayed to its retries.
     case idempotentAnswer(IdempotentAnswer)
+    /// The nonce of an accepted payment notification, remembered until `untilSeconds`.
+    case nonce(String, untilSeconds: Int64)
 }
 
 /// Why a journal wait failed.
@@ -267,6 +269,9 @@ public final class Journal: ChangeSink, Sendable {
         }
         if resumed { logger.notice("journal resumed", metadata: ["ticket": "\(state.withLock { $0.lastTicket })"]) }
     }
+
+    /// The last ticket handed out: once it is durable, so is every change made before this read.
+    public var lastTicket: UInt64 { state.withLock { $0.lastTicket } }
 
     /// The highest ticket known durable.
     public var durableTicket: UInt64 { durable.load(ordering: .acquiring) }

@@ -66,6 +66,9 @@ final class JournalStore {
         );
         CREATE TABLE IF NOT EXISTS paused (event TEXT PRIMARY KEY);
         CREATE TABLE IF NOT EXISTS refunds (order_id INTEGER NOT NULL, txn TEXT NOT NULL, at_ms INTEGER NOT NULL);
+        DELETE FROM refunds WHERE rowid NOT IN (SELECT min(rowid) FROM refunds GROUP BY order_id, txn);
+        CREATE UNIQUE INDEX IF NOT EXISTS refunds_order_txn ON refunds (order_id, txn);
+        CREATE TABLE IF NOT EXISTS nonces (nonce TEXT PRIMARY KEY, until_s INTEGER NOT NULL);
         CREATE TABLE IF NOT EXISTS ledgers (
             event TEXT NOT NULL, sku TEXT NOT NULL,
             total INTEGER NOT NULL, available INTEGER NOT NULL, reserved INTEGER NOT NULL, sold INTEGER NOT NULL,
@@ -81,6 +84,8 @@ final class JournalStore {
     /// Idempotent answers written between purges of the expired ones, records: keeps the table
     /// near a day's worth without a DELETE per insert.
     static let idempotencyPurgeEveryRecords = 1_024
+    /// Payment nonces written between purges of the expired ones.
+    static let noncePurgeEveryRecords = 1_024
 
     let database: SQLiteDatabase
     private let begin: SQLiteStatement
@@ -88,6 +93,9 @@ final class JournalStore {
     private let rollback: SQLiteStatement
     private let upsertOrder: SQLiteStatement
     private let insertRefund: SQLiteStatement
+    private let upsertNonce: SQLiteStatement
+    private let purgeNonces: SQLiteStatement
+    private var noncesSincePurge = 0
     private let upsertGroup: SQLiteStatement
     private let insertCoupon: SQLiteStatement
     private let addRestock: SQLiteStatement
@@ -144,7 +152,9 @@ final class JournalStore {
             INSERT OR IGNORE INTO coupons (code, batch, owner, ip, value, min_spend, claimed_ms, expires_ms)
             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
             """)
-        insertRefund = try database.prepare("INSERT INTO refunds (order_id, txn, at_ms) VALUES (?1, ?2, ?3)")
+        insertRefund = try database.prepare("INSERT OR IGNORE INTO refunds (order_id, txn, at_ms) VALUES (?1, ?2, ?3)")
+        upsertNonce = try database.prepare("INSERT OR REPLACE INTO nonces (nonce, until_s) VALUES (?1, ?2)")
+        purgeNonces = try database.prepare("DELETE FROM nonces WHERE until_s <= ?1")
         addRestock = try database.prepare(
             """
             INSERT INTO restocks (event, sku, delta) VALUES (?1, ?2, ?3)
@@ -296,6 +306,18 @@ final class JournalStore {
             let statement = paused ? insertPaused : deletePaused
             try statement.bind(event, at: 1)
             try statement.execute()
+        case .nonce(let nonce, let untilSeconds):
+            try upsertNonce.bind(nonce, at: 1)
+            try upsertNonce.bind(untilSeconds, at: 2)
+            try upsertNonce.execute()
+            noncesSincePurge += 1
+            if noncesSincePurge >= Self.noncePurgeEveryRecords {
+                noncesSincePurge = 0
+                // `untilSeconds` is at most the acceptance window past now: anything that ran
+                // out two windows before it is certainly expired.
+                try purgeNonces.bind(untilSeconds - 2 * PaymentSignature.timestampSkewSecondsMax, at: 1)
+                try purgeNonces.execute()
+            }
         case .idempotentAnswer(let answer):
             try upsertIdempotent.bind(answer.user, at: 1)
             try upsertIdempotent.bind(answer.key, at: 2)

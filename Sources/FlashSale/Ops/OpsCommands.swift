@@ -87,6 +87,7 @@ enum OpsCommands {
 
     static func order(_ context: OpsContext, _ arguments: [String]) async -> OpsOutcome {
         guard let order = await context.engine.order(arguments[0]) else { return error("unknown_order", "no order '\(arguments[0])'") }
+        if let failure = await context.engine.settled() { return OpsOutcome(reply: OpsReply(failure)) }
         return OpsOutcome(reply: .ok(OpsReply.order(order)))
     }
 

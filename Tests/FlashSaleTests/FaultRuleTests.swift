@@ -1,0 +1,264 @@
+import Foundation
+import Synchronization
+import Testing
+
+@testable import FlashSale
+@testable import InventoryActor
+
+/// Contract v2's fault rules (issue 12): ops writes under a failing disk, `PAUSE` as a
+/// barrier, payments whose answers wait for durability, double charges recorded once, nonces
+/// used only when accepted and remembered for the whole window across restarts, per-IP limits
+/// over IPv6, and `STATS rejected_rate_limited`. Each test failed on the code before it.
+@Suite struct FaultRuleTests {
+    static let nowMs: Int64 = 1_795_000_000_000
+    static let key = LedgerKey(event: "e1", sku: "A1")
+
+    // MARK: Ops writes
+
+    /// `RESTOCK` answered `ERR unavailable` changed nothing: retried three times during a disk
+    /// fault, then once after it, `total` moved by exactly the delta answered OK. (Before, each
+    /// refused restock was applied in memory and its record committed once the disk healed:
+    /// +40, not +10.)
+    @Test func restockRefusedDuringADiskFaultChangesNothing() async throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let config = makeTestConfig(dataDirectory: directory.path, nowMs: Self.nowMs, stock: 100, limitPerUser: 1)
+        let disk = try await DiskFaultTests.FailingWorld(config: config, clock: ManualClock(startMs: Self.nowMs), fault: DiskFaultTests.faults[0])
+        // As the ops port runs it: through the engine's gate.
+        func restock() async -> Result<StockCounters, Rejection> {
+            await disk.engine.admitted { await disk.engine.restock(event: "e1", sku: "A1", delta: 10) } ?? .failure(SaleEngine.notReady)
+        }
+        disk.fail()
+        for _ in 0..<3 {
+            guard case .failure(let rejection) = await restock() else { Issue.record("a restock was applied during the fault"); continue }
+            #expect(rejection.code == "unavailable")
+        }
+        try await disk.heal()
+        #expect(try #require(await disk.engine.inventory.counters(Self.key)).total == 100)
+        guard case .success = await restock() else { Issue.record("the restock after the fault failed"); return }
+        #expect(try #require(await disk.engine.inventory.counters(Self.key)).total == 110)
+        await disk.stop()
+        let restarted = try await TestEngine.start(config: config, clock: ManualClock(startMs: Self.nowMs))
+        #expect(try #require(await restarted.engine.inventory.counters(Self.key)).total == 110)
+        await restarted.stop()
+    }
+
+    /// 200 concurrent orders with a `PAUSE` in the middle: once `PAUSE` has answered, no order
+    /// of the event is created, not even one already on its way to the shard. (Before, the
+    /// pause was checked before the hop to the shard, so claims in flight got through.)
+    @Test func pauseIsABarrierForClaimsInFlight() async throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let config = makeTestConfig(dataDirectory: directory.path, nowMs: Self.nowMs, stock: 100_000, limitPerUser: 1)
+        let world = try await TestEngine.start(config: config, clock: ManualClock(startMs: Self.nowMs))
+        let burst = BurstOutcomes()
+        let atPause = Locked<StockCounters?>(nil)
+        await withTaskGroup(of: Void.self) { group in
+            for worker in 0..<20 {
+                group.addTask {
+                    for n in 0..<10 {
+                        let response = await world.order("p\(worker)-\(n)")
+                        if response.status == 201 { burst.outcomes.withLock { $0.created["p\(worker)-\(n)"] = "" } }
+                        if burst.answered.add(1, ordering: .relaxed).newValue == 50 {
+                            if case .failure(let rejection) = await world.engine.setPaused("e1", true) {
+                                Issue.record("PAUSE refused: \(rejection.message)")
+                            }
+                            let counters = await world.engine.inventory.counters(Self.key)
+                            atPause.set(counters)
+                        }
+                    }
+                }
+            }
+        }
+        let paused = try #require(atPause.get())
+        let settled = try #require(await world.engine.inventory.counters(Self.key))
+        #expect(settled == paused, "orders were created after PAUSE answered OK")
+        #expect(settled.reserved == Int64(burst.outcomes.withLock { $0.created.count }))
+        #expect(await world.order("late").errorCode == "paused")
+        await world.stop()
+    }
+
+    // MARK: Payments
+
+    /// A duplicate notification is not answered before the payment it reports is durable: the
+    /// original's commit is held, the duplicate (same transaction, new nonce) must wait for it.
+    /// (Before, the duplicate was answered 200 at once while the original could still be lost.)
+    @Test func aDuplicateWaitsForTheOriginalPaymentToBeDurable() async throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let config = makeTestConfig(dataDirectory: directory.path, nowMs: Self.nowMs, stock: 10, limitPerUser: 1)
+        let hold = CommitHold()
+        let journal = try Journal(
+            directory: directory.path, synchronous: .normal, batchMax: 64, logger: TestEngine.logger,
+            faultInjector: { hold.passCommit() })
+        let engine = SaleEngine(config: config, clock: ManualClock(startMs: Self.nowMs), journal: journal, logger: TestEngine.logger)
+        await engine.recover(from: try Journal.recover(directory: directory.path))
+        let world = TestEngine(
+            config: config, clock: ManualClock(startMs: Self.nowMs), engine: engine,
+            api: BuyerAPI(engine: engine, userTokenSecret: TestSecrets.userToken, guards: BuyerGuards(config: config)))
+        let id = try #require(await world.order("u1").json["order"]?.stringValue)
+
+        hold.engage()
+        let original = Task { await world.pay(order: id, transaction: "tx1", amount: 990, nonce: "first") }
+        try await pollUntil { hold.isHolding }
+        let heldTicket = journal.lastTicket
+        let duplicateDone = FaultFlag()
+        let duplicate = Task {
+            let answer = await world.pay(order: id, transaction: "tx1", amount: 990, nonce: "second")
+            duplicateDone.set(true)
+            return answer
+        }
+        // Either the duplicate has answered, or it has reached the journal and waits.
+        try await pollUntil { duplicateDone.isOn || journal.lastTicket > heldTicket }
+        #expect(!duplicateDone.isOn, "the duplicate was answered while the original payment was not durable")
+        hold.release()
+        let first = await original.value
+        let second = await duplicate.value
+        #expect(first.status == 200 && first.json["status"]?.stringValue == "paid")
+        #expect(second.status == 200 && second.json["duplicate"]?.boolValue == true)
+        await world.stop()
+    }
+
+    /// A double charge redelivered five times with new nonces: five identical answers, one
+    /// refund row, `double_payments` = 1, also after a restart. (Before: five rows, five counted.)
+    @Test func aDoubleChargeIsRecordedOncePerTransaction() async throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let config = makeTestConfig(dataDirectory: directory.path, nowMs: Self.nowMs, stock: 10, limitPerUser: 1)
+        let clock = ManualClock(startMs: Self.nowMs)
+        let world = try await TestEngine.start(config: config, clock: clock)
+        let id = try #require(await world.order("u1").json["order"]?.stringValue)
+        #expect(await world.pay(order: id, transaction: "tx1", amount: 990).status == 200)
+        var bodies: [[UInt8]] = []
+        for _ in 0..<5 {
+            let answer = await world.pay(order: id, transaction: "tx2", amount: 990)
+            #expect(answer.status == 200 && answer.json["refund"]?.stringValue == "tx2")
+            bodies.append(answer.body)
+        }
+        #expect(Set(bodies).count == 1, "the redeliveries were answered differently")
+        #expect(world.engine.stats.doublePayments.load(ordering: .relaxed) == 1)
+        await world.stop()
+        let state = try Journal.recover(directory: directory.path)
+        #expect(state.refunds.count == 1)
+        #expect(state.doublePayments == 1)
+        let restarted = try await TestEngine.start(config: config, clock: clock)
+        #expect(restarted.engine.stats.doublePayments.load(ordering: .relaxed) == 1)
+        let again = await restarted.pay(order: id, transaction: "tx2", amount: 990)
+        #expect(again.status == 200 && again.body == bodies[0])
+        #expect(restarted.engine.stats.doublePayments.load(ordering: .relaxed) == 1)
+        await restarted.stop()
+        #expect(try Journal.recover(directory: directory.path).refunds.count == 1)
+    }
+
+    /// A notification answered 503 has not used its nonce: sent again unchanged once the disk
+    /// is back, it is accepted. (Before, the nonce was taken first: the resend was `409 replay`.)
+    @Test func aNotificationAnswered503CanBeSentAgainUnchanged() async throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let config = makeTestConfig(dataDirectory: directory.path, nowMs: Self.nowMs, stock: 10, limitPerUser: 1)
+        let disk = try await DiskFaultTests.FailingWorld(config: config, clock: ManualClock(startMs: Self.nowMs), fault: DiskFaultTests.faults[0])
+        let id = try #require(await disk.world.order("u1").json["order"]?.stringValue)
+        disk.fail()
+        let refused = await disk.world.pay(order: id, transaction: "tx1", amount: 990, nonce: "resent", timestamp: Self.nowMs / 1000)
+        #expect(refused.status == 503)
+        try await disk.heal()
+        let resent = await disk.world.pay(order: id, transaction: "tx1", amount: 990, nonce: "resent", timestamp: Self.nowMs / 1000)
+        #expect(resent.status == 200 && resent.json["status"]?.stringValue == "paid", "\(resent.status) \(resent.errorCode ?? "")")
+        await disk.stop()
+    }
+
+    /// A nonce is remembered until its timestamp + 300 s: a notification stamped 290 s ahead is
+    /// refused as a replay for as long as it could be accepted, and across a restart. (Before,
+    /// a nonce was remembered 300 s from its arrival and not at all across a restart.)
+    @Test func aNonceIsRememberedForItsWholeWindowAndAcrossARestart() async throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let config = makeTestConfig(dataDirectory: directory.path, nowMs: Self.nowMs, stock: 10, limitPerUser: 1)
+        let clock = ManualClock(startMs: Self.nowMs)
+        let world = try await TestEngine.start(config: config, clock: clock)
+        let id = try #require(await world.order("u1").json["order"]?.stringValue)
+        let future = Self.nowMs / 1000 + 290
+        #expect(await world.pay(order: id, transaction: "tx1", amount: 990, nonce: "ahead", timestamp: future).status == 200)
+        clock.advance(ms: 400_000)  // still inside the window of the stamp (future + 300 s)
+        #expect(await world.pay(order: id, transaction: "tx1", amount: 990, nonce: "ahead", timestamp: future).errorCode == "replay")
+        await world.stop()
+
+        let restarted = try await TestEngine.start(config: config, clock: clock)
+        #expect(await restarted.pay(order: id, transaction: "tx1", amount: 990, nonce: "ahead", timestamp: future).errorCode == "replay")
+        clock.advance(ms: 200_000)  // now past future + 300 s: the stamp itself is stale
+        #expect(await restarted.pay(order: id, transaction: "tx1", amount: 990, nonce: "ahead", timestamp: future).errorCode == "stale")
+        await restarted.stop()
+    }
+
+    // MARK: Per-IP limits
+
+    /// A coupon batch's `per_ip` counts an IPv6 client by its /64, as the rate limiter does.
+    /// (Before, each address of a /64 counted apart: one subscriber could claim without limit.)
+    @Test func couponPerIPCountsAnIPv6ClientByItsSlash64() async throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let batch = CouponBatchConfig(
+            id: "c1", total: 100, valueFen: 100, minSpendFen: 0, perUser: 1, perIP: 1,
+            startsAtMs: Self.nowMs - 60_000, endsAtMs: Self.nowMs + 3_600_000, validForMs: 3_600_000)
+        let config = makeTestConfig(dataDirectory: directory.path, nowMs: Self.nowMs, stock: 10, limitPerUser: 1, coupons: [batch])
+        let world = try await TestEngine.start(config: config, clock: ManualClock(startMs: Self.nowMs))
+        #expect(await world.claim("v1", clientIP: "2001:db8:1:2::1").status == 201)
+        #expect(await world.claim("v2", clientIP: "2001:db8:1:2:ffff::9").errorCode == "ip_limit_exceeded")
+        #expect(await world.claim("v3", clientIP: "2001:db8:1:3::1").status == 201, "another /64 is another client")
+        await world.stop()
+    }
+
+    /// `STATS rejected_rate_limited` counts every `429`. (Before, it stayed 0.)
+    @Test func statsCountEveryRateLimitedAnswer() async throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        var config = makeTestConfig(dataDirectory: directory.path, nowMs: Self.nowMs, stock: 1_000, limitPerUser: 1)
+        config.rateLimitPerIPRate = 1
+        config.rateLimitPerIPBurst = 5
+        let world = try await TestEngine.start(config: config, clock: ManualClock(startMs: Self.nowMs))
+        var limited = 0
+        for n in 0..<40 where await world.order("r\(n)").status == 429 { limited += 1 }
+        #expect(limited == 35)
+        let stats = Dictionary(uniqueKeysWithValues: world.engine.stats.snapshot)
+        #expect(stats["rejected_rate_limited"] == 35, "\(stats)")
+        await world.stop()
+    }
+}
+
+/// A value behind a lock, shareable with child tasks.
+final class Locked<Value: Sendable>: Sendable {
+    private let value: Mutex<Value>
+    init(_ value: Value) { self.value = Mutex(value) }
+    func get() -> Value { value.withLock { $0 } }
+    func set(_ newValue: Value) { value.withLock { $0 = newValue } }
+}
+
+/// Holds journal commits (as a fault injector: it runs on the writer thread before COMMIT)
+/// until released.
+final class CommitHold: Sendable {
+    private let engaged = Atomic<Bool>(false)
+    private let holding = Atomic<Bool>(false)
+    private let gate = DispatchSemaphore(value: 0)
+
+    /// The next commit blocks until `release()`.
+    func engage() { engaged.store(true, ordering: .releasing) }
+
+    /// Whether a commit is blocked now.
+    var isHolding: Bool { holding.load(ordering: .acquiring) }
+
+    /// Lets the blocked commit (and every later one) through.
+    func release() {
+        engaged.store(false, ordering: .releasing)
+        gate.signal()
+    }
+
+    /// The fault injector: blocks while engaged, never fails.
+    func passCommit() -> SQLiteError? {
+        if engaged.load(ordering: .acquiring) {
+            holding.store(true, ordering: .releasing)
+            gate.wait()
+            holding.store(false, ordering: .releasing)
+        }
+        return nil
+    }
+}
