@@ -41,13 +41,13 @@ import threading
 import time
 
 USER_SECRET = "soak-user-secret"
-PAY_SECRET = "soak-pay-secret"
+PAY_SECRET = "soak-payment-secret"
 BUYERS = 10_000
 CONFIG = """
 secrets:
   user_token: soak-user-secret
-  payment: soak-pay-secret
-  ops: soak-ops-secret
+  payment: soak-payment-secret
+  ops: soak-ops-password
 rate_limit:
   per_ip:
     rate: 1000000

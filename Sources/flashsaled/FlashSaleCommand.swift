@@ -49,6 +49,10 @@ struct Serve: AsyncParsableCommand {
         if let data { settings.dataDirectory = data }
         if let http { settings.http = HostPort(http)! }
         if let ops { settings.ops = HostPort(ops)! }
+        if let refusal = settings.publicSecretsRefusal {
+            FileHandle.standardError.write(Data("flashsaled: \(refusal)\n".utf8))
+            throw ExitCode(2)
+        }
         let level = ProcessInfo.processInfo.environment["FLASHSALE_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .info
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)

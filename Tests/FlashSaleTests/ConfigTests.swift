@@ -34,9 +34,9 @@ struct ConfigTests {
     /// The smallest valid config: the three secrets.
     static let secretsYAML = """
         secrets:
-          user_token: u-secret
-          payment: p-secret
-          ops: o-secret
+          user_token: user-token-secret-0
+          payment: payment-secret-000
+          ops: ops-password-0000
 
         """
 
@@ -80,7 +80,7 @@ struct ConfigTests {
             #expect(
                 config.secrets
                     == Secrets(
-                        userToken: "demo-user-token-secret", payment: "demo-payment-secret", ops: "demo-ops-secret"))
+                        userToken: "demo-user-token-secret", payment: "demo-payment-secret", ops: "demo-ops-password"))
             #expect(config.trustedProxies == [])
             #expect(config.rateLimitPerIPRate == 20)
             #expect(config.rateLimitPerIPBurst == 40)
@@ -124,7 +124,7 @@ struct ConfigTests {
             #expect(
                 config.secrets
                     == Secrets(
-                        userToken: "demo-user-token-secret", payment: "demo-payment-secret", ops: "demo-ops-secret"))
+                        userToken: "demo-user-token-secret", payment: "demo-payment-secret", ops: "demo-ops-password"))
             #expect(config.paymentWindowMs == 15 * 60_000)
             #expect(config.groupWindowMs == hourMs)
             #expect(
@@ -700,7 +700,7 @@ struct ConfigTests {
             ops: 127.0.0.1:7070
             data: ./data
             timezone: Asia/Shanghai
-            secrets: { user_token: file-u, payment: file-p, ops: file-o }
+            secrets: { user_token: file-user-token-secret, payment: file-payment-secret, ops: file-ops-password }
             trusted_proxies: [10.0.0.0/8]
             rate_limit: { per_ip: { rate: 20, burst: 40 } }
             admission: { max_inflight: 4096 }
@@ -716,9 +716,9 @@ struct ConfigTests {
                 "FLASHSALE_OPS": "[::1]:9001",
                 "FLASHSALE_DATA": "/tmp/fs",
                 "FLASHSALE_TIMEZONE": "UTC",
-                "FLASHSALE_SECRETS_USER_TOKEN": "env-u",
-                "FLASHSALE_SECRETS_PAYMENT": "env-p",
-                "FLASHSALE_SECRETS_OPS": "env-o",
+                "FLASHSALE_SECRETS_USER_TOKEN": "env-user-token-secret",
+                "FLASHSALE_SECRETS_PAYMENT": "env-payment-secret",
+                "FLASHSALE_SECRETS_OPS": "env-ops-password",
                 "FLASHSALE_TRUSTED_PROXIES": "192.168.0.0/16, ::1 ,",
                 "FLASHSALE_RATE_LIMIT_PER_IP_RATE": "0.5",
                 "FLASHSALE_RATE_LIMIT_PER_IP_BURST": "2",
@@ -737,7 +737,7 @@ struct ConfigTests {
             #expect(config.ops == HostPort(host: "::1", port: 9001))
             #expect(config.dataDirectory == "/tmp/fs")
             #expect(config.timeZoneIdentifier == "UTC")
-            #expect(config.secrets == Secrets(userToken: "env-u", payment: "env-p", ops: "env-o"))
+            #expect(config.secrets == Secrets(userToken: "env-user-token-secret", payment: "env-payment-secret", ops: "env-ops-password"))
             #expect(config.trustedProxies == ["192.168.0.0/16", "::1/128"])
             #expect(config.rateLimitPerIPRate == 0.5 && config.rateLimitPerIPBurst == 2)
             #expect(config.admissionMaxInflight == 10)
@@ -750,7 +750,7 @@ struct ConfigTests {
 
         @Test func withoutOverridesTheFileValuesStand() throws {
             let config = try parse(fileYAML)
-            #expect(config.secrets == Secrets(userToken: "file-u", payment: "file-p", ops: "file-o"))
+            #expect(config.secrets == Secrets(userToken: "file-user-token-secret", payment: "file-payment-secret", ops: "file-ops-password"))
             #expect(config.trustedProxies == ["10.0.0.0/8"])
         }
 
@@ -758,9 +758,10 @@ struct ConfigTests {
             let config = try parse(
                 "",
                 environment: [
-                    "FLASHSALE_SECRETS_USER_TOKEN": "u", "FLASHSALE_SECRETS_PAYMENT": "p", "FLASHSALE_SECRETS_OPS": "o",
+                    "FLASHSALE_SECRETS_USER_TOKEN": "env-user-token-secret", "FLASHSALE_SECRETS_PAYMENT": "env-payment-secret",
+                    "FLASHSALE_SECRETS_OPS": "env-ops-password",
                 ])
-            #expect(config.secrets == Secrets(userToken: "u", payment: "p", ops: "o"))
+            #expect(config.secrets == Secrets(userToken: "env-user-token-secret", payment: "env-payment-secret", ops: "env-ops-password"))
         }
 
         @Test func anOverrideReplacesABadFileValue() throws {
@@ -928,5 +929,37 @@ struct ConfigTests {
                     0xff, 0xff, 10, 0, 0, 1,
                 ])
         }
+    }
+}
+
+/// Contract §5 (v2): every secret at least 16 bytes; the public demo secrets only on loopback.
+@Suite struct SecretRuleTests {
+    @Test(arguments: ["user_token", "payment", "ops"])
+    func aShortSecretIsAConfigErrorNamingItsKey(key: String) throws {
+        var secrets = ["user_token": "user-token-secret-0", "payment": "payment-secret-000", "ops": "ops-password-0000"]
+        secrets[key] = "fifteen-bytes-x"
+        let yaml = "secrets:\n" + secrets.sorted { $0.key < $1.key }.map { "  \($0.key): \($0.value)\n" }.joined()
+        let error = try #require(ConfigTests.parseError(yaml))
+        #expect(error.key == "secrets.\(key)")
+        #expect(error.problem.contains("at least 16 bytes"), "\(error)")
+    }
+
+    @Test func theDemoSecretsServeOnlyOnLoopback() throws {
+        var demo = try SaleConfig.load(path: nil, environment: [:], nowMs: ConfigTests.wednesdayMs)
+        #expect(demo.publicSecretsRefusal == nil, "the demo on its default loopback listeners")
+        demo.ops = HostPort(host: "::1", port: 7070)
+        #expect(demo.publicSecretsRefusal == nil)
+        demo.http = HostPort(host: "0.0.0.0", port: 8080)
+        let refusal = try #require(demo.publicSecretsRefusal)
+        #expect(refusal.contains("0.0.0.0:8080") && refusal.contains("secrets.user_token") && refusal.contains("FLASHSALE_SECRETS_OPS"))
+        let own = try SaleConfig.load(
+            path: nil,
+            environment: [
+                "FLASHSALE_SECRETS_USER_TOKEN": "own-user-token-secret", "FLASHSALE_SECRETS_PAYMENT": "own-payment-secret",
+                "FLASHSALE_SECRETS_OPS": "own-ops-password-0",
+            ], nowMs: ConfigTests.wednesdayMs)
+        var exposed = own
+        exposed.http = HostPort(host: "0.0.0.0", port: 8080)
+        #expect(exposed.publicSecretsRefusal == nil, "own secrets may listen anywhere")
     }
 }

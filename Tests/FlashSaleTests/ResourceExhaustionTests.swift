@@ -252,21 +252,23 @@ enum RawSocket {
         while idle.count < HTTPLimits.connectionsMax {
             let batch = (0..<min(1_000, HTTPLimits.connectionsMax - idle.count)).map { _ in RawSocket.connect(port: port, nonBlocking: true) }
             idle += batch.filter { $0 >= 0 }
-            #expect(batch.allSatisfy { $0 >= 0 }, "socket: \(String(cString: strerror(errno)))")
-            let opened = batch.filter { $0 >= 0 }
-            #expect(await RawSocket.offPool { RawSocket.awaitConnected(opened, timeoutMs: 30_000) } == batch.count)
+            // A socket this process cannot open is a failure, not a reason to try forever.
+            try #require(batch.allSatisfy { $0 >= 0 }, "socket: \(String(cString: strerror(errno)))")
+            #expect(await RawSocket.offPool { RawSocket.awaitConnected(batch, timeoutMs: 30_000) } == batch.count)
+            if ContinuousClock.now - started > .milliseconds(HTTPLimits.idleTimeoutMs / 3) { break }
         }
         let connectedIn = ContinuousClock.now - started
         Self.progress("\(idle.count) connected in \(connectedIn)")
         // Every check below needs the first connection still inside the daemon's 60 s idle
         // timeout at the end (≈ 5 s here normally). A box so loaded that connecting alone took
         // a third of it cannot tell "dropped while idle too long" from a fault: say so, stop.
-        guard connectedIn < .milliseconds(HTTPLimits.idleTimeoutMs / 3) else {
-            print("10 000 idle connections: connecting took \(connectedIn) (machine overloaded); the idle-timeout-bound checks were not run")
+        guard connectedIn < .milliseconds(HTTPLimits.idleTimeoutMs / 3), idle.count == HTTPLimits.connectionsMax else {
+            let connected = idle.count
             idle.forEach { close($0) }
             idle.removeAll()
             daemon.kill(SIGTERM)
-            return
+            // Skipped with the reason, never passed: nothing was checked.
+            try Test.cancel("connecting \(connected) took \(connectedIn) (machine overloaded): the checks need every connection inside the 60 s idle timeout")
         }
         // The daemon holds them all: its gauge, read on a reserve connection, says 10 000 plus the scrape.
         var open = 0.0

@@ -12,7 +12,7 @@ import Testing
 enum TestSecrets {
     static let userToken = "test-user-secret"
     static let payment = "test-payment-secret"
-    static let ops = "test-ops-secret"
+    static let ops = "test-ops-password"
 }
 
 /// A fresh temporary directory, removed by `remove()`.

@@ -16,7 +16,7 @@ extension SaleConfig {
         secrets:
           user_token: demo-user-token-secret
           payment: demo-payment-secret
-          ops: demo-ops-secret
+          ops: demo-ops-password
 
         payment:
           window: 15m
@@ -49,4 +49,32 @@ extension SaleConfig {
             ends_at: now+24h
             valid_for: 24h
         """
+}
+
+extension SaleConfig {
+    /// The secrets of the built-in demo config (and of the shipped `config/flashsale.yaml`):
+    /// printed in the README, so known to everyone.
+    public static let publicDemoSecrets: Set<String> = ["demo-user-token-secret", "demo-payment-secret", "demo-ops-password"]
+
+    /// Why this config must not serve: a public demo secret on a listener that is not loopback
+    /// (anyone could mint buyer tokens, forge payments or restock); nil when it may.
+    public var publicSecretsRefusal: String? {
+        let exposed = [("http", http), ("ops", ops)].filter { !$0.1.isLoopback }
+        guard let (name, address) = exposed.first else { return nil }
+        let named = [("secrets.user_token", secrets.userToken), ("secrets.payment", secrets.payment), ("secrets.ops", secrets.ops)]
+            .filter { Self.publicDemoSecrets.contains($0.1) }.map(\.0)
+        guard !named.isEmpty else { return nil }
+        return "refusing to listen on \(address) (\(name)) with the public demo \(named.joined(separator: ", ")): "
+            + "anyone could use them. Set your own (at least \(ConfigLimits.secretBytesMin) bytes each) in the config file "
+            + "or in FLASHSALE_SECRETS_USER_TOKEN, FLASHSALE_SECRETS_PAYMENT and FLASHSALE_SECRETS_OPS, or listen on loopback only."
+    }
+}
+
+extension HostPort {
+    /// Whether only this machine can connect: `localhost`, 127.0.0.0/8 or `::1`.
+    public var isLoopback: Bool {
+        if host.lowercased() == "localhost" { return true }
+        guard let address = ClientAddress(host) else { return false }
+        return address.isLoopback
+    }
 }

@@ -153,10 +153,18 @@ extension SaleConfig {
         }
 
         let secretsMapping = try root.mapping("secrets", keys: Keys.secrets)
+        let secretScalars = (
+            userToken: try secretsMapping.required("user_token"), payment: try secretsMapping.required("payment"),
+            ops: try secretsMapping.required("ops"))
         let secrets = Secrets(
-            userToken: try secretsMapping.required("user_token").string(bytesMax: ConfigLimits.stringBytesMax),
-            payment: try secretsMapping.required("payment").string(bytesMax: ConfigLimits.stringBytesMax),
-            ops: try secretsMapping.required("ops").string(bytesMax: ConfigLimits.stringBytesMax))
+            userToken: try secretScalars.userToken.string(bytesMax: ConfigLimits.stringBytesMax),
+            payment: try secretScalars.payment.string(bytesMax: ConfigLimits.stringBytesMax),
+            ops: try secretScalars.ops.string(bytesMax: ConfigLimits.stringBytesMax))
+        // Checked once all three are read, so a missing or empty one is named first.
+        for (scalar, value) in [(secretScalars.userToken, secrets.userToken), (secretScalars.payment, secrets.payment), (secretScalars.ops, secrets.ops)]
+        where value.utf8.count < ConfigLimits.secretBytesMin {
+            throw scalar.error("must be at least \(ConfigLimits.secretBytesMin) bytes long (got \(value.utf8.count)): a short secret can be guessed")
+        }
 
         let trustedProxies = try decodeTrustedProxies(root)
 

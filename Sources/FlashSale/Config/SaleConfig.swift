@@ -233,6 +233,8 @@ enum ConfigLimits {
     static let moneyFenMax: Int64 = 1_000_000_000
     /// Largest stock of one item: counters stay far from Int64 overflow.
     static let stockMax: Int64 = 1_000_000_000
+    /// Shortest secret (`secrets.*`), bytes (contract §5).
+    public static let secretBytesMin = 16
     /// Largest coupon batch.
     static let couponTotalMax: Int64 = 1_000_000_000
     /// Largest `limit_per_user`: an order's qty is an Int32 and price × qty must not overflow.

@@ -66,6 +66,9 @@ public struct ClientAddress: Hashable, Sendable, CustomStringConvertible {
 
     static let mappedPrefix: [UInt8] = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff]
 
+    /// Whether this is a loopback address: 127.0.0.0/8 or `::1`.
+    public var isLoopback: Bool { isIPv4 ? (low >> 24) & 0xff == 127 : high == 0 && low == 1 }
+
     /// Whether this is an IPv4 address (IPv4-mapped).
     public var isIPv4: Bool { high == 0 && low >> 32 == 0xffff }
 
