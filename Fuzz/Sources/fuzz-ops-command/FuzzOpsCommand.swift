@@ -14,7 +14,7 @@ import NIOEmbedded
 /// and every ledger's counters consistent after every input that authenticated (only those
 /// can change stock).
 enum OpsCommandFuzz {
-    static let opsSecret = "fuzz-ops-secret"
+    static let opsSecret = "fuzz-ops-password"
 
     static let (engine, runner): (SaleEngine, OpsCommandRunner) = {
         let (engine, hub) = makeDemoEngine(opsSecret: opsSecret, label: "fuzz-ops-command")

@@ -13,7 +13,7 @@ import NIOEmbedded
 /// Checks: no crash, no hang (the connection answers and closes within 10 s), every reply
 /// starts with `OK` or `ERR` and ends in a line end, and the stock invariants hold.
 enum OpsSessionFuzz {
-    static let opsSecret = "fuzz-ops-secret"
+    static let opsSecret = "fuzz-ops-password"
 
     static let (engine, watchHub) = makeDemoEngine(opsSecret: opsSecret, label: "fuzz-ops-session")
 
