@@ -20,15 +20,7 @@ import Testing
         return nil
     }
 
-    static let config = """
-        secrets:
-          user_token: \(TestSecrets.userToken)
-          payment: \(TestSecrets.payment)
-          ops: \(TestSecrets.ops)
-        rate_limit:
-          per_ip:
-            rate: 1000000
-            burst: 1000000
+    static let config = TestSecrets.configHeaderYAML + """
         admission:
           max_inflight: 100000
         payment:

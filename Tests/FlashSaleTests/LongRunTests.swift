@@ -9,15 +9,7 @@ import Testing
 /// metrics' connection reader, at every scrape) gained a reabstraction thunk each time it was
 /// read out of its `Mutex`, and releasing the chain at shutdown overflowed the stack.
 @Suite(.serialized) struct LongRunTests {
-    static let config = """
-        secrets:
-          user_token: \(TestSecrets.userToken)
-          payment: \(TestSecrets.payment)
-          ops: \(TestSecrets.ops)
-        rate_limit:
-          per_ip:
-            rate: 1000000
-            burst: 1000000
+    static let config = TestSecrets.configHeaderYAML + """
         events:
           - id: long
             kind: seckill

@@ -12,11 +12,15 @@ import Testing
 /// socket means end of stream or a reset).
 enum RawSocket {
     /// A socket connecting to 127.0.0.1:`port`; blocking ones return connected, non-blocking
-    /// ones may still be connecting. -1 on failure.
-    static func connect(port: Int, nonBlocking: Bool = false) -> Int32 {
+    /// ones may still be connecting. -1 on failure. `receiveBufferBytes` sets `SO_RCVBUF`
+    /// before the connect (a client that reads slowly, or not at all).
+    static func connect(port: Int, nonBlocking: Bool = false, receiveBufferBytes: Int32? = nil) -> Int32 {
         let type = Int32(SOCK_STREAM.rawValue) | (nonBlocking ? Int32(SOCK_NONBLOCK.rawValue) : 0)
         let fd = socket(AF_INET, type, 0)
         guard fd >= 0 else { return -1 }
+        if var bytes = receiveBufferBytes {
+            setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &bytes, socklen_t(MemoryLayout<Int32>.size))
+        }
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_addr.s_addr = inet_addr("127.0.0.1")

@@ -13,6 +13,19 @@ enum TestSecrets {
     static let userToken = "test-user-secret"
     static let payment = "test-payment-secret"
     static let ops = "test-ops-password"
+
+    /// The head of a config file for the real daemon: these secrets, no rate limit to speak of.
+    static let configHeaderYAML = """
+        secrets:
+          user_token: \(userToken)
+          payment: \(payment)
+          ops: \(ops)
+        rate_limit:
+          per_ip:
+            rate: 1000000
+            burst: 1000000
+
+        """
 }
 
 /// A fresh temporary directory, removed by `remove()`.

@@ -47,6 +47,10 @@ public enum HTTPLimits {
     /// Most `X-Forwarded-For` hops examined, hops: a chain longer than any real proxy path is
     /// cut from the left (the right-most hops are the ones that count).
     public static let forwardedForHopsMax = 32
+    /// Response bytes waiting for a client that does not read, at most: past it the connection
+    /// is closed. The server stops reading while the socket does not take its writes, so only
+    /// the answers to the requests of one read can pile up (pipelined requests).
+    public static let outboundBytesMax = 4 << 20
 }
 
 /// The edge limits one `HTTPServer` enforces; the defaults are `HTTPLimits`' (tests shorten them).

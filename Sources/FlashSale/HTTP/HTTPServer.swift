@@ -102,6 +102,9 @@ public final class HTTPServer: Sendable {
                         withErrorHandling: false, withOutboundHeaderValidation: true, withEncoderConfiguration: .init(),
                         withDecoderLimitConfiguration: Self.decoderLimits)
                     try pipeline.addHandler(ReadDeadlineHandler(idleTimeoutMs: idleTimeoutMs, readTimeoutMs: readTimeoutMs), position: .first)
+                    // No reading while the socket takes no more writes: a client that sends and
+                    // never reads (pipelined requests) stalls itself, not the daemon's memory.
+                    try pipeline.addHandler(BackPressureHandler(), position: .first)
                     // Unparsable requests get the contract's JSON 400, not NIO's empty one.
                     try pipeline.addHandler(HTTPProtocolErrorHandler())
                     try pipeline.addHandler(HTTPConnectionHandler(server: self, probeOnly: probeOnly))
@@ -317,6 +320,12 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
         if keepAlive {
             context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
             context.triggerUserOutboundEvent(ReadDeadlineEvent.responseSent, promise: nil)
+            if !context.channel.isWritable,
+                let buffered = try? context.channel.syncOptions?.getOption(.bufferedWritableBytes), buffered > HTTPLimits.outboundBytesMax
+            {
+                // Answers pile up for a client that does not read them: past the cap it is dropped.
+                context.close(promise: nil)
+            }
         } else {
             // Close once the response is out (a promise only here: most connections are kept alive).
             let channel = context.channel

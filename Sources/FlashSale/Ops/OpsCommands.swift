@@ -161,6 +161,7 @@ enum OpsCommands {
         let subscription = WatchSubscription(
             sku: sku, event: arguments.count == 2 ? events[0].config.id : nil, catalog: engine.catalog, clock: engine.clock,
             eventLoop: channel.eventLoop,
+            canDeliver: { channel.isWritable },
             deliver: { line in channel.writeAndFlush(OpsReply.push(line).buffer(channel.allocator), promise: nil) })
         // Register first, then read: a change in between reaches the subscription and wins.
         context.watchHub.add(subscription)

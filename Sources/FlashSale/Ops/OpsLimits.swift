@@ -17,6 +17,10 @@ public enum OpsLimits {
     public static let watchLinesPerSecondMax = 10
     /// Lines read ahead of the one being answered before reading stops (back-pressure on a paste).
     public static let opsQueuedLinesMax = 256
+    /// Reply bytes waiting for a client that does not read, at most: past it the connection is
+    /// closed. Replies are answered only while the socket takes them (lines wait, reading
+    /// stops, `WATCH` keeps only its latest state), so only one burst of replies can pile up.
+    public static let outboundBytesMax = 1 << 20
     /// Failed `AUTH` attempts before the connection is closed: slows guessing to reconnect speed.
     public static let opsAuthFailuresMax = 3
 

@@ -84,6 +84,8 @@ public final class OpsServer: Sendable {
         to channel: any Channel, engine: SaleEngine, watchHub: StockWatchHub, opsSecret: String, logger: Logger
     ) throws {
         let sync = channel.pipeline.syncOperations
+        // No reading while the socket takes no more writes (a client that sends and never reads).
+        try sync.addHandler(BackPressureHandler())
         try sync.addHandler(ByteToMessageHandler(OpsLineDecoder()))
         let context = OpsContext(engine: engine, watchHub: watchHub, opsSecret: opsSecret, channel: channel)
         try sync.addHandler(OpsConnectionHandler(context: context, logger: logger))
@@ -186,9 +188,16 @@ final class OpsConnectionHandler: ChannelDuplexHandler {
         context.close(promise: nil)
     }
 
-    /// Answers queued frames in order until one needs the engine; resumes when it is answered.
+    /// The socket takes writes again: answer what waits.
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable { process(context) }
+        context.fireChannelWritabilityChanged()
+    }
+
+    /// Answers queued frames in order until one needs the engine, or the socket takes no more
+    /// replies (a client that does not read); resumes when it is answered or writable again.
     private func process(_ context: ChannelHandlerContext) {
-        while !busy, !closing, let frame = queue.popFirst() {
+        while !busy, !closing, context.channel.isWritable, let frame = queue.popFirst() {
             switch frame {
             case .tooLong:
                 closing = true
@@ -275,6 +284,12 @@ final class OpsConnectionHandler: ChannelDuplexHandler {
     private func write(_ reply: OpsReply, context: ChannelHandlerContext) {
         guard reply != .none, active else { return }
         context.writeAndFlush(wrapOutboundOut(reply.buffer(context.channel.allocator)), promise: nil)
+        if !context.channel.isWritable,
+            let buffered = try? context.channel.syncOptions?.getOption(.bufferedWritableBytes), buffered > OpsLimits.outboundBytesMax
+        {
+            closing = true
+            context.close(promise: nil)
+        }
     }
 
     private func writeThenClose(_ reply: OpsReply, context: ChannelHandlerContext) {

@@ -54,6 +54,9 @@ final class WatchSubscription: Sendable {
     private let clock: any SaleClock
     private let eventLoop: any EventLoop
     private let deliver: @Sendable (String) -> Void
+    /// Whether the connection takes a line now; while it does not, changes coalesce into the
+    /// latest state, sent once it does (a stalled client costs one state, not a queue).
+    private let canDeliver: @Sendable () -> Bool
     private let state = Mutex(State())
 
     private struct State {
@@ -67,7 +70,11 @@ final class WatchSubscription: Sendable {
     }
 
     /// A subscription whose lines `deliver` writes; `deliver` runs on `eventLoop`.
-    init(sku: String, event: String?, catalog: EventCatalog, clock: any SaleClock, eventLoop: any EventLoop, deliver: @escaping @Sendable (String) -> Void) {
+    init(
+        sku: String, event: String?, catalog: EventCatalog, clock: any SaleClock, eventLoop: any EventLoop,
+        canDeliver: @escaping @Sendable () -> Bool = { true }, deliver: @escaping @Sendable (String) -> Void
+    ) {
+        self.canDeliver = canDeliver
         self.sku = sku
         self.event = event
         self.catalog = catalog
@@ -116,6 +123,16 @@ final class WatchSubscription: Sendable {
     }
 
     private func flush() {
+        guard canDeliver() else {
+            // Not now: keep the latest state (dirty) and look again after one interval.
+            let retry = state.withLock { state -> Bool in
+                guard !state.cancelled else { return false }
+                state.flushScheduled = true
+                return true
+            }
+            if retry { eventLoop.scheduleTask(in: .milliseconds(OpsLimits.watchIntervalMs)) { self.flush() } }
+            return
+        }
         let nowMs = clock.nowMs()
         let line = state.withLock { state -> String? in
             state.flushScheduled = false
