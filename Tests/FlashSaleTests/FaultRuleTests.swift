@@ -78,6 +78,43 @@ import Testing
         await world.stop()
     }
 
+    /// The barrier, made deterministic: the only shard is held busy inside a decision (its
+    /// observer blocks), claims that passed every check before the pause queue behind it, then
+    /// `PAUSE` is sent. Whatever the shard decides, the log of its decisions must not show an
+    /// order after the moment `PAUSE` answered OK. (Before, `PAUSE` set a flag the engine read
+    /// before the hop to the shard: it answered OK while the queued claims were still to be
+    /// decided, and they became orders after it.)
+    @Test func pauseAnswersOnlyAfterClaimsAlreadyPastItsCheckAreDecided() async throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let config = makeTestConfig(dataDirectory: directory.path, nowMs: Self.nowMs, stock: 1_000, limitPerUser: 1, shards: 1)
+        let world = try await TestEngine.start(config: config, clock: ManualClock(startMs: Self.nowMs))
+        let log = DecisionLog()
+        await world.engine.inventory.setObserver(log)
+        log.holdNext()
+        let first = Task { await world.order("held") }
+        try await pollUntil { log.isHolding }
+        let queued = (0..<5).map { n in Task { await world.order("queued\(n)") } }
+        for _ in 0..<100 { await Task.yield() }  // let them pass the engine's checks and queue at the shard
+        let ticketBefore = world.engine.journal?.lastTicket ?? 0
+        let pause = Task {
+            let result = await world.engine.setPaused("e1", true)
+            log.mark("PAUSE OK")
+            return result
+        }
+        // Either PAUSE has answered (the shard is still held), or it waits on the shard.
+        try await pollUntil { log.contains("PAUSE OK") || (world.engine.journal?.lastTicket ?? 0) > ticketBefore }
+        log.release()
+        if case .failure(let rejection) = await pause.value { Issue.record("PAUSE refused: \(rejection.message)") }
+        _ = await first.value
+        for claim in queued { _ = await claim.value }
+        let entries = log.entries
+        let pausedAt = try #require(entries.firstIndex(of: "PAUSE OK"))
+        #expect(!entries[pausedAt...].contains { $0.hasPrefix("order") }, "orders decided after PAUSE answered OK: \(entries)")
+        #expect(await world.order("after").errorCode == "paused")
+        await world.stop()
+    }
+
     // MARK: Payments
 
     /// A duplicate notification is not answered before the payment it reports is durable: the
@@ -231,6 +268,36 @@ final class Locked<Value: Sendable>: Sendable {
     init(_ value: Value) { self.value = Mutex(value) }
     func get() -> Value { value.withLock { $0 } }
     func set(_ newValue: Value) { value.withLock { $0 = newValue } }
+}
+
+/// A shard observer that logs each decision and can hold the shard inside its next one.
+final class DecisionLog: StockObserver {
+    private let log = Mutex<[String]>([])
+    private let holding = Atomic<Bool>(false)
+    private let engaged = Atomic<Bool>(false)
+    private let gate = DispatchSemaphore(value: 0)
+
+    var entries: [String] { log.withLock { $0 } }
+    var isHolding: Bool { holding.load(ordering: .acquiring) }
+    func contains(_ entry: String) -> Bool { log.withLock { $0.contains(entry) } }
+    func mark(_ entry: String) { log.withLock { $0.append(entry) } }
+
+    /// The next decision blocks (its shard with it) until `release()`.
+    func holdNext() { engaged.store(true, ordering: .releasing) }
+
+    func release() {
+        engaged.store(false, ordering: .releasing)
+        gate.signal()
+    }
+
+    func stockChanged(_ key: LedgerKey, _ counters: StockCounters, by change: InventoryChange) {
+        if case .order(let order) = change { mark("order \(order.user) \(order.status)") }
+        if engaged.compareExchange(expected: true, desired: false, ordering: .acquiringAndReleasing).exchanged {
+            holding.store(true, ordering: .releasing)
+            gate.wait()
+            holding.store(false, ordering: .releasing)
+        }
+    }
 }
 
 /// Holds journal commits (as a fault injector: it runs on the writer thread before COMMIT)
