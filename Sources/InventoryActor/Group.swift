@@ -170,8 +170,8 @@ public enum GroupJoinResult: Sendable, Equatable {
     case limitExceeded
     /// No stock available.
     case soldOut
-    /// Ops paused the event (checked by the shard, in the same step as the stock).
-    case paused
+    /// The sale does not take claims now (checked by the shard, in the same step as the stock).
+    case saleClosed(SaleClosed)
 }
 
 /// The open groups' deadlines and every group of one shard, with the per-event formed count.

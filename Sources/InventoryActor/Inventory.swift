@@ -6,11 +6,17 @@ public struct Inventory: Sendable {
     /// Per-ledger sold-out flags the shards publish (the fast `sold_out` path); nil: none.
     public let soldOutHints: SoldOutHints?
 
-    /// `shardCount` empty shards reporting to `sink`, publishing sold-out flags to `soldOutHints`.
-    public init(shardCount: Int, sink: any ChangeSink, soldOutHints: SoldOutHints? = nil) {
+    /// `shardCount` empty shards reporting to `sink`, publishing sold-out flags to
+    /// `soldOutHints`, checking sale windows against `now`.
+    public init(shardCount: Int, sink: any ChangeSink, soldOutHints: SoldOutHints? = nil, now: @escaping @Sendable () -> Int64 = { 0 }) {
         precondition(shardCount >= 1 && shardCount <= OrderID.slotCount, "shard count out of range")
         self.soldOutHints = soldOutHints
-        self.shards = (0..<shardCount).map { InventoryShard(index: $0, sink: sink, hints: soldOutHints) }
+        self.shards = (0..<shardCount).map { InventoryShard(index: $0, sink: sink, hints: soldOutHints, now: now) }
+    }
+
+    /// Sets every event's sale window on every shard.
+    public func setSaleWindows(_ windows: [String: Range<Int64>]) async {
+        for shard in shards { await shard.setSaleWindows(windows) }
     }
 
     /// The shard owning `key`'s stock.

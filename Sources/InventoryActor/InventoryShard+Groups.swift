@@ -3,14 +3,16 @@
 extension InventoryShard {
     /// Opens a group; its leader holds one unit.
     public func openGroup(_ request: OpenGroupRequest) -> Recorded<GroupJoinResult> {
-        if pausedEvents.contains(request.key.event) { return Recorded(result: .paused, ticket: 0) }
+        if let closed = saleClosed(request.key.event) { return Recorded(result: .saleClosed(closed), ticket: 0) }
         let result = book.openGroup(request)
         return Recorded(result: result, ticket: recordOutbox())
     }
 
     /// Adds a member to a group.
     public func joinGroup(_ id: GroupID, user: String, nowMs: Int64, paymentDeadlineMs: Int64) -> Recorded<GroupJoinResult> {
-        if let group = book.groups.groups[id], pausedEvents.contains(group.key.event) { return Recorded(result: .paused, ticket: 0) }
+        if let group = book.groups.groups[id], let closed = saleClosed(group.key.event) {
+            return Recorded(result: .saleClosed(closed), ticket: 0)
+        }
         let result = book.joinGroup(id, user: user, nowMs: nowMs, paymentDeadlineMs: paymentDeadlineMs)
         return Recorded(result: result, ticket: recordOutbox())
     }

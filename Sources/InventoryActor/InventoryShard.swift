@@ -16,9 +16,15 @@ public actor InventoryShard {
     /// as the stock a claim takes, so once every shard has applied a pause, no claim of that
     /// event is decided until the resume, including claims already queued here (the barrier).
     var pausedEvents: Set<String> = []
+    /// Each event's sale window (start ..< end, unix ms), checked against `now` with the stock.
+    var saleWindows: [String: Range<Int64>] = [:]
+    /// The clock the windows are checked against (the engine's).
+    private let now: @Sendable () -> Int64
 
-    /// An empty shard reporting to `sink` and publishing sold-out flags to `hints`.
-    public init(index: Int, sink: any ChangeSink, hints: SoldOutHints? = nil) {
+    /// An empty shard reporting to `sink`, publishing sold-out flags to `hints`, checking sale
+    /// windows against `now`.
+    public init(index: Int, sink: any ChangeSink, hints: SoldOutHints? = nil, now: @escaping @Sendable () -> Int64 = { 0 }) {
+        self.now = now
         self.index = index
         self.sink = sink
         self.hints = hints
@@ -48,17 +54,34 @@ public actor InventoryShard {
         if paused { pausedEvents.insert(event) } else { pausedEvents.remove(event) }
     }
 
-    /// Forgets everything: orders, groups, ledgers, coupons, pauses (the engine rebuilds a
-    /// shard from storage after a failed commit). The observer and the sink stay.
+    /// Sets the events' sale windows (start ..< end, unix ms); an event with none is always open.
+    public func setSaleWindows(_ windows: [String: Range<Int64>]) {
+        saleWindows = windows
+    }
+
+    /// Why a claim on `event` is refused now by the sale's state; nil when the sale is open.
+    /// Called in the same synchronous step as the stock decision it guards.
+    func saleClosed(_ event: String) -> SaleClosed? {
+        if pausedEvents.contains(event) { return .paused }
+        guard let window = saleWindows[event] else { return nil }
+        let nowMs = now()
+        if nowMs < window.lowerBound { return .notStarted }
+        if nowMs >= window.upperBound { return .ended }
+        return nil
+    }
+
+    /// Forgets everything: orders, groups, ledgers, coupons, pauses, windows (the engine
+    /// rebuilds a shard from storage after a failed commit). The observer and the sink stay.
     public func reset() {
         book = OrderBook()
         coupons = CouponBook()
         pausedEvents = []
+        saleWindows = [:]
     }
 
     /// Reserves stock for a new pending order.
     public func reserve(_ request: ReserveRequest) -> Recorded<ReserveResult> {
-        if pausedEvents.contains(request.key.event) { return Recorded(result: .paused, ticket: 0) }
+        if let closed = saleClosed(request.key.event) { return Recorded(result: .saleClosed(closed), ticket: 0) }
         let result = book.reserve(request)
         if case .reserved(let order) = result {
             publish(order.key)

@@ -40,8 +40,19 @@ public enum ReserveResult: Sendable, Equatable {
     case limitExceeded
     /// Not enough stock available.
     case soldOut
-    /// Ops paused the event (checked by the shard, in the same step as the stock: the pause barrier).
+    /// The sale does not take claims now: paused by ops, not started or ended (checked by the
+    /// shard with its clock, in the same step as the stock).
+    case saleClosed(SaleClosed)
+}
+
+/// Why a shard refused a claim on the sale's state.
+public enum SaleClosed: Sendable, Equatable {
+    /// Ops paused the event.
     case paused
+    /// Before the event's start.
+    case notStarted
+    /// At or after the event's end.
+    case ended
 }
 
 /// What a payment notification did to its order.

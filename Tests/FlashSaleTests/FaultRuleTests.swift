@@ -78,43 +78,6 @@ import Testing
         await world.stop()
     }
 
-    /// The barrier, made deterministic: the only shard is held busy inside a decision (its
-    /// observer blocks), claims that passed every check before the pause queue behind it, then
-    /// `PAUSE` is sent. Whatever the shard decides, the log of its decisions must not show an
-    /// order after the moment `PAUSE` answered OK. (Before, `PAUSE` set a flag the engine read
-    /// before the hop to the shard: it answered OK while the queued claims were still to be
-    /// decided, and they became orders after it.)
-    @Test func pauseAnswersOnlyAfterClaimsAlreadyPastItsCheckAreDecided() async throws {
-        let directory = TemporaryDirectory()
-        defer { directory.remove() }
-        let config = makeTestConfig(dataDirectory: directory.path, nowMs: Self.nowMs, stock: 1_000, limitPerUser: 1, shards: 1)
-        let world = try await TestEngine.start(config: config, clock: ManualClock(startMs: Self.nowMs))
-        let log = DecisionLog()
-        await world.engine.inventory.setObserver(log)
-        log.holdNext()
-        let first = Task { await world.order("held") }
-        try await pollUntil { log.isHolding }
-        let queued = (0..<5).map { n in Task { await world.order("queued\(n)") } }
-        for _ in 0..<100 { await Task.yield() }  // let them pass the engine's checks and queue at the shard
-        let ticketBefore = world.engine.journal?.lastTicket ?? 0
-        let pause = Task {
-            let result = await world.engine.setPaused("e1", true)
-            log.mark("PAUSE OK")
-            return result
-        }
-        // Either PAUSE has answered (the shard is still held), or it waits on the shard.
-        try await pollUntil { log.contains("PAUSE OK") || (world.engine.journal?.lastTicket ?? 0) > ticketBefore }
-        log.release()
-        if case .failure(let rejection) = await pause.value { Issue.record("PAUSE refused: \(rejection.message)") }
-        _ = await first.value
-        for claim in queued { _ = await claim.value }
-        let entries = log.entries
-        let pausedAt = try #require(entries.firstIndex(of: "PAUSE OK"))
-        #expect(!entries[pausedAt...].contains { $0.hasPrefix("order") }, "orders decided after PAUSE answered OK: \(entries)")
-        #expect(await world.order("after").errorCode == "paused")
-        await world.stop()
-    }
-
     // MARK: Payments
 
     /// A duplicate notification is not answered before the payment it reports is durable: the
@@ -260,6 +223,75 @@ import Testing
         #expect(stats["rejected_rate_limited"] == 35, "\(stats)")
         await world.stop()
     }
+}
+
+/// The tests that hold a shard inside a decision: each blocks one thread of the cooperative
+/// pool (two on this machine), so they run one at a time.
+@Suite(.serialized) struct HeldShardTests {
+    static let nowMs = FaultRuleTests.nowMs
+
+    /// The barrier, made deterministic: the only shard is held busy inside a decision (its
+    /// observer blocks), claims that passed every check before the pause queue behind it, then
+    /// `PAUSE` is sent. Whatever the shard decides, the log of its decisions must not show an
+    /// order after the moment `PAUSE` answered OK. (Before, `PAUSE` set a flag the engine read
+    /// before the hop to the shard: it answered OK while the queued claims were still to be
+    /// decided, and they became orders after it.)
+    @Test func pauseAnswersOnlyAfterClaimsAlreadyPastItsCheckAreDecided() async throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let config = makeTestConfig(dataDirectory: directory.path, nowMs: Self.nowMs, stock: 1_000, limitPerUser: 1, shards: 1)
+        let world = try await TestEngine.start(config: config, clock: ManualClock(startMs: Self.nowMs))
+        let log = DecisionLog()
+        await world.engine.inventory.setObserver(log)
+        log.holdNext()
+        let first = Task { await world.order("held") }
+        try await pollUntil { log.isHolding }
+        let queued = (0..<5).map { n in Task { await world.order("queued\(n)") } }
+        for _ in 0..<100 { await Task.yield() }  // let them pass the engine's checks and queue at the shard
+        let ticketBefore = world.engine.journal?.lastTicket ?? 0
+        let pause = Task {
+            let result = await world.engine.setPaused("e1", true)
+            log.mark("PAUSE OK")
+            return result
+        }
+        // Either PAUSE has answered (the shard is still held), or it waits on the shard.
+        try await pollUntil { log.contains("PAUSE OK") || (world.engine.journal?.lastTicket ?? 0) > ticketBefore }
+        log.release()
+        if case .failure(let rejection) = await pause.value { Issue.record("PAUSE refused: \(rejection.message)") }
+        _ = await first.value
+        for claim in queued { _ = await claim.value }
+        let entries = log.entries
+        let pausedAt = try #require(entries.firstIndex(of: "PAUSE OK"))
+        #expect(!entries[pausedAt...].contains { $0.hasPrefix("order") }, "orders decided after PAUSE answered OK: \(entries)")
+        #expect(await world.order("after").errorCode == "paused")
+        await world.stop()
+    }
+
+    /// The sale window is checked by the shard, with its clock, in the same step as the stock:
+    /// a claim that passed the engine's checks before `ends_at` but reaches the shard after it
+    /// is refused `410 ended`. (Before, the window was checked before the hop: it became an
+    /// order of an ended sale.)
+    @Test func aClaimReachingTheShardAfterTheEndIsRefused() async throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let config = makeTestConfig(dataDirectory: directory.path, nowMs: Self.nowMs, stock: 1_000, limitPerUser: 1, shards: 1)
+        let clock = ManualClock(startMs: Self.nowMs)
+        let world = try await TestEngine.start(config: config, clock: clock)
+        let log = DecisionLog()
+        await world.engine.inventory.setObserver(log)
+        log.holdNext()
+        let first = Task { await world.order("held") }
+        try await pollUntil { log.isHolding }
+        let late = Task { await world.order("late") }
+        for _ in 0..<100 { await Task.yield() }  // let it pass the engine's checks and queue at the shard
+        clock.advance(ms: 3_600_000)  // the event's end (makeTestConfig: now + 1 h)
+        log.release()
+        #expect(await first.value.status == 201)
+        let answer = await late.value
+        #expect(answer.status == 410 && answer.errorCode == "ended", "\(answer.status) \(answer.errorCode ?? "")")
+        await world.stop()
+    }
+
 }
 
 /// A value behind a lock, shareable with child tasks.

@@ -78,7 +78,7 @@ extension SaleEngine {
             case .reserved: preconditionFailure("unreachable")
             case .unknownSKU: return .failure(.unknownSKU)
             case .limitExceeded: return .failure(.limitExceeded)
-            case .paused: return .failure(.paused)
+            case .saleClosed(let closed): return .failure(Self.rejection(closed, event: event))
             case .soldOut:
                 stats.rejectedSoldOut.increment()
                 return .failure(.soldOut)

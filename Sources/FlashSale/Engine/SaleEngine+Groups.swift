@@ -25,7 +25,7 @@ extension SaleEngine {
         let request = OpenGroupRequest(
             key: key, user: user, size: Int32(size), priceFen: priceFen, nowMs: nowMs,
             paymentDeadlineMs: nowMs + paymentWindowMs, groupDeadlineMs: nowMs + groupWindowMs)
-        return await membership(inventory.shard(for: key).openGroup(request))
+        return await membership(inventory.shard(for: key).openGroup(request), event: event)
     }
 
     /// Adds `user` to group `text` (`g<hex>`), holding one unit for them.
@@ -37,7 +37,7 @@ extension SaleEngine {
         if let refusal = saleStateRefusal(event, nowMs: nowMs) { return .failure(refusal) }
         if let journal, !journal.acceptsWrites { return .failure(.unavailable(journal.refusalReason)) }
         return await membership(
-            inventory.shard(for: id).joinGroup(id, user: user, nowMs: nowMs, paymentDeadlineMs: nowMs + paymentWindowMs))
+            inventory.shard(for: id).joinGroup(id, user: user, nowMs: nowMs, paymentDeadlineMs: nowMs + paymentWindowMs), event: event)
     }
 
     /// Group `text` with its member counts; nil when unknown.
@@ -74,7 +74,7 @@ extension SaleEngine {
         }
     }
 
-    private func membership(_ recorded: Recorded<GroupJoinResult>) async -> Result<GroupMembership, Rejection> {
+    private func membership(_ recorded: Recorded<GroupJoinResult>, event: EventCatalog.Event) async -> Result<GroupMembership, Rejection> {
         // Wait even for a refusal: the join may have failed an overdue group or expired members.
         if let failure = await durable(recorded.ticket) { return .failure(failure) }
         switch recorded.result {
@@ -87,7 +87,7 @@ extension SaleEngine {
         case .alreadyMember: return .failure(.alreadyMember)
         case .groupFull: return .failure(.groupFull)
         case .limitExceeded: return .failure(.limitExceeded)
-        case .paused: return .failure(.paused)
+        case .saleClosed(let closed): return .failure(Self.rejection(closed, event: event))
         case .soldOut:
             stats.rejectedSoldOut.increment()
             return .failure(.soldOut)

@@ -86,7 +86,7 @@ public final class SaleEngine: Sendable {
         self.catalog = EventCatalog(events: config.events)
         self.inventory = Inventory(
             shardCount: config.shards, sink: journal.map { $0 as any ChangeSink } ?? DiscardingChangeSink(),
-            soldOutHints: SoldOutHints(keys: catalog.ledgers.map(\.key)))
+            soldOutHints: SoldOutHints(keys: catalog.ledgers.map(\.key)), now: { clock.nowMs() })
         self.journal = journal
         self.clock = clock
         self.paymentWindowMs = config.paymentWindowMs
@@ -131,6 +131,9 @@ public final class SaleEngine: Sendable {
     /// Loads `state` into empty shards and checks every invariant (the gate is closed).
     private func restore(_ state: RecoveredState) async {
         await inventory.addLedgers(catalog.ledgers)
+        await inventory.setSaleWindows(Dictionary(
+            catalog.events.map { ($0.config.id, $0.config.startsAtMs..<max($0.config.startsAtMs, $0.config.endsAtMs)) },
+            uniquingKeysWith: { first, _ in first }))
         catalog.resetPaused(to: state.pausedEvents)
         for event in state.pausedEvents { await inventory.setPaused(event, true) }
         var ordersByShard = [[Order]](repeating: [], count: inventory.shards.count)
@@ -242,10 +245,19 @@ public final class SaleEngine: Sendable {
             return .success(order)
         case .unknownSKU: return .failure(.unknownSKU)
         case .limitExceeded: return .failure(.limitExceeded)
-        case .paused: return .failure(.paused)
+        case .saleClosed(let closed): return .failure(Self.rejection(closed, event: event))
         case .soldOut:
             stats.rejectedSoldOut.increment()
             return .failure(.soldOut)
+        }
+    }
+
+    /// What a claim the owning shard refused on the sale's state is answered.
+    static func rejection(_ closed: SaleClosed, event: EventCatalog.Event) -> Rejection {
+        switch closed {
+        case .paused: .paused
+        case .notStarted: .notStarted(startsAtMs: event.config.startsAtMs)
+        case .ended: .ended
         }
     }
 
