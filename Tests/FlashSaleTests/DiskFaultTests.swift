@@ -242,6 +242,37 @@ final class FaultFlag: Sendable {
         await disk.stop()
     }
 
+    /// A late payment whose commit fails changes nothing: the expired order stays expired and
+    /// its coupon stays its owner's, usable at once. (Before, the refund was decided in memory
+    /// and the coupon was left held by a refund_pending order nobody could pay.)
+    @Test func aLatePaymentWhoseCommitFailsLeavesTheCouponWithItsOwner() async throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let batch = CouponBatchConfig(
+            id: "c1", total: 10, valueFen: 100, minSpendFen: 0, perUser: 1, perIP: 10,
+            startsAtMs: Self.nowMs - 60_000, endsAtMs: Self.nowMs + 3_600_000, validForMs: 3_600_000)
+        let config = makeTestConfig(dataDirectory: directory.path, nowMs: Self.nowMs, stock: 10, limitPerUser: 5, coupons: [batch])
+        let clock = ManualClock(startMs: Self.nowMs)
+        let disk = try await FailingWorld(config: config, clock: clock, fault: Self.faults[0])
+        let world = disk.world
+        let code = try #require(await world.claim("u1").json["coupon"]?.stringValue)
+        let placed = await world.order("u1", coupon: code)
+        let order = try #require(placed.json["order"]?.stringValue)
+        let amount = try #require(placed.json["amount"]?.intValue)
+        clock.advance(ms: config.paymentWindowMs + 1)
+        #expect(await disk.engine.expireDue() == 1)
+        #expect(await disk.engine.settled() == nil, "the expiry is durable before the disk fails")
+
+        disk.fail()
+        let late = await world.pay(order: order, transaction: "t-late", amount: amount)
+        #expect(late.status == 503)
+        try await disk.heal()
+        #expect(await disk.engine.order(order)?.status == .expired, "the payment answered 503 happened")
+        let again = await world.order("u1", coupon: code)
+        #expect(again.status == 201, "the coupon is its owner's: \(again.body)")
+        await disk.stop()
+    }
+
     /// Runs `/bin/<tool> arguments`; true on exit 0.
     static func run(_ tool: String, _ arguments: [String]) -> Bool {
         let process = Process()
