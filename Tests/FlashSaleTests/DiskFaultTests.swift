@@ -212,16 +212,20 @@ final class FaultFlag: Sendable {
         await restarted.stop()
     }
 
+    /// Coupon batch `c1`, live around `nowMs`: `total` coupons of 1.00 yuan off, no minimum.
+    static func couponBatch(total: Int64 = 10, perUser: Int = 1, perIP: Int = 10) -> CouponBatchConfig {
+        CouponBatchConfig(
+            id: "c1", total: total, valueFen: 100, minSpendFen: 0, perUser: perUser, perIP: perIP,
+            startsAtMs: nowMs - 60_000, endsAtMs: nowMs + 3_600_000, validForMs: 3_600_000)
+    }
+
     /// A cancel whose commit is the first to fail is answered 503 and changes nothing: after
     /// the rebuild the order is pending again and still holds its coupon, and a cancel then
     /// gives the coupon back to its owner, who can spend it.
     @Test func aCancelCaughtByTheFirstFailingCommitChangesNothing() async throws {
         let directory = TemporaryDirectory()
         defer { directory.remove() }
-        let batch = CouponBatchConfig(
-            id: "c1", total: 10, valueFen: 100, minSpendFen: 0, perUser: 1, perIP: 10,
-            startsAtMs: Self.nowMs - 60_000, endsAtMs: Self.nowMs + 3_600_000, validForMs: 3_600_000)
-        let config = makeTestConfig(dataDirectory: directory.path, nowMs: Self.nowMs, stock: 10, limitPerUser: 5, coupons: [batch])
+        let config = makeTestConfig(dataDirectory: directory.path, nowMs: Self.nowMs, stock: 10, limitPerUser: 5, coupons: [Self.couponBatch()])
         let clock = ManualClock(startMs: Self.nowMs)
         let disk = try await FailingWorld(config: config, clock: clock, fault: Self.faults[0])
         let world = disk.world
@@ -248,10 +252,7 @@ final class FaultFlag: Sendable {
     @Test func aLatePaymentWhoseCommitFailsLeavesTheCouponWithItsOwner() async throws {
         let directory = TemporaryDirectory()
         defer { directory.remove() }
-        let batch = CouponBatchConfig(
-            id: "c1", total: 10, valueFen: 100, minSpendFen: 0, perUser: 1, perIP: 10,
-            startsAtMs: Self.nowMs - 60_000, endsAtMs: Self.nowMs + 3_600_000, validForMs: 3_600_000)
-        let config = makeTestConfig(dataDirectory: directory.path, nowMs: Self.nowMs, stock: 10, limitPerUser: 5, coupons: [batch])
+        let config = makeTestConfig(dataDirectory: directory.path, nowMs: Self.nowMs, stock: 10, limitPerUser: 5, coupons: [Self.couponBatch()])
         let clock = ManualClock(startMs: Self.nowMs)
         let disk = try await FailingWorld(config: config, clock: clock, fault: Self.faults[0])
         let world = disk.world

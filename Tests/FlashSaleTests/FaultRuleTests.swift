@@ -197,9 +197,7 @@ import Testing
     @Test func couponPerIPCountsAnIPv6ClientByItsSlash64() async throws {
         let directory = TemporaryDirectory()
         defer { directory.remove() }
-        let batch = CouponBatchConfig(
-            id: "c1", total: 100, valueFen: 100, minSpendFen: 0, perUser: 1, perIP: 1,
-            startsAtMs: Self.nowMs - 60_000, endsAtMs: Self.nowMs + 3_600_000, validForMs: 3_600_000)
+        let batch = DiskFaultTests.couponBatch(total: 100, perUser: 1, perIP: 1)
         let config = makeTestConfig(dataDirectory: directory.path, nowMs: Self.nowMs, stock: 10, limitPerUser: 1, coupons: [batch])
         let world = try await TestEngine.start(config: config, clock: ManualClock(startMs: Self.nowMs))
         #expect(await world.claim("v1", clientIP: "2001:db8:1:2::1").status == 201)

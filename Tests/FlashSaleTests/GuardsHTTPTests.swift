@@ -257,10 +257,14 @@ import Testing
         // Two served, two open, the third closed unanswered, the first still served.
         #expect(statuses == [200, 200, 2, -1, 200], "\(statuses)")
         // A head over `headerBytesMax` is refused (400 and close), never buffered further.
-        let oversized = try await HTTPTestConnection.with(port: port) { http in
-            try await http.send(.GET, "/healthz", headers: [("x-filler", String(repeating: "a", count: HTTPLimits.headerFieldBytesMax + 1))])
-        }
-        #expect(oversized.status == 431 || oversized.status == 400, "\(oversized.status)")
+        // The server may close while the head is still arriving, and a close with unread bytes is
+        // a reset that can swallow the answer: so either the 400/431 arrives, or the connection
+        // ends; what must not happen is the server waiting for more of the head.
+        let oversizedHead = "GET /healthz HTTP/1.1\r\nHost: test\r\nx-filler: \(String(repeating: "a", count: HTTPLimits.headerFieldBytesMax + 1))\r\n\r\n"
+        let oversized = await RawSocket.requestOffPool(port: port, oversizedHead)
+        let status = RawSocket.status(oversized.response)
+        #expect(status == 400 || status == 431 || (status == 0 && oversized.closed), "\(status), closed: \(oversized.closed)")
+        #expect(oversized.closed, "the connection of an oversized head stayed open")
         try await HTTPTestConnection.with(port: port) { http in
             let status = try await http.send(.GET, "/healthz", headers: [("x-filler", String(repeating: "a", count: 1_000))]).status
             #expect(status == 200)
