@@ -16,7 +16,6 @@ Standard library only.
 usage: crash-loop.py [N] [--binary PATH] [--seed S] [--keep]
 """
 import argparse
-import base64
 import hashlib
 import hmac
 import http.client
@@ -25,13 +24,14 @@ import os
 import random
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import threading
 import time
 import uuid
+
+from flashsale_client import bearer_token, free_port
 
 USER_SECRET = "crash-user-secret"
 PAY_SECRET = "crash-pay-secret"
@@ -91,21 +91,8 @@ ALLOWED = {
 }
 
 
-def b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
 def token(user: str) -> str:
-    header = b64(b'{"alg":"HS256","typ":"JWT"}')
-    payload = b64(json.dumps({"sub": user, "exp": int(time.time()) + 3600}, separators=(",", ":")).encode())
-    signature = b64(hmac.new(USER_SECRET.encode(), f"{header}.{payload}".encode(), hashlib.sha256).digest())
-    return f"Bearer {header}.{payload}.{signature}"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    return bearer_token(USER_SECRET, user, 3600)
 
 
 class Ledger:

@@ -25,7 +25,6 @@ usage: soak.py [MINUTES] [--binary PATH] [--interval SECONDS] [--pay SHARE] [--c
 Standard library only.
 """
 import argparse
-import base64
 import hashlib
 import hmac
 import http.client
@@ -40,6 +39,8 @@ import sys
 import tempfile
 import threading
 import time
+
+from flashsale_client import bearer_token, free_port
 
 USER_SECRET = "soak-user-secret"
 PAY_SECRET = "soak-payment-secret"
@@ -70,21 +71,8 @@ events:
 """
 
 
-def b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
 def token(user: str) -> str:
-    header = b64(b'{"alg":"HS256","typ":"JWT"}')
-    payload = b64(json.dumps({"sub": user, "exp": int(time.time()) + 30 * 86400}, separators=(",", ":")).encode())
-    signature = b64(hmac.new(USER_SECRET.encode(), f"{header}.{payload}".encode(), hashlib.sha256).digest())
-    return f"Bearer {header}.{payload}.{signature}"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    return bearer_token(USER_SECRET, user, 30 * 86400)
 
 
 class Driver(threading.Thread):
