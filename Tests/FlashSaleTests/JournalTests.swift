@@ -363,6 +363,30 @@ import Testing
         #expect(state.restocks.map(\.1) == [5])
     }
 
+    /// A disk that fails again and again costs the journal a bounded memory: one dropped-ticket
+    /// range per failure, at most `droppedRangesMax` of them; the newest still fail their waiters.
+    @Test func repeatedFailuresKeepABoundedListOfDroppedTickets() async throws {
+        let directory = JournalTestDirectory()
+        defer { directory.remove() }
+        let failing = FaultFlag()
+        let journal = try Journal(
+            directory: directory.path, synchronous: .normal, batchMax: 64, logger: CapturedLog().logger,
+            faultInjector: { failing.isOn ? SQLiteError(code: 13, message: "database or disk is full") : nil })
+        var lastDropped: UInt64 = 0
+        for _ in 0..<(Journal.droppedRangesMax + 16) {
+            failing.set(true)
+            lastDropped = journal.append(.paused(event: "e1", paused: true))
+            await #expect(throws: JournalError.self) { try await journal.waitDurable(lastDropped) }
+            failing.set(false)
+            try await journal.probe()
+            journal.resume()
+        }
+        #expect(journal.droppedRangeCount == Journal.droppedRangesMax)
+        try await journal.waitDurable(journal.append(.paused(event: "e2", paused: true)))
+        await #expect(throws: JournalError.self) { try await journal.waitDurable(lastDropped) }
+        await journal.close()
+    }
+
     @Test func closeWhileFailingGivesUpInsteadOfHanging() async throws {
         let directory = JournalTestDirectory()
         defer { directory.remove() }

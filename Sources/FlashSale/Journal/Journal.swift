@@ -70,6 +70,11 @@ public final class Journal: ChangeSink, Sendable {
     /// How long one commit may run before new writes are refused (`acceptsWrites` false): a
     /// disk that hangs is treated like one that fails, for admission, until the commit returns.
     public static let commitStallLimit: Duration = .seconds(2)
+    /// Most dropped-ticket ranges remembered (one per failed commit): a daemon whose disk fails
+    /// again and again for months must not grow. Past it the oldest is forgotten, which is safe:
+    /// a ticket is held only by a request inside the engine's gate, and the rebuild drains the
+    /// gate before `resume()`, so nobody waits on a ticket of an old failure any more.
+    static let droppedRangesMax = 64
     /// Most batch slots allocated up front, whatever `batchMax` says: a huge limit must not cost memory.
     static let batchCapacityReservedMax = 65_536
 
@@ -260,6 +265,7 @@ public final class Journal: ChangeSink, Sendable {
         let resumed = state.withLock { state -> Bool in
             guard let from = state.droppedFrom else { return false }
             if from <= state.lastTicket { state.dropped.append(from...state.lastTicket) }
+            if state.dropped.count > Self.droppedRangesMax { state.dropped.removeFirst(state.dropped.count - Self.droppedRangesMax) }
             state.takenTicket = state.lastTicket
             droppedThrough.store(state.lastTicket, ordering: .releasing)
             state.droppedFrom = nil
@@ -269,6 +275,9 @@ public final class Journal: ChangeSink, Sendable {
         }
         if resumed { logger.notice("journal resumed", metadata: ["ticket": "\(state.withLock { $0.lastTicket })"]) }
     }
+
+    /// Dropped-ticket ranges remembered now (at most `droppedRangesMax`).
+    var droppedRangeCount: Int { state.withLock { $0.dropped.count } }
 
     /// The last ticket handed out: once it is durable, so is every change made before this read.
     public var lastTicket: UInt64 { state.withLock { $0.lastTicket } }
@@ -387,7 +396,8 @@ extension Journal {
         var lastFailure: String?
         /// While failed: the first ticket dropped (everything from it on is dropped until `resume()`).
         var droppedFrom: UInt64?
-        /// Ticket ranges dropped by earlier failures, oldest first (one per failure: a handful).
+        /// Ticket ranges dropped by earlier failures, oldest first (one per failure, at most
+        /// `droppedRangesMax`).
         var dropped: [ClosedRange<UInt64>] = []
         /// `probe()` calls not yet run.
         var probes: [ProbeWaiter] = []
