@@ -6,24 +6,17 @@ import Testing
 @testable import FlashSale
 @testable import InventoryActor
 
-/// Disk faults at the engine level (contract §3: a 503 changes nothing, now or later): while
-/// journal commits fail, every claim is `503 unavailable` with one error log line; a failed
-/// commit drops what it held and everything queued behind it, the engine rebuilds its state
-/// from the database once a probe write succeeds (`/readyz` 503 meanwhile), and then every
-/// acknowledged change is there and no change answered 503 is, also after a restart.
 /// What a concurrent burst was answered.
 final class BurstOutcomes: Sendable {
     let answered = Atomic<Int>(0)
     let outcomes = Mutex<(created: [String: String], refused: [String])>(([:], []))
 }
 
-/// A switch a fault injector reads.
-final class FaultFlag: Sendable {
-    private let on = Atomic<Bool>(false)
-    var isOn: Bool { on.load(ordering: .acquiring) }
-    func set(_ value: Bool) { on.store(value, ordering: .releasing) }
-}
-
+/// Disk faults at the engine level (contract §3: a 503 changes nothing, now or later): while
+/// journal commits fail, every claim is `503 unavailable` with one error log line; a failed
+/// commit drops what it held and everything queued behind it, the engine rebuilds its state
+/// from the database once a probe write succeeds (`/readyz` 503 meanwhile), and then every
+/// acknowledged change is there and no change answered 503 is, also after a restart.
 @Suite struct DiskFaultTests {
     static let nowMs: Int64 = 1_795_000_000_000
 

@@ -43,41 +43,6 @@ import Testing
         await restarted.stop()
     }
 
-    /// 200 concurrent orders with a `PAUSE` in the middle: once `PAUSE` has answered, no order
-    /// of the event is created, not even one already on its way to the shard. (Before, the
-    /// pause was checked before the hop to the shard, so claims in flight got through.)
-    @Test func pauseIsABarrierForClaimsInFlight() async throws {
-        let directory = TemporaryDirectory()
-        defer { directory.remove() }
-        let config = makeTestConfig(dataDirectory: directory.path, nowMs: Self.nowMs, stock: 100_000, limitPerUser: 1)
-        let world = try await TestEngine.start(config: config, clock: ManualClock(startMs: Self.nowMs))
-        let burst = BurstOutcomes()
-        let atPause = Locked<StockCounters?>(nil)
-        await withTaskGroup(of: Void.self) { group in
-            for worker in 0..<20 {
-                group.addTask {
-                    for n in 0..<10 {
-                        let response = await world.order("p\(worker)-\(n)")
-                        if response.status == 201 { burst.outcomes.withLock { $0.created["p\(worker)-\(n)"] = "" } }
-                        if burst.answered.add(1, ordering: .relaxed).newValue == 50 {
-                            if case .failure(let rejection) = await world.engine.setPaused("e1", true) {
-                                Issue.record("PAUSE refused: \(rejection.message)")
-                            }
-                            let counters = await world.engine.inventory.counters(Self.key)
-                            atPause.set(counters)
-                        }
-                    }
-                }
-            }
-        }
-        let paused = try #require(atPause.get())
-        let settled = try #require(await world.engine.inventory.counters(Self.key))
-        #expect(settled == paused, "orders were created after PAUSE answered OK")
-        #expect(settled.reserved == Int64(burst.outcomes.withLock { $0.created.count }))
-        #expect(await world.order("late").errorCode == "paused")
-        await world.stop()
-    }
-
     // MARK: Payments
 
     /// A duplicate notification is not answered before the payment it reports is durable: the
@@ -87,10 +52,13 @@ import Testing
         let directory = TemporaryDirectory()
         defer { directory.remove() }
         let config = makeTestConfig(dataDirectory: directory.path, nowMs: Self.nowMs, stock: 10, limitPerUser: 1)
-        let hold = CommitHold()
+        let hold = Hold()
         let journal = try Journal(
             directory: directory.path, synchronous: .normal, batchMax: 64, logger: TestEngine.logger,
-            faultInjector: { hold.passCommit() })
+            faultInjector: {
+                hold.blockIfEngaged()  // runs on the writer thread before COMMIT: holds the commit
+                return nil
+            })
         let engine = SaleEngine(config: config, clock: ManualClock(startMs: Self.nowMs), journal: journal, logger: TestEngine.logger)
         await engine.recover(from: try Journal.recover(directory: directory.path))
         let world = TestEngine(
@@ -228,6 +196,21 @@ import Testing
 @Suite(.serialized) struct HeldShardTests {
     static let nowMs = FaultRuleTests.nowMs
 
+    /// A world with one shard, held inside the decision of an order by `held` (its observer
+    /// blocks): the shard decides nothing else until `log.hold.release()`.
+    static func holdingTheShard(_ directory: TemporaryDirectory, clock: ManualClock) async throws
+        -> (world: TestEngine, log: DecisionLog, first: Task<APIResponse, Never>)
+    {
+        let config = makeTestConfig(dataDirectory: directory.path, nowMs: nowMs, stock: 1_000, limitPerUser: 1, shards: 1)
+        let world = try await TestEngine.start(config: config, clock: clock)
+        let log = DecisionLog()
+        await world.engine.inventory.setObserver(log)
+        log.hold.engage()
+        let first = Task { await world.order("held") }
+        try await pollUntil { log.hold.isHolding }
+        return (world, log, first)
+    }
+
     /// The barrier, made deterministic: the only shard is held busy inside a decision (its
     /// observer blocks), claims that passed every check before the pause queue behind it, then
     /// `PAUSE` is sent. Whatever the shard decides, the log of its decisions must not show an
@@ -237,13 +220,7 @@ import Testing
     @Test func pauseAnswersOnlyAfterClaimsAlreadyPastItsCheckAreDecided() async throws {
         let directory = TemporaryDirectory()
         defer { directory.remove() }
-        let config = makeTestConfig(dataDirectory: directory.path, nowMs: Self.nowMs, stock: 1_000, limitPerUser: 1, shards: 1)
-        let world = try await TestEngine.start(config: config, clock: ManualClock(startMs: Self.nowMs))
-        let log = DecisionLog()
-        await world.engine.inventory.setObserver(log)
-        log.holdNext()
-        let first = Task { await world.order("held") }
-        try await pollUntil { log.isHolding }
+        let (world, log, first) = try await Self.holdingTheShard(directory, clock: ManualClock(startMs: Self.nowMs))
         let queued = (0..<5).map { n in Task { await world.order("queued\(n)") } }
         for _ in 0..<100 { await Task.yield() }  // let them pass the engine's checks and queue at the shard
         let ticketBefore = world.engine.journal?.lastTicket ?? 0
@@ -254,7 +231,7 @@ import Testing
         }
         // Either PAUSE has answered (the shard is still held), or it waits on the shard.
         try await pollUntil { log.contains("PAUSE OK") || (world.engine.journal?.lastTicket ?? 0) > ticketBefore }
-        log.release()
+        log.hold.release()
         if case .failure(let rejection) = await pause.value { Issue.record("PAUSE refused: \(rejection.message)") }
         _ = await first.value
         for claim in queued { _ = await claim.value }
@@ -272,18 +249,12 @@ import Testing
     @Test func aClaimReachingTheShardAfterTheEndIsRefused() async throws {
         let directory = TemporaryDirectory()
         defer { directory.remove() }
-        let config = makeTestConfig(dataDirectory: directory.path, nowMs: Self.nowMs, stock: 1_000, limitPerUser: 1, shards: 1)
         let clock = ManualClock(startMs: Self.nowMs)
-        let world = try await TestEngine.start(config: config, clock: clock)
-        let log = DecisionLog()
-        await world.engine.inventory.setObserver(log)
-        log.holdNext()
-        let first = Task { await world.order("held") }
-        try await pollUntil { log.isHolding }
+        let (world, log, first) = try await Self.holdingTheShard(directory, clock: clock)
         let late = Task { await world.order("late") }
         for _ in 0..<100 { await Task.yield() }  // let it pass the engine's checks and queue at the shard
         clock.advance(ms: 3_600_000)  // the event's end (makeTestConfig: now + 1 h)
-        log.release()
+        log.hold.release()
         #expect(await first.value.status == 201)
         let answer = await late.value
         #expect(answer.status == 410 && answer.errorCode == "ended", "\(answer.status) \(answer.errorCode ?? "")")
@@ -292,70 +263,18 @@ import Testing
 
 }
 
-/// A value behind a lock, shareable with child tasks.
-final class Locked<Value: Sendable>: Sendable {
-    private let value: Mutex<Value>
-    init(_ value: Value) { self.value = Mutex(value) }
-    func get() -> Value { value.withLock { $0 } }
-    func set(_ newValue: Value) { value.withLock { $0 = newValue } }
-}
-
 /// A shard observer that logs each decision and can hold the shard inside its next one.
 final class DecisionLog: StockObserver {
     private let log = Mutex<[String]>([])
-    private let holding = Atomic<Bool>(false)
-    private let engaged = Atomic<Bool>(false)
-    private let gate = DispatchSemaphore(value: 0)
+    /// Holds the shard inside the next decision once engaged.
+    let hold = Hold()
 
     var entries: [String] { log.withLock { $0 } }
-    var isHolding: Bool { holding.load(ordering: .acquiring) }
     func contains(_ entry: String) -> Bool { log.withLock { $0.contains(entry) } }
     func mark(_ entry: String) { log.withLock { $0.append(entry) } }
 
-    /// The next decision blocks (its shard with it) until `release()`.
-    func holdNext() { engaged.store(true, ordering: .releasing) }
-
-    func release() {
-        engaged.store(false, ordering: .releasing)
-        gate.signal()
-    }
-
     func stockChanged(_ key: LedgerKey, _ counters: StockCounters, by change: InventoryChange) {
         if case .order(let order) = change { mark("order \(order.user) \(order.status)") }
-        if engaged.compareExchange(expected: true, desired: false, ordering: .acquiringAndReleasing).exchanged {
-            holding.store(true, ordering: .releasing)
-            gate.wait()
-            holding.store(false, ordering: .releasing)
-        }
-    }
-}
-
-/// Holds journal commits (as a fault injector: it runs on the writer thread before COMMIT)
-/// until released.
-final class CommitHold: Sendable {
-    private let engaged = Atomic<Bool>(false)
-    private let holding = Atomic<Bool>(false)
-    private let gate = DispatchSemaphore(value: 0)
-
-    /// The next commit blocks until `release()`.
-    func engage() { engaged.store(true, ordering: .releasing) }
-
-    /// Whether a commit is blocked now.
-    var isHolding: Bool { holding.load(ordering: .acquiring) }
-
-    /// Lets the blocked commit (and every later one) through.
-    func release() {
-        engaged.store(false, ordering: .releasing)
-        gate.signal()
-    }
-
-    /// The fault injector: blocks while engaged, never fails.
-    func passCommit() -> SQLiteError? {
-        if engaged.load(ordering: .acquiring) {
-            holding.store(true, ordering: .releasing)
-            gate.wait()
-            holding.store(false, ordering: .releasing)
-        }
-        return nil
+        hold.blockIfEngaged()
     }
 }

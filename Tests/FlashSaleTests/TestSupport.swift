@@ -3,6 +3,7 @@ import Logging
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import Synchronization
 import Testing
 
 @testable import FlashSale
@@ -208,4 +209,40 @@ func pollUntil(_ condition: () -> Bool) async throws {
         try await Task.sleep(for: .milliseconds(5))
     }
     Issue.record("condition not reached in 10 s")
+}
+
+/// A switch a fault injector reads.
+final class FaultFlag: Sendable {
+    private let on = Atomic<Bool>(false)
+    var isOn: Bool { on.load(ordering: .acquiring) }
+    func set(_ value: Bool) { on.store(value, ordering: .releasing) }
+}
+
+/// Blocks the thread that reaches `blockIfEngaged()` while engaged, once, until `release()`:
+/// holds a journal commit (as a fault injector, on the writer thread) or a shard inside a
+/// decision (as its observer), so a test can act while it is held.
+final class Hold: Sendable {
+    private let engaged = Atomic<Bool>(false)
+    private let holding = Atomic<Bool>(false)
+    private let gate = DispatchSemaphore(value: 0)
+
+    /// The next `blockIfEngaged()` blocks.
+    func engage() { engaged.store(true, ordering: .releasing) }
+
+    /// Whether a thread is blocked now.
+    var isHolding: Bool { holding.load(ordering: .acquiring) }
+
+    /// Lets the blocked thread go; later calls pass.
+    func release() {
+        engaged.store(false, ordering: .releasing)
+        gate.signal()
+    }
+
+    /// Blocks until `release()` if engaged (the first caller only).
+    func blockIfEngaged() {
+        guard engaged.compareExchange(expected: true, desired: false, ordering: .acquiringAndReleasing).exchanged else { return }
+        holding.store(true, ordering: .releasing)
+        gate.wait()
+        holding.store(false, ordering: .releasing)
+    }
 }
