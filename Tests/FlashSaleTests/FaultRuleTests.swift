@@ -71,19 +71,28 @@ import Testing
         try await pollUntil { hold.isHolding }
         let heldTicket = journal.lastTicket
         let duplicateDone = FaultFlag()
+        let answeredWhileHeld = FaultFlag()
         let duplicate = Task {
             let answer = await world.pay(order: id, transaction: "tx1", amount: 990, nonce: "second")
+            answeredWhileHeld.set(hold.isHolding)
             duplicateDone.set(true)
             return answer
         }
         // Either the duplicate has answered, or it has reached the journal and waits.
         try await pollUntil { duplicateDone.isOn || journal.lastTicket > heldTicket }
-        #expect(!duplicateDone.isOn, "the duplicate was answered while the original payment was not durable")
         hold.release()
         let first = await original.value
         let second = await duplicate.value
         #expect(first.status == 200 && first.json["status"]?.stringValue == "paid")
-        #expect(second.status == 200 && second.json["duplicate"]?.boolValue == true)
+        if answeredWhileHeld.isOn {
+            // Only a refusal may come while the original is not durable: on a loaded box the
+            // held commit can pass `Journal.commitStallLimit`, and the duplicate is then 503.
+            #expect(second.status == 503, "the duplicate was answered \(second.status) while the original payment was not durable")
+        } else {
+            #expect(second.status == 200 && second.json["duplicate"]?.boolValue == true)
+        }
+        let again = await world.pay(order: id, transaction: "tx1", amount: 990, nonce: "third")
+        #expect(again.status == 200 && again.json["duplicate"]?.boolValue == true)
         await world.stop()
     }
 
