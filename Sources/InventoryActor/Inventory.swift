@@ -7,11 +7,20 @@ public struct Inventory: Sendable {
     public let soldOutHints: SoldOutHints?
 
     /// `shardCount` empty shards reporting to `sink`, publishing sold-out flags to
-    /// `soldOutHints`, checking sale windows against `now`.
-    public init(shardCount: Int, sink: any ChangeSink, soldOutHints: SoldOutHints? = nil, now: @escaping @Sendable () -> Int64 = { 0 }) {
+    /// `soldOutHints`, checking sale windows against `now`; shard `i` runs on
+    /// `executors[i % executors.count]` (the daemon's event loops), or each on its own pooled
+    /// executor when `executors` is empty.
+    public init(
+        shardCount: Int, sink: any ChangeSink, soldOutHints: SoldOutHints? = nil, now: @escaping @Sendable () -> Int64 = { 0 },
+        executors: [any SerialExecutor] = []
+    ) {
         precondition(shardCount >= 1 && shardCount <= OrderID.slotCount, "shard count out of range")
         self.soldOutHints = soldOutHints
-        self.shards = (0..<shardCount).map { InventoryShard(index: $0, sink: sink, hints: soldOutHints, now: now) }
+        self.shards = (0..<shardCount).map { index in
+            InventoryShard(
+                index: index, sink: sink, hints: soldOutHints, now: now,
+                executor: executors.isEmpty ? nil : executors[index % executors.count])
+        }
     }
 
     /// Sets every event's sale window on every shard.

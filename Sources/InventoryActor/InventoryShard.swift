@@ -2,9 +2,14 @@
 ///
 /// No method awaits, so nothing interleaves between a check and the change it guards; each
 /// change is handed to the `ChangeSink` before the method returns, in decision order.
+///
+/// It runs on the executor it is given: in the daemon an HTTP event loop, so a request read on
+/// that loop is decided there synchronously (`assumeIsolated`), with no task and no hop.
 public actor InventoryShard {
     /// This shard's position in `Inventory.shards`.
     public nonisolated let index: Int
+    /// Where this shard's code runs (an event loop in the daemon).
+    public nonisolated let executor: any SerialExecutor
     var book = OrderBook()
     /// The coupon batches whose slot maps here (InventoryShard+Coupons.swift).
     var coupons = CouponBook()
@@ -22,13 +27,20 @@ public actor InventoryShard {
     private let now: @Sendable () -> Int64
 
     /// An empty shard reporting to `sink`, publishing sold-out flags to `hints`, checking sale
-    /// windows against `now`.
-    public init(index: Int, sink: any ChangeSink, hints: SoldOutHints? = nil, now: @escaping @Sendable () -> Int64 = { 0 }) {
+    /// windows against `now`, running on `executor` (its own pooled one by default).
+    public init(
+        index: Int, sink: any ChangeSink, hints: SoldOutHints? = nil, now: @escaping @Sendable () -> Int64 = { 0 },
+        executor: (any SerialExecutor)? = nil
+    ) {
+        self.executor = executor ?? PooledSerialExecutor()
         self.now = now
         self.index = index
         self.sink = sink
         self.hints = hints
     }
+
+    /// The executor this shard's isolation runs on.
+    public nonisolated var unownedExecutor: UnownedSerialExecutor { executor.asUnownedSerialExecutor() }
 
     /// Publishes `key`'s sold-out flag; every method that may change a ledger's `available` calls it.
     func publish(_ key: LedgerKey) {

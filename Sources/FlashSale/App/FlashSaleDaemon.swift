@@ -1,4 +1,6 @@
+import Foundation
 import Logging
+import NIOPosix
 import ServiceLifecycle
 import Synchronization
 
@@ -16,7 +18,15 @@ public enum FlashSaleDaemon {
             journal = nil
             logger.warning("journal disabled: nothing is durable (benchmarks only)")
         }
-        let engine = SaleEngine(config: config, clock: SystemClock(), journal: journal, logger: logger)
+        // The shards run on the HTTP server's event loops: a claim is decided where it is read.
+        let group: MultiThreadedEventLoopGroup =
+            if let loops = ProcessInfo.processInfo.environment["FLASHSALE_EVENT_LOOPS"].flatMap(Int.init), loops >= 1 {
+                MultiThreadedEventLoopGroup(numberOfThreads: loops)
+            } else {
+                .singleton
+            }
+        let engine = SaleEngine(
+            config: config, clock: SystemClock(), journal: journal, logger: logger, loops: Array(group.makeIterator()))
         if let journal { metrics.observe(journal: journal) }
         let watchHub = StockWatchHub()
         await engine.inventory.setObserver(StockObserverFanout([watchHub, metrics]))
@@ -26,7 +36,7 @@ public enum FlashSaleDaemon {
             engine: engine, userTokenSecret: config.secrets.userToken, guards: BuyerGuards(config: config),
             listening: { listening.isSet }, metrics: metrics)
         let server = HTTPServer(
-            responder: MeteredResponder(api, metrics: metrics), limits: httpLimits(inflightMax: config.admissionMaxInflight, logger: logger),
+            responder: MeteredResponder(api, metrics: metrics), group: group, limits: httpLimits(inflightMax: config.admissionMaxInflight, logger: logger),
             logger: logger)
         metrics.observe(server: server)
         let ops = OpsServer(engine: engine, watchHub: watchHub, opsSecret: config.secrets.ops, logger: logger)
@@ -37,11 +47,11 @@ public enum FlashSaleDaemon {
             // After the journal and engine: shuts down before them, so no ops write races the final checkpoint.
             OpsService(server: ops, address: config.ops, onListening: { _ in listening.set() }),
         ]
-        let group = ServiceGroup(configuration: .init(
+        let serviceGroup = ServiceGroup(configuration: .init(
             services: services.map { .init(service: $0) },
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger))
-        try await group.run()
+        try await serviceGroup.run()
         logger.info("stopped")
     }
 

@@ -1,5 +1,6 @@
 import InventoryActor
 import Logging
+import NIOCore
 import Synchronization
 
 /// A seckill order request, as read from the HTTP body.
@@ -81,12 +82,22 @@ public final class SaleEngine: Sendable {
     /// rebuild runs (`EngineGate`).
     let gate = EngineGate()
 
-    /// An engine for `config`, empty until `recover(from:)` fills it.
-    public init(config: SaleConfig, clock: any SaleClock, journal: Journal?, logger: Logger) {
+    /// The event loops the shards run on (shard `i` on `loops[i % loops.count]`); empty: each
+    /// shard on a pooled executor of its own, and no request is decided on a loop.
+    public let loops: [any EventLoop]
+    /// Each loop's queue of answers waiting for the journal, in `loops` order (empty without a journal).
+    let durableAnswers: [DurableAnswers]
+
+    /// An engine for `config`, empty until `recover(from:)` fills it; its shards run on `loops`
+    /// (the HTTP server's event loops in the daemon), so requests read there are decided there.
+    public init(config: SaleConfig, clock: any SaleClock, journal: Journal?, logger: Logger, loops: [any EventLoop] = []) {
         self.catalog = EventCatalog(events: config.events)
         self.inventory = Inventory(
             shardCount: config.shards, sink: journal.map { $0 as any ChangeSink } ?? DiscardingChangeSink(),
-            soldOutHints: SoldOutHints(keys: catalog.ledgers.map(\.key)), now: { clock.nowMs() })
+            soldOutHints: SoldOutHints(keys: catalog.ledgers.map(\.key)), now: { clock.nowMs() },
+            executors: loops.map(\.executor))
+        self.loops = loops
+        self.durableAnswers = journal.map { journal in loops.map { DurableAnswers(loop: $0, journal: journal) } } ?? []
         self.journal = journal
         self.clock = clock
         self.paymentWindowMs = config.paymentWindowMs
@@ -207,6 +218,43 @@ public final class SaleEngine: Sendable {
     public func placeOrder(
         _ request: PlaceOrderRequest, onReserved: (@Sendable (Order) -> JournalRecord?)? = nil
     ) async -> Result<Order, Rejection> {
+        if let coupon = request.coupon {
+            let event: EventCatalog.Event, item: ItemConfig, nowMs: Int64
+            switch checkOrder(request) {
+            case .success(let checked): (event, item, nowMs) = (checked.event, checked.item, checked.reserve.nowMs)
+            case .failure(let rejection): return .failure(rejection)
+            }
+            return await placeOrder(request, item: item, event: event, qty: Int32(request.qty), coupon: coupon, nowMs: nowMs, onReserved: onReserved)
+        }
+        let checked: CheckedOrder
+        switch checkOrder(request) {
+        case .success(let found): checked = found
+        case .failure(let rejection): return .failure(rejection)
+        }
+        let recorded = await inventory.reserve(checked.reserve)
+        guard case .reserved(let order) = recorded.result else { return .failure(refusal(recorded.result, event: checked.event)) }
+        var ticket = recorded.ticket
+        if let journal, let extra = onReserved?(order) { ticket = journal.append(extra) }
+        if let failure = await durable(ticket) { return .failure(failure) }
+        stats.ordersCreated.increment()
+        return .success(order)
+    }
+
+    /// A seckill order that passed every check the engine makes before the shard's.
+    struct CheckedOrder: Sendable {
+        var event: EventCatalog.Event
+        var item: ItemConfig
+        /// The claim for the owning shard (for an order with a coupon, its amounts are not final).
+        var reserve: ReserveRequest
+    }
+
+    /// The contract's checks before the shard's, in the contract's order: event, SKU, quantity,
+    /// the sale's state; for an order without a coupon also the sold-out flag and the journal.
+    ///
+    /// A SKU its shard has flagged sold out is answered `sold_out` from the flag, without a
+    /// shard call (`SoldOutHints`). Such a claim would also be refused if the buyer were at
+    /// `limit_per_user`; both are 409 and the flood this path exists for holds nothing.
+    func checkOrder(_ request: PlaceOrderRequest) -> Result<CheckedOrder, Rejection> {
         guard let event = catalog.event(request.event) else { return .failure(.unknownEvent) }
         guard let item = event.itemsBySKU[request.sku] else { return .failure(.unknownSKU) }
         guard request.qty >= 1 && request.qty <= Int64(item.limitPerUser) else {
@@ -221,34 +269,28 @@ public final class SaleEngine: Sendable {
         }
         let key = LedgerKey(event: event.config.id, sku: item.sku)
         let qty = Int32(request.qty)
-        if let coupon = request.coupon {
-            // Not through the sold-out flag: coupon_invalid comes before sold_out.
-            if let journal, !journal.acceptsWrites { return .failure(.unavailable(journal.refusalReason)) }
-            return await placeOrder(request, item: item, event: event, qty: qty, coupon: coupon, nowMs: nowMs, onReserved: onReserved)
-        }
-        if inventory.soldOutHints?.isSoldOut(key) == true {
+        // Not through the sold-out flag with a coupon: coupon_invalid comes before sold_out.
+        if request.coupon == nil, inventory.soldOutHints?.isSoldOut(key) == true {
             stats.rejectedSoldOut.increment()
             return .failure(.soldOut)
         }
         if let journal, !journal.acceptsWrites { return .failure(.unavailable(journal.refusalReason)) }
-        let amountFen = item.priceFen * Int64(qty)
         let reserve = ReserveRequest(
             key: key, user: request.user, qty: qty,
-            amountFen: amountFen, discountFen: 0, nowMs: nowMs, expiresAtMs: nowMs + paymentWindowMs)
-        let recorded = await inventory.reserve(reserve)
-        switch recorded.result {
-        case .reserved(let order):
-            var ticket = recorded.ticket
-            if let journal, let extra = onReserved?(order) { ticket = journal.append(extra) }
-            if let failure = await durable(ticket) { return .failure(failure) }
-            stats.ordersCreated.increment()
-            return .success(order)
-        case .unknownSKU: return .failure(.unknownSKU)
-        case .limitExceeded: return .failure(.limitExceeded)
-        case .saleClosed(let closed): return .failure(Self.rejection(closed, event: event))
+            amountFen: item.priceFen * Int64(qty), discountFen: 0, nowMs: nowMs, expiresAtMs: nowMs + paymentWindowMs)
+        return .success(CheckedOrder(event: event, item: item, reserve: reserve))
+    }
+
+    /// What a claim the shard did not reserve is answered (counting `sold_out`).
+    func refusal(_ result: ReserveResult, event: EventCatalog.Event) -> Rejection {
+        switch result {
+        case .reserved: preconditionFailure("a reserved claim is not a refusal")
+        case .unknownSKU: return .unknownSKU
+        case .limitExceeded: return .limitExceeded
+        case .saleClosed(let closed): return Self.rejection(closed, event: event)
         case .soldOut:
             stats.rejectedSoldOut.increment()
-            return .failure(.soldOut)
+            return .soldOut
         }
     }
 

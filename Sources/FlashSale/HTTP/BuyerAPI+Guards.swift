@@ -36,14 +36,13 @@ extension BuyerAPI {
     /// looks at anything, in the contract's order: the token (`401`), then the client's token
     /// bucket (`429`). `respond` runs it for every such route, new ones included; the route's
     /// own `authenticate` then hits the verifier's cache.
-    func admitBuyerPost(_ request: APIRequest) -> Result<String, Rejection> {
+    func admitBuyerPost(_ request: APIRequest, client: ClientAddress) -> Result<String, Rejection> {
         let user: String
         switch authenticate(request) {
         case .success(let found): user = found
         case .failure(let rejection): return .failure(rejection)
         }
-        if let guards, let address = ClientAddress(request.clientIP),
-            case .limited(let seconds) = guards.rateLimiter.take(address, nowMs: engine.clock.nowMs())
+        if let guards, case .limited(let seconds) = guards.rateLimiter.take(client, nowMs: engine.clock.nowMs())
         {
             engine.stats.rejectedRateLimited.increment()
             return .failure(.rateLimited(retryAfterSeconds: seconds))

@@ -1,4 +1,5 @@
 import InventoryActor
+import NIOCore
 
 /// The buyer HTTP API of the contract (§2, §3): routes a request to the engine and renders
 /// the answer as the contract's JSON. No sockets here; `HTTPServer` feeds it.
@@ -49,22 +50,63 @@ public struct BuyerAPI: HTTPResponder {
             return APIResponse(status: 200, body: await metrics.render(engine: engine), contentType: "text/plain; version=0.0.4; charset=utf-8")
         }
         var request = request
-        request.clientIP = clientAddress(of: request).description
+        let client = clientAddress(of: request)
+        request.clientIP = client.description
         let parts = request.path.split(separator: "/", omittingEmptySubsequences: false)
         // "/v1/events/x/orders" splits as ["", "v1", "events", "x", "orders"].
         guard parts.count >= 3, parts[0].isEmpty, parts[1] == "v1" else { return APIResponse(rejection: .routeNotFound) }
         // Through the engine's gate: refused while recovering or rebuilding after a failed commit.
-        let admitted = await engine.admitted { await route(request, parts.dropFirst(2)) }
+        let admitted = await engine.admitted { await route(request, parts.dropFirst(2), client: client) }
         return admitted ?? APIResponse(rejection: SaleEngine.notReady)
     }
 
+    /// A seckill order without a coupon or an `Idempotency-Key`, on the connection's loop (the
+    /// hot path: see `SaleEngine.placeOrder(_:on:answer:)`); everything else goes async.
+    /// The checks keep the contract's order: token, rate limit, then the route's own.
+    public func respond(to request: APIRequest, on loop: any EventLoop, reply: @escaping (APIResponse) -> Void) -> Bool {
+        guard request.method == "POST", request.idempotencyKey == nil, let event = Self.orderRouteEvent(request.path),
+            engine.loopIndex(loop) != nil, case .success(let body) = OrderBody.parse(request.body), body.coupon == nil
+        else { return false }
+        guard engine.enterGate() else {
+            reply(APIResponse(rejection: SaleEngine.notReady))
+            return true
+        }
+        let engine = self.engine
+        let user: String
+        switch admitBuyerPost(request, client: clientAddress(of: request)) {
+        case .success(let found): user = found
+        case .failure(let rejection):
+            engine.leaveGate()
+            reply(APIResponse(rejection: rejection))
+            return true
+        }
+        let order = PlaceOrderRequest(user: user, event: String(event), sku: body.sku, qty: body.qty)
+        let taken = engine.placeOrder(order, on: loop) { result in
+            engine.leaveGate()
+            switch result {
+            case .success(let order): reply(APIResponse(status: 201, body: Self.render(order)))
+            case .failure(let rejection): reply(APIResponse(rejection: rejection))
+            }
+        }
+        precondition(taken, "the engine refused a loop it runs on")
+        return true
+    }
+
+    /// The event of `/v1/events/{event}/orders`, or nil for any other path.
+    static func orderRouteEvent(_ path: String) -> Substring? {
+        let prefix = "/v1/events/", suffix = "/orders"
+        guard path.utf8.count > prefix.utf8.count + suffix.utf8.count, path.hasPrefix(prefix), path.hasSuffix(suffix) else { return nil }
+        let event = path.dropFirst(prefix.count).dropLast(suffix.count)
+        return event.contains("/") ? nil : event
+    }
+
     /// The `/v1/...` routes, admitted by the engine's gate.
-    private func route(_ request: APIRequest, _ route: ArraySlice<Substring>) async -> APIResponse {
+    private func route(_ request: APIRequest, _ route: ArraySlice<Substring>, client: ClientAddress) async -> APIResponse {
         // Every buyer POST passes the token check, then its client's bucket, before any route;
         // the routes take the verified user from here (the token is checked once).
         var buyer = ""
         if request.method == "POST" && !(route.count == 2 && route.first == "payments" && route.last == "notify") {
-            switch admitBuyerPost(request) {
+            switch admitBuyerPost(request, client: client) {
             case .success(let user): buyer = user
             case .failure(let rejection): return APIResponse(rejection: rejection)
             }

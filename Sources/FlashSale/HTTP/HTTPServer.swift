@@ -13,11 +13,17 @@ public protocol HTTPResponder: Sendable {
     /// Whether `request` is a probe that needs an `await` (a metrics scrape): answered on the
     /// connections kept past the cap, like everything `respondImmediately` answers.
     func isProbe(_ request: APIRequest) -> Bool
+    /// Answers `request` on `loop` (the connection's, which the caller is on) without a task,
+    /// if it can: returns true and calls `reply` on `loop` exactly once, perhaps before
+    /// returning. False: not taken (nothing was done), the server calls `respond(to:)`.
+    func respond(to request: APIRequest, on loop: any EventLoop, reply: @escaping (APIResponse) -> Void) -> Bool
 }
 
 extension HTTPResponder {
     /// Only the immediate answers are probes.
     public func isProbe(_ request: APIRequest) -> Bool { false }
+    /// Nothing is answered on the loop.
+    public func respond(to request: APIRequest, on loop: any EventLoop, reply: @escaping (APIResponse) -> Void) -> Bool { false }
 }
 
 /// The HTTP/1.1 listener: SwiftNIO's HTTP codec, a body limit, and a hand-off to a `HTTPResponder`.
@@ -296,10 +302,16 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
             write(overloaded, version: head.version, keepAlive: keepAlive, context: context)
             return
         }
+        let server = self.server
+        let version = head.version
+        let onLoop = responder.respond(to: request, on: context.eventLoop) { response in
+            self.write(response, version: version, keepAlive: keepAlive, context: context)
+            server.end()
+        }
+        if onLoop { return }
         let promise = context.eventLoop.makePromise(of: APIResponse.self)
         promise.completeWithTask { [request] in await responder.respond(to: request) }
         let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-        let server = self.server
         promise.futureResult.whenSuccess { response in
             let (handler, context) = bound.value
             handler.write(response, version: head.version, keepAlive: keepAlive, context: context)

@@ -6,6 +6,7 @@
 
 import InventoryActor
 import CoreMetrics
+import NIOCore
 import Prometheus
 import Synchronization
 
@@ -90,6 +91,9 @@ public final class FlashSaleMetrics: Sendable {
         if async { inflight.decrement() }
         CoreMetrics.Counter(label: Name.httpRequests, dimensions: [("route", route), ("status", String(status))], factory: factory).increment()
     }
+
+    /// A request counted by `requestStarted` went elsewhere (to the async path, counted there).
+    func requestNotTaken() { inflight.decrement() }
 
     /// One order claim decided: `reserved`, or the rejection code.
     func claimDecided(outcome: String) {
@@ -187,6 +191,21 @@ public struct MeteredResponder: HTTPResponder {
 
     /// Whether the inner responder takes `request` for a probe.
     public func isProbe(_ request: APIRequest) -> Bool { inner.isProbe(request) }
+
+    /// The inner answer on the loop, if it takes the request there, counted.
+    public func respond(to request: APIRequest, on loop: any EventLoop, reply: @escaping (APIResponse) -> Void) -> Bool {
+        metrics.requestStarted()
+        let taken = inner.respond(to: request, on: loop) { [metrics] response in
+            let route = FlashSaleMetrics.routeLabel(method: request.method, path: request.path)
+            metrics.requestFinished(route: route, status: response.status, async: true)
+            if route == "POST /v1/events/{event}/orders" {
+                metrics.claimDecided(outcome: response.status == 201 ? "reserved" : response.rejectionCode ?? "status_\(response.status)")
+            }
+            reply(response)
+        }
+        if !taken { metrics.requestNotTaken() }
+        return taken
+    }
 
     /// The inner answer, counted, with the request in flight meanwhile.
     public func respond(to request: APIRequest) async -> APIResponse {

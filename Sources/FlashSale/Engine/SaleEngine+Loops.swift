@@ -1,0 +1,81 @@
+import InventoryActor
+import NIOCore
+
+/// Run to completion on the event loop: a request read on one of the engine's loops is
+/// decided there, synchronously, when its shard lives on that loop, and with one hop there and
+/// one back when it lives on the other; its answer then waits on the loop's `DurableAnswers`.
+/// No task, no continuation, no actor hop through the cooperative pool.
+extension SaleEngine {
+    /// The index in `loops` of `loop`, if the engine's shards run on it.
+    func loopIndex(_ loop: any EventLoop) -> Int? {
+        loops.firstIndex { $0 === loop }
+    }
+
+    /// Admits a request that runs on an event loop (the gate of `admitted`, without a task):
+    /// true means it must call `leaveGate()` once answered.
+    public func enterGate() -> Bool {
+        guard gate.enter() else { return false }
+        if let journal, !journal.isHealthy {
+            gate.leave()
+            return false
+        }
+        return true
+    }
+
+    /// The request admitted by `enterGate()` is answered.
+    public func leaveGate() { gate.leave() }
+
+    /// Decides a seckill order without a coupon, on `loop` (the connection's, which the caller
+    /// is on), and calls `answer` on `loop` exactly once, when the order is durable or refused.
+    ///
+    /// Returns false, doing nothing, when `loop` is not one of the engine's loops (the caller
+    /// takes the async path). The caller holds the gate (`enterGate`) until `answer` runs.
+    public func placeOrder(
+        _ request: PlaceOrderRequest, on loop: any EventLoop, answer: @escaping (Result<Order, Rejection>) -> Void
+    ) -> Bool {
+        precondition(request.coupon == nil, "an order with a coupon spans two owners: the async path decides it")
+        guard let here = loopIndex(loop) else { return false }
+        let checked: CheckedOrder
+        switch checkOrder(request) {
+        case .success(let found): checked = found
+        case .failure(let rejection):
+            answer(.failure(rejection))
+            return true
+        }
+        let shard = inventory.shard(for: checked.reserve.key)
+        let owner = loops[shard.index % loops.count]
+        if owner === loop {
+            let recorded = shard.assumeIsolated { $0.reserve(checked.reserve) }
+            settle(recorded, checked, loop: here, answer: answer)
+        } else {
+            // One hop to the owner's loop to decide, one back to answer.
+            let reply = NIOLoopBound(answer, eventLoop: loop)
+            owner.execute {
+                let recorded = shard.assumeIsolated { $0.reserve(checked.reserve) }
+                loop.execute { self.settle(recorded, checked, loop: here, answer: reply.value) }
+            }
+        }
+        return true
+    }
+
+    /// On the connection's loop: answers a decided claim once its change is durable.
+    private func settle(_ recorded: Recorded<ReserveResult>, _ checked: CheckedOrder, loop: Int, answer: @escaping (Result<Order, Rejection>) -> Void) {
+        guard case .reserved(let order) = recorded.result else {
+            answer(.failure(refusal(recorded.result, event: checked.event)))
+            return
+        }
+        guard !durableAnswers.isEmpty else {
+            stats.ordersCreated.increment()
+            answer(.success(order))
+            return
+        }
+        durableAnswers[loop].whenDurable(recorded.ticket) { [stats] failure in
+            if let failure {
+                answer(.failure(failure))
+            } else {
+                stats.ordersCreated.increment()
+                answer(.success(order))
+            }
+        }
+    }
+}
