@@ -5,6 +5,13 @@ import InventoryActor
 /// Business outcomes (`soldOut`, `limitExceeded`...) are values of this enum, not thrown
 /// errors; the HTTP adapter renders them as `{"error", "message"}`.
 public enum Rejection: Error, Sendable, Equatable {
+    /// Every code an order request (`POST /v1/events/{event}/orders`) can be refused with,
+    /// HTTP edge included: the claim outcomes the metrics count up front.
+    public static let orderCodes = [
+        "unauthorized", "rate_limited", "unknown_event", "unknown_sku", "bad_request", "not_started", "ended", "paused",
+        "limit_exceeded", "coupon_invalid", "sold_out", "unavailable", "overloaded", "too_large", "idempotency_mismatch",
+    ]
+
     /// Missing, malformed, forged or expired buyer token (401).
     case unauthorized(String)
     /// Over the per-IP token bucket (429).

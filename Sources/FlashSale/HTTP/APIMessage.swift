@@ -3,7 +3,11 @@ public struct APIRequest: Sendable {
     /// `GET`, `POST`, ...
     public var method: String
     /// The path, without the query string.
-    public var path: String
+    public var path: String {
+        didSet { route = APIRoute(path: path) }
+    }
+    /// The route `path` matches, found once.
+    public private(set) var route: APIRoute
     /// `Authorization` header value, if any.
     public var authorization: String?
     /// `Idempotency-Key` header value, if any.
@@ -31,6 +35,7 @@ public struct APIRequest: Sendable {
         self.forwardedFor = forwardedFor
         self.method = method
         self.path = path
+        self.route = APIRoute(path: path)
         self.authorization = authorization
         self.idempotencyKey = idempotencyKey
         self.payTimestamp = payTimestamp
@@ -53,9 +58,16 @@ public struct APIResponse: Sendable, Equatable {
     public var retryAfterSeconds: Int?
     /// The contract's error code when the response is a rejection (metrics label), else nil.
     public var rejectionCode: String? = nil
+    /// `Allow` (a `405`: the route's one method).
+    public var allow: String? = nil
+    /// `Cache-Control`, if any (the public event reads).
+    public var cacheControl: String? = nil
 
     /// Creates a response.
-    public init(status: Int, body: [UInt8], contentType: String = "application/json", retryAfterSeconds: Int? = nil) {
+    public init(
+        status: Int, body: [UInt8], contentType: String = "application/json", retryAfterSeconds: Int? = nil, cacheControl: String? = nil
+    ) {
+        self.cacheControl = cacheControl
         self.status = status
         self.body = body
         self.contentType = contentType

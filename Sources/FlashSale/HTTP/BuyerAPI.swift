@@ -27,44 +27,40 @@ public struct BuyerAPI: HTTPResponder {
 
     /// Health checks, answered on the event loop.
     public func respondImmediately(to request: APIRequest) -> APIResponse? {
-        switch request.path {
-        case "/healthz":
+        switch request.route.check(method: request.method) {
+        case .allowed(.healthz):
             return APIResponse(status: 200, body: Array(#"{"status":"ok"}"#.utf8))
-        case "/readyz":
+        case .allowed(.readyz):
             let ready = engine.isReady && listening()
             return APIResponse(status: ready ? 200 : 503, body: Array((ready ? #"{"status":"ready"}"# : #"{"status":"recovering"}"#).utf8))
-        default:
+        case .allowed(.metrics) where metrics == nil:
+            return APIResponse(rejection: .routeNotFound)
+        // A buyer POST passes the token and rate checks first, whatever its path (async path).
+        case .notAllowed(let allow) where !Self.isBuyerPost(request):
+            return APIResponse(rejection: .methodNotAllowed, allow: allow)
+        case .notFound where !Self.isBuyerPost(request):
+            return APIResponse(rejection: .routeNotFound)
+        case .allowed, .notAllowed, .notFound:
             return nil
         }
     }
 
-    /// The metrics scrape, besides the health checks: still answered when the connection cap is reached.
-    public func isProbe(_ request: APIRequest) -> Bool {
-        request.path == "/metrics" && metrics != nil
+    /// Whether `request` is a buyer `POST /v1/...` (any but `/v1/payments/notify`, routes or
+    /// not): it passes the token check and the client's bucket before anything else (§3.2).
+    static func isBuyerPost(_ request: APIRequest) -> Bool {
+        request.method == "POST" && request.route.template != .paymentNotify && request.path.utf8.starts(with: "/v1/".utf8)
     }
 
-    /// Every other route.
-    public func respond(to request: APIRequest) async -> APIResponse {
-        if request.path == "/metrics", let metrics {
-            guard request.method == "GET" else { return APIResponse(rejection: .methodNotAllowed) }
-            return APIResponse(status: 200, body: await metrics.render(engine: engine), contentType: "text/plain; version=0.0.4; charset=utf-8")
-        }
-        var request = request
-        let client = clientAddress(of: request)
-        request.clientIP = client.description
-        let parts = request.path.split(separator: "/", omittingEmptySubsequences: false)
-        // "/v1/events/x/orders" splits as ["", "v1", "events", "x", "orders"].
-        guard parts.count >= 3, parts[0].isEmpty, parts[1] == "v1" else { return APIResponse(rejection: .routeNotFound) }
-        // Through the engine's gate: refused while recovering or rebuilding after a failed commit.
-        let admitted = await engine.admitted { await route(request, parts.dropFirst(2), client: client) }
-        return admitted ?? APIResponse(rejection: SaleEngine.notReady)
+    /// The metrics scrape, besides the health checks: still answered when the connection cap is reached.
+    public func isProbe(_ request: APIRequest) -> Bool {
+        request.route.template == .metrics && metrics != nil
     }
 
     /// A seckill order without a coupon or an `Idempotency-Key`, on the connection's loop (the
     /// hot path: see `SaleEngine.placeOrder(_:on:answer:)`); everything else goes async.
     /// The checks keep the contract's order: token, rate limit, then the route's own.
     public func respond(to request: APIRequest, on loop: any EventLoop, reply: @escaping (APIResponse) -> Void) -> Bool {
-        guard request.method == "POST", request.idempotencyKey == nil, let event = Self.orderRouteEvent(request.path),
+        guard request.route.template == .eventOrders, request.method == "POST", request.idempotencyKey == nil,
             engine.loopIndex(loop) != nil, case .success(let body) = OrderBody.parse(request.body), body.coupon == nil
         else { return false }
         guard engine.enterGate() else {
@@ -80,7 +76,7 @@ public struct BuyerAPI: HTTPResponder {
             reply(APIResponse(rejection: rejection))
             return true
         }
-        let order = PlaceOrderRequest(user: user, event: String(event), sku: body.sku, qty: body.qty)
+        let order = PlaceOrderRequest(user: user, event: String(request.route.parameter), sku: body.sku, qty: body.qty)
         let taken = engine.placeOrder(order, on: loop) { result in
             engine.leaveGate()
             switch result {
@@ -92,51 +88,50 @@ public struct BuyerAPI: HTTPResponder {
         return true
     }
 
-    /// The event of `/v1/events/{event}/orders`, or nil for any other path.
-    static func orderRouteEvent(_ path: String) -> Substring? {
-        let prefix = "/v1/events/", suffix = "/orders"
-        guard path.utf8.count > prefix.utf8.count + suffix.utf8.count, path.hasPrefix(prefix), path.hasSuffix(suffix) else { return nil }
-        let event = path.dropFirst(prefix.count).dropLast(suffix.count)
-        return event.contains("/") ? nil : event
+    /// Every other route.
+    public func respond(to request: APIRequest) async -> APIResponse {
+        let check = request.route.check(method: request.method)
+        if check == .allowed(.metrics), let metrics {
+            return APIResponse(status: 200, body: await metrics.render(engine: engine), contentType: "text/plain; version=0.0.4; charset=utf-8")
+        }
+        var request = request
+        let client = clientAddress(of: request)
+        request.clientIP = client.description
+        // Through the engine's gate: refused while recovering or rebuilding after a failed commit.
+        let admitted = await engine.admitted { await route(request, check, client: client) }
+        return admitted ?? APIResponse(rejection: SaleEngine.notReady)
     }
 
     /// The `/v1/...` routes, admitted by the engine's gate.
-    private func route(_ request: APIRequest, _ route: ArraySlice<Substring>, client: ClientAddress) async -> APIResponse {
+    private func route(_ request: APIRequest, _ check: APIRoute.MethodCheck, client: ClientAddress) async -> APIResponse {
         // Every buyer POST passes the token check, then its client's bucket, before any route;
         // the routes take the verified user from here (the token is checked once).
         var buyer = ""
-        if request.method == "POST" && !(route.count == 2 && route.first == "payments" && route.last == "notify") {
+        if Self.isBuyerPost(request) {
             switch admitBuyerPost(request, client: client) {
             case .success(let user): buyer = user
             case .failure(let rejection): return APIResponse(rejection: rejection)
             }
         }
-        switch (request.method, route.count, route.first ?? "") {
-        case ("POST", 2, "payments") where route.last == "notify":
-            return await notifyPayment(request)
-        case ("GET", 1, "events"):
-            return listEvents()
-        case ("GET", 2, "events"):
-            return await showEvent(String(route[route.startIndex + 1]))
-        case ("POST", 3, "events") where route.last == "orders":
-            return await placeOrder(request, event: String(route[route.startIndex + 1]), user: buyer)
-        case ("GET", 2, "orders"):
-            return await showOrder(request, id: String(route[route.startIndex + 1]))
-        case ("POST", 3, "orders") where route.last == "cancel":
-            return await cancelOrder(request, id: String(route[route.startIndex + 1]), user: buyer)
-        case ("POST", 3, "events") where route.last == "groups":
-            return await openGroup(request, event: String(route[route.startIndex + 1]), user: buyer)
-        case ("POST", 3, "groups") where route.last == "join":
-            return await joinGroup(request, id: String(route[route.startIndex + 1]), user: buyer)
-        case ("GET", 2, "groups"):
-            return await showGroup(request, id: String(route[route.startIndex + 1]))
-        case ("POST", 3, "coupons") where route.last == "claims":
-            return await claimCoupon(request, batch: String(route[route.startIndex + 1]), user: buyer)
-        case (_, 1, "events"), (_, 2, "events"), (_, 3, "events"), (_, 2, "orders"), (_, 3, "orders"), (_, 2, "payments"),
-            (_, 2, "groups"), (_, 3, "groups"), (_, 3, "coupons"):
-            return APIResponse(rejection: .methodNotAllowed)
-        default:
-            return APIResponse(rejection: .routeNotFound)
+        let template: APIRoute.Template
+        switch check {
+        case .allowed(let found): template = found
+        case .notAllowed(let allow): return APIResponse(rejection: .methodNotAllowed, allow: allow)
+        case .notFound: return APIResponse(rejection: .routeNotFound)
+        }
+        let id = String(request.route.parameter)
+        switch template {
+        case .paymentNotify: return await notifyPayment(request)
+        case .events: return listEvents()
+        case .event: return await showEvent(id)
+        case .eventOrders: return await placeOrder(request, event: id, user: buyer)
+        case .order: return await showOrder(request, id: id)
+        case .orderCancel: return await cancelOrder(request, id: id, user: buyer)
+        case .eventGroups: return await openGroup(request, event: id, user: buyer)
+        case .groupJoin: return await joinGroup(request, id: id, user: buyer)
+        case .group: return await showGroup(request, id: id)
+        case .couponClaims: return await claimCoupon(request, batch: id, user: buyer)
+        case .healthz, .readyz, .metrics: return APIResponse(rejection: .routeNotFound)
         }
     }
 
@@ -217,8 +212,11 @@ public struct BuyerAPI: HTTPResponder {
                 }
             }
         }
-        return APIResponse(status: 200, body: body)
+        return APIResponse(status: 200, body: body, cacheControl: Self.publicReadCacheControl)
     }
+
+    /// The public event reads may be cached by a CDN for up to 1 s (contract §3.1).
+    static let publicReadCacheControl = "public, max-age=1"
 
     private func showEvent(_ id: String) async -> APIResponse {
         guard let event = engine.catalog.event(id) else { return APIResponse(rejection: .unknownEvent) }
@@ -251,7 +249,7 @@ public struct BuyerAPI: HTTPResponder {
                 }
             }
         }
-        return APIResponse(status: 200, body: body)
+        return APIResponse(status: 200, body: body, cacheControl: Self.publicReadCacheControl)
     }
 
     // MARK: Helpers
@@ -279,8 +277,9 @@ public struct BuyerAPI: HTTPResponder {
 }
 
 extension APIResponse {
-    /// The contract's error body for `rejection`, with its status and `Retry-After`.
-    public init(rejection: Rejection) {
+    /// The contract's error body for `rejection`, with its status and `Retry-After`; `allow`
+    /// for a `405`.
+    public init(rejection: Rejection, allow: String? = nil) {
         let body = JSONWriter.object { json in
             json.field("error", rejection.code)
             json.field("message", rejection.message)
@@ -288,5 +287,6 @@ extension APIResponse {
         }
         self.init(status: rejection.status, body: body, retryAfterSeconds: rejection.retryAfterSeconds)
         self.rejectionCode = rejection.code
+        self.allow = allow
     }
 }

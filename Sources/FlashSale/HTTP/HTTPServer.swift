@@ -103,17 +103,17 @@ public final class HTTPServer: Sendable {
                 let idleTimeoutMs = probeOnly ? self.limits.probeReadTimeoutMs : self.limits.idleTimeoutMs
                 let readTimeoutMs = probeOnly ? self.limits.probeReadTimeoutMs : self.limits.requestReadTimeoutMs
                 return channel.eventLoop.makeCompletedFuture {
-                    let pipeline = channel.pipeline.syncOperations
-                    try pipeline.configureHTTPServerPipeline(
-                        withErrorHandling: false, withOutboundHeaderValidation: true, withEncoderConfiguration: .init(),
-                        withDecoderLimitConfiguration: Self.decoderLimits)
-                    try pipeline.addHandler(ReadDeadlineHandler(idleTimeoutMs: idleTimeoutMs, readTimeoutMs: readTimeoutMs), position: .first)
-                    // No reading while the socket takes no more writes: a client that sends and
-                    // never reads (pipelined requests) stalls itself, not the daemon's memory.
-                    try pipeline.addHandler(BackPressureHandler(), position: .first)
-                    // Unparsable requests get the contract's JSON 400, not NIO's empty one.
-                    try pipeline.addHandler(HTTPProtocolErrorHandler())
-                    try pipeline.addHandler(HTTPConnectionHandler(server: self, probeOnly: probeOnly))
+                    // NIO's request decoder, then our handler, which orders pipelined requests
+                    // and writes each answer as one buffer (no response encoder, no pipelining
+                    // handler: see `HTTPConnectionHandler`).
+                    try channel.pipeline.syncOperations.addHandlers([
+                        // No reading while the socket takes no more writes: a client that sends
+                        // and never reads (pipelined requests) stalls itself, not the daemon's memory.
+                        BackPressureHandler(),
+                        ReadDeadlineHandler(idleTimeoutMs: idleTimeoutMs, readTimeoutMs: readTimeoutMs),
+                        ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .dropBytes, limitConfiguration: Self.decoderLimits)),
+                        HTTPConnectionHandler(server: self, probeOnly: probeOnly),
+                    ])
                 }
             }
         let channel = try await bootstrap.bind(host: host, port: port).get()
@@ -183,168 +183,13 @@ public final class HTTPServer: Sendable {
         return admission
     }
 
-    fileprivate var responderForHandler: any HTTPResponder { responder }
+    var responderForHandler: any HTTPResponder { responder }
     /// Counts a request in flight; false (and not counted) at `inflightMax`: admission control.
-    fileprivate func tryBegin() -> Bool {
+    func tryBegin() -> Bool {
         if inflight.wrappingAdd(1, ordering: .relaxed).newValue <= limits.inflightMax { return true }
         inflight.subtract(1, ordering: .relaxed)
         return false
     }
-    fileprivate func end() { inflight.subtract(1, ordering: .releasing) }
+    func end() { inflight.subtract(1, ordering: .releasing) }
 }
 
-/// Per-connection handler: assembles a request (head, body up to the limit), answers it.
-///
-/// HTTP/1.1 pipelining is kept in order by NIO's `HTTPServerPipelineHandler`, which holds
-/// the next request until this one's response has ended.
-final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandler {
-    typealias InboundIn = HTTPServerRequestPart
-    typealias OutboundOut = HTTPServerResponsePart
-
-    private let server: HTTPServer
-    /// A probe-reserve connection: one request, probes only, then closed.
-    private let probeOnly: Bool
-    private var head: HTTPRequestHead?
-    private var body: [UInt8] = []
-    private var bodyTooLarge = false
-    private var peerIP = "0.0.0.0"
-
-    /// The headers the API reads, lower case; all but `x-forwarded-for` (a list of hops)
-    /// must appear at most once: a second value is `400 bad_request`.
-    /// (Key paths are immutable values, just not marked `Sendable`.)
-    nonisolated(unsafe) private static let readHeaderFields: [(name: String, field: WritableKeyPath<APIRequest, String?>?)] = [
-        ("authorization", \.authorization), ("idempotency-key", \.idempotencyKey), ("x-pay-timestamp", \.payTimestamp),
-        ("x-pay-nonce", \.payNonce), ("x-pay-signature", \.paySignature), ("x-forwarded-for", nil),
-    ]
-
-    /// Copies the headers the API reads into `request`, in one pass over them (names compared
-    /// without case, without allocating); returns the name of a singleton header given twice.
-    static func readHeaders(_ headers: HTTPHeaders, into request: inout APIRequest) -> String? {
-        for (name, value) in headers {
-            guard let known = readHeaderFields.first(where: { isASCIICaseInsensitiveEqual(name, $0.name) }) else { continue }
-            guard let field = known.field else {
-                request.forwardedFor.append(value)
-                continue
-            }
-            guard request[keyPath: field] == nil else { return known.name }
-            request[keyPath: field] = value
-        }
-        return nil
-    }
-
-    /// `name` equals `lowercase` once its ASCII capitals are lowered.
-    private static func isASCIICaseInsensitiveEqual(_ name: String, _ lowercase: String) -> Bool {
-        name.utf8.count == lowercase.utf8.count
-            && name.utf8.elementsEqual(lowercase.utf8) { ((0x41...0x5A).contains($0) ? $0 | 0x20 : $0) == $1 }
-    }
-
-    init(server: HTTPServer, probeOnly: Bool = false) {
-        self.server = server
-        self.probeOnly = probeOnly
-    }
-
-    func handlerAdded(context: ChannelHandlerContext) {
-        peerIP = context.channel.remoteAddress?.ipAddress ?? "0.0.0.0"
-    }
-
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        switch unwrapInboundIn(data) {
-        case .head(let head):
-            self.head = head
-            body.removeAll(keepingCapacity: true)
-            bodyTooLarge = false
-            if let length = head.headers.first(name: "content-length").flatMap(Int.init), length > HTTPLimits.bodyBytesMax {
-                bodyTooLarge = true
-            }
-        case .body(var chunk):
-            guard !bodyTooLarge else { return }
-            if body.count + chunk.readableBytes > HTTPLimits.bodyBytesMax {
-                bodyTooLarge = true
-                body.removeAll()
-                return
-            }
-            body.append(contentsOf: chunk.readBytes(length: chunk.readableBytes)!)
-        case .end:
-            context.triggerUserOutboundEvent(ReadDeadlineEvent.requestComplete, promise: nil)
-            guard let head else { return }
-            self.head = nil
-            dispatch(head: head, context: context)
-        }
-    }
-
-    private func dispatch(head: HTTPRequestHead, context: ChannelHandlerContext) {
-        let keepAlive = head.isKeepAlive && !probeOnly
-        if bodyTooLarge {
-            write(APIResponse(rejection: .tooLarge), version: head.version, keepAlive: keepAlive, context: context)
-            return
-        }
-        var path = head.uri[...]
-        if let query = path.firstIndex(of: "?") { path = path[..<query] }
-        var request = APIRequest(method: head.method.rawValue, path: String(path), clientIP: peerIP, body: body)
-        if let repeated = Self.readHeaders(head.headers, into: &request) {
-            // Two values for a header that names one thing: which one a proxy saw is unknowable.
-            write(APIResponse(rejection: .badRequest("header \(repeated) given more than once")), version: head.version, keepAlive: keepAlive, context: context)
-            return
-        }
-        let responder = server.responderForHandler
-        if let immediate = responder.respondImmediately(to: request) {
-            write(immediate, version: head.version, keepAlive: keepAlive, context: context)
-            return
-        }
-        guard !probeOnly || responder.isProbe(request) else {
-            // A reserve slot is for probes; a buyer waits for a client slot like any other.
-            let overloaded = APIResponse(rejection: .overloaded(retryAfterSeconds: HTTPLimits.overloadedRetryAfterSeconds))
-            write(overloaded, version: head.version, keepAlive: false, context: context)
-            return
-        }
-        guard server.tryBegin() else {
-            let overloaded = APIResponse(rejection: .overloaded(retryAfterSeconds: HTTPLimits.overloadedRetryAfterSeconds))
-            write(overloaded, version: head.version, keepAlive: keepAlive, context: context)
-            return
-        }
-        let server = self.server
-        let version = head.version
-        let onLoop = responder.respond(to: request, on: context.eventLoop) { response in
-            self.write(response, version: version, keepAlive: keepAlive, context: context)
-            server.end()
-        }
-        if onLoop { return }
-        let promise = context.eventLoop.makePromise(of: APIResponse.self)
-        promise.completeWithTask { [request] in await responder.respond(to: request) }
-        let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-        promise.futureResult.whenSuccess { response in
-            let (handler, context) = bound.value
-            handler.write(response, version: head.version, keepAlive: keepAlive, context: context)
-            server.end()
-        }
-    }
-
-    private func write(_ response: APIResponse, version: HTTPVersion, keepAlive: Bool, context: ChannelHandlerContext) {
-        var headers = HTTPHeaders()
-        headers.reserveCapacity(4)
-        headers.add(name: "content-type", value: response.contentType)
-        headers.add(name: "content-length", value: String(response.body.count))
-        if let seconds = response.retryAfterSeconds { headers.add(name: "retry-after", value: String(seconds)) }
-        if !keepAlive { headers.add(name: "connection", value: "close") }
-        let status = HTTPResponseStatus(statusCode: response.status)
-        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: version, status: status, headers: headers))), promise: nil)
-        context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(bytes: response.body)))), promise: nil)
-        if keepAlive {
-            context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
-            context.triggerUserOutboundEvent(ReadDeadlineEvent.responseSent, promise: nil)
-            if !context.channel.isWritable,
-                let buffered = try? context.channel.syncOptions?.getOption(.bufferedWritableBytes), buffered > HTTPLimits.outboundBytesMax
-            {
-                // Answers pile up for a client that does not read them: past the cap it is dropped.
-                context.close(promise: nil)
-            }
-        } else {
-            // Close once the response is out (a promise only here: most connections are kept alive).
-            let channel = context.channel
-            let written = context.eventLoop.makePromise(of: Void.self)
-            context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: written)
-            context.triggerUserOutboundEvent(ReadDeadlineEvent.responseSent, promise: nil)
-            written.futureResult.whenComplete { _ in channel.close(promise: nil) }
-        }
-    }
-}

@@ -55,6 +55,11 @@ public final class FlashSaleMetrics: Sendable {
     private let journalCommit: CoreMetrics.Timer
     private let transitions: [CoreMetrics.Counter]
     private let restocks: CoreMetrics.Counter
+    /// `flashsale_http_requests_total` by route (`APIRoute.Template.rawValue`, then one for
+    /// `other`) and status (`statusSlot`), created up front: counting a request is an index.
+    private let requestCounters: [[CoreMetrics.Counter]]
+    /// `flashsale_claims_total` by outcome, created up front for every outcome an order can have.
+    private let claimCounters: [String: CoreMetrics.Counter]
     /// The HTTP server whose open connections are read at scrape time; nil until `observe(server:)`.
     /// A weak reference, not a closure: a closure read out of a `Mutex` gains a reabstraction
     /// thunk at every read (see `Journal.CommitObserver`).
@@ -76,6 +81,40 @@ public final class FlashSaleMetrics: Sendable {
         }
         self.transitions = byRaw
         self.restocks = CoreMetrics.Counter(label: Name.restocks, factory: factory)
+        let labels = APIRoute.Template.allCases.map(\.label) + ["other"]
+        self.requestCounters = labels.map { route in
+            Self.statuses.map { status in
+                CoreMetrics.Counter(label: Name.httpRequests, dimensions: [("route", route), ("status", String(status))], factory: factory)
+            }
+        }
+        self.claimCounters = Dictionary(uniqueKeysWithValues: (["reserved"] + Rejection.orderCodes).map { outcome in
+            (outcome, CoreMetrics.Counter(label: Name.claims, dimensions: [("outcome", outcome)], factory: factory))
+        })
+    }
+
+    /// Every status the API answers with (a series each per route); others are counted as
+    /// they come (`statusSlot` nil).
+    static let statuses = [200, 201, 400, 401, 404, 405, 409, 410, 413, 422, 425, 429, 500, 503]
+
+    /// `status`'s index in `statuses`.
+    static func statusSlot(_ status: Int) -> Int? {
+        switch status {
+        case 200: 0
+        case 201: 1
+        case 400: 2
+        case 401: 3
+        case 404: 4
+        case 405: 5
+        case 409: 6
+        case 410: 7
+        case 413: 8
+        case 422: 9
+        case 425: 10
+        case 429: 11
+        case 500: 12
+        case 503: 13
+        default: nil
+        }
     }
 
     /// The factory behind these series, for `MetricsSystem.bootstrap` in `main`.
@@ -86,19 +125,30 @@ public final class FlashSaleMetrics: Sendable {
     /// One HTTP request started.
     func requestStarted() { inflight.increment() }
 
-    /// One HTTP request answered (`requestStarted` pairs with it for async routes).
-    func requestFinished(route: String, status: Int, async: Bool) {
+    /// One HTTP request answered (`requestStarted` pairs with it for async routes); a claim's
+    /// outcome counted too for an order.
+    func requestFinished(_ request: APIRequest, _ response: APIResponse, async: Bool) {
         if async { inflight.decrement() }
-        CoreMetrics.Counter(label: Name.httpRequests, dimensions: [("route", route), ("status", String(status))], factory: factory).increment()
+        let template = request.route.template.flatMap { $0.method == request.method ? $0 : nil }
+        let route = template?.rawValue ?? APIRoute.Template.allCases.count
+        if let slot = Self.statusSlot(response.status) {
+            requestCounters[route][slot].increment()
+        } else {
+            let label = template?.label ?? "other"
+            CoreMetrics.Counter(label: Name.httpRequests, dimensions: [("route", label), ("status", String(response.status))], factory: factory).increment()
+        }
+        if template == .eventOrders {
+            let outcome = response.status == 201 ? "reserved" : response.rejectionCode ?? "status_\(response.status)"
+            if let counter = claimCounters[outcome] {
+                counter.increment()
+            } else {
+                CoreMetrics.Counter(label: Name.claims, dimensions: [("outcome", outcome)], factory: factory).increment()
+            }
+        }
     }
 
     /// A request counted by `requestStarted` went elsewhere (to the async path, counted there).
     func requestNotTaken() { inflight.decrement() }
-
-    /// One order claim decided: `reserved`, or the rejection code.
-    func claimDecided(outcome: String) {
-        CoreMetrics.Counter(label: Name.claims, dimensions: [("outcome", outcome)], factory: factory).increment()
-    }
 
     /// A shard-recorded change (called inside the shard: atomics only, no waiting).
     func changeRecorded(_ change: InventoryChange) {
@@ -150,23 +200,7 @@ public final class FlashSaleMetrics: Sendable {
 
     /// A route's label: its template, so ids never become label values (bounded cardinality).
     static func routeLabel(method: String, path: String) -> String {
-        let parts = path.split(separator: "/", omittingEmptySubsequences: false)
-        let template: String
-        switch (parts.count, parts.count > 2 ? parts[2] : "") {
-        case (2, _) where ["healthz", "readyz", "metrics"].contains(parts[1]): template = path
-        case (3, "events") where parts[1] == "v1": template = "/v1/events"
-        case (4, "events") where parts[1] == "v1": template = "/v1/events/{event}"
-        case (5, "events") where parts[1] == "v1" && parts[4] == "orders": template = "/v1/events/{event}/orders"
-        case (5, "events") where parts[1] == "v1" && parts[4] == "groups": template = "/v1/events/{event}/groups"
-        case (4, "orders") where parts[1] == "v1": template = "/v1/orders/{order}"
-        case (5, "orders") where parts[1] == "v1" && parts[4] == "cancel": template = "/v1/orders/{order}/cancel"
-        case (4, "groups") where parts[1] == "v1": template = "/v1/groups/{group}"
-        case (5, "groups") where parts[1] == "v1" && parts[4] == "join": template = "/v1/groups/{group}/join"
-        case (5, "coupons") where parts[1] == "v1" && parts[4] == "claims": template = "/v1/coupons/{batch}/claims"
-        case (4, "payments") where parts[1] == "v1" && parts[3] == "notify": template = "/v1/payments/notify"
-        default: return "other"
-        }
-        return method + " " + template
+        APIRoute(path: path).label(method: method)
     }
 }
 
@@ -185,7 +219,7 @@ public struct MeteredResponder: HTTPResponder {
     /// The inner immediate answer, counted.
     public func respondImmediately(to request: APIRequest) -> APIResponse? {
         guard let response = inner.respondImmediately(to: request) else { return nil }
-        metrics.requestFinished(route: FlashSaleMetrics.routeLabel(method: request.method, path: request.path), status: response.status, async: false)
+        metrics.requestFinished(request, response, async: false)
         return response
     }
 
@@ -196,11 +230,7 @@ public struct MeteredResponder: HTTPResponder {
     public func respond(to request: APIRequest, on loop: any EventLoop, reply: @escaping (APIResponse) -> Void) -> Bool {
         metrics.requestStarted()
         let taken = inner.respond(to: request, on: loop) { [metrics] response in
-            let route = FlashSaleMetrics.routeLabel(method: request.method, path: request.path)
-            metrics.requestFinished(route: route, status: response.status, async: true)
-            if route == "POST /v1/events/{event}/orders" {
-                metrics.claimDecided(outcome: response.status == 201 ? "reserved" : response.rejectionCode ?? "status_\(response.status)")
-            }
+            metrics.requestFinished(request, response, async: true)
             reply(response)
         }
         if !taken { metrics.requestNotTaken() }
@@ -211,11 +241,7 @@ public struct MeteredResponder: HTTPResponder {
     public func respond(to request: APIRequest) async -> APIResponse {
         metrics.requestStarted()
         let response = await inner.respond(to: request)
-        let route = FlashSaleMetrics.routeLabel(method: request.method, path: request.path)
-        metrics.requestFinished(route: route, status: response.status, async: true)
-        if route == "POST /v1/events/{event}/orders" {
-            metrics.claimDecided(outcome: response.status == 201 ? "reserved" : response.rejectionCode ?? "status_\(response.status)")
-        }
+        metrics.requestFinished(request, response, async: true)
         return response
     }
 }
