@@ -16,17 +16,6 @@ private func parseError(_ bytes: [UInt8]) -> JSONParseError? {
     }
 }
 
-/// A small deterministic generator, so a failing random test replays from its seed.
-private struct JSONTestRandom: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
 
 struct JSONValidRow: Sendable, CustomTestStringConvertible {
     let text: String
@@ -217,7 +206,7 @@ private let quote = UInt8(ascii: "\"")
 
     /// Every document Foundation accepts from a random mix must parse to the same values here.
     @Test func agreesWithFoundationOnGeneratedDocuments() throws {
-        var rng = JSONTestRandom(state: 0x15_0A)
+        var rng = SplitMix64(state: 0x15_0A)
         for _ in 0..<200 {
             let value = randomValue(depth: 0, using: &rng)
             var writer = JSONWriter()
@@ -230,7 +219,7 @@ private let quote = UInt8(ascii: "\"")
     }
 }
 
-private func randomString(using rng: inout JSONTestRandom) -> String {
+private func randomString(using rng: inout SplitMix64) -> String {
     var scalars = String.UnicodeScalarView()
     for _ in 0..<Int.random(in: 0...12, using: &rng) {
         let pick = Int.random(in: 0..<10, using: &rng)
@@ -248,7 +237,7 @@ private func randomString(using rng: inout JSONTestRandom) -> String {
     return String(scalars)
 }
 
-private func randomValue(depth: Int, using rng: inout JSONTestRandom) -> JSONValue {
+private func randomValue(depth: Int, using rng: inout SplitMix64) -> JSONValue {
     let pick = Int.random(in: 0..<(depth < 4 ? 8 : 6), using: &rng)
     switch pick {
     case 0: return .null
@@ -360,7 +349,7 @@ private func sameAsFoundation(_ value: JSONValue, _ other: Any) -> Bool {
     }
 
     @Test func randomStringsRoundTrip() throws {
-        var rng = JSONTestRandom(state: 0x57)
+        var rng = SplitMix64(state: 0x57)
         for _ in 0..<2000 {
             let text = randomString(using: &rng)
             var json = JSONWriter()

@@ -22,17 +22,6 @@ import Testing
     static let skus: [(sku: String, stock: Int64, limit: Int32, price: Int64)] = [("A1", 3, 2, 990), ("B2", 5, 1, 4900), ("C3", 2, 2, 100)]
     static let users = ["u1", "u2", "u3", "u4", "u5", "u6"]
 
-    struct SplitMix64: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9e37_79b9_7f4a_7c15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xbf58_476d_1ce4_e5b9
-            z = (z ^ (z >> 27)) &* 0x94d0_49bb_1331_11eb
-            return z ^ (z >> 31)
-        }
-    }
-
     struct ModelOrder: Equatable {
         var id: String
         var sku: String

@@ -39,7 +39,9 @@ public struct BuyerTokenVerifier: Sendable {
     /// Default number of verified tokens remembered; about 150 bytes of text each.
     public static let cacheEntriesDefault = 65_536
 
-    private let key: SymmetricKey
+    /// An HMAC with the key already absorbed: each verification copies it (a value) and feeds
+    /// only the signed bytes, instead of hashing the key again.
+    private let keyedMAC: HMAC<SHA256>
     private let cache: VerifiedTokenCache?
 
     /// Creates a verifier for tokens signed with `secret` (its UTF-8 bytes are the HMAC key).
@@ -47,7 +49,7 @@ public struct BuyerTokenVerifier: Sendable {
     /// `cacheEntries` bounds the cache of verified tokens; 0 turns it off.
     public init(secret: String, cacheEntries: Int = BuyerTokenVerifier.cacheEntriesDefault) {
         precondition(cacheEntries >= 0, "cacheEntries must not be negative")
-        self.key = SymmetricKey(data: Array(secret.utf8))
+        self.keyedMAC = HMAC<SHA256>(key: SymmetricKey(data: Array(secret.utf8)))
         self.cache = cacheEntries > 0 ? VerifiedTokenCache(capacity: cacheEntries) : nil
     }
 
@@ -137,15 +139,21 @@ public struct BuyerTokenVerifier: Sendable {
         guard let signature = Base64URL.decode(UnsafeRawBufferPointer(rebasing: token[(secondDot + 1)...])) else {
             return .failure(.malformed)
         }
-        guard signature.count == SHA256.byteCount,
-            HMAC<SHA256>.isValidAuthenticationCode(
-                signature, authenticating: UnsafeRawBufferPointer(rebasing: token[..<secondDot]), using: key)
-        else { return .failure(.badSignature) }
+        var mac = keyedMAC
+        mac.update(data: UnsafeRawBufferPointer(rebasing: token[..<secondDot]))
+        // Compared in constant time (`MessageAuthenticationCode ==` a `DataProtocol`).
+        guard signature.count == SHA256.byteCount, mac.finalize() == signature else { return .failure(.badSignature) }
 
-        guard let payloadBytes = Base64URL.decode(UnsafeRawBufferPointer(rebasing: token[(firstDot + 1)..<secondDot])),
-            let payload = try? JSONParser.parse(payloadBytes),
-            case .object(let claims) = payload
-        else { return .failure(.malformed) }
+        guard let payloadBytes = Base64URL.decode(UnsafeRawBufferPointer(rebasing: token[(firstDot + 1)..<secondDot])) else {
+            return .failure(.malformed)
+        }
+        if let plain = Self.scanPlainClaims(payloadBytes) { return .success(plain) }
+        return Self.parseClaimsTree(payloadBytes)
+    }
+
+    /// The claims through the full parser (the fallback of `scanPlainClaims`, and its reference in tests).
+    static func parseClaimsTree(_ payloadBytes: [UInt8]) -> Result<TokenClaims, TokenRejection> {
+        guard let payload = try? JSONParser.parse(payloadBytes), case .object(let claims) = payload else { return .failure(.malformed) }
         guard let expires = claims["exp"].flatMap(Self.numericDateCeiling) else { return .failure(.malformed) }
         var notBefore: Int64? = nil
         if let nbf = claims["nbf"] {
@@ -156,6 +164,34 @@ public struct BuyerTokenVerifier: Sendable {
         var subject: String? = nil
         if let sub = claims["sub"]?.stringValue, Self.isValidSubject(sub) { subject = sub }
         return .success(TokenClaims(subject: subject, notBefore: notBefore, expires: expires))
+    }
+
+    /// The claims read in one pass when the payload is plain (`FlatJSONScanner`): `sub` a
+    /// string, `exp` (required), `nbf` and `iat` integers, each at most once and nothing else,
+    /// as our issuer and most others write them; nil for any other payload, which the full
+    /// parser then reads (with the same meaning for what this accepts).
+    static func scanPlainClaims(_ payload: [UInt8]) -> TokenClaims? {
+        var subject: String??, expires: Int64?, notBefore: Int64?, issuedAt = false
+        let plain = payload.withUnsafeBytes { bytes in
+            FlatJSONScanner.scan(bytes) { key, value in
+                switch value {
+                case .string(let text) where FlatJSONScanner.isKey(key, "sub") && subject == nil:
+                    let sub = String(decoding: text, as: UTF8.self)
+                    subject = .some(isValidSubject(sub) ? sub : nil)
+                case .int(let seconds) where FlatJSONScanner.isKey(key, "exp") && expires == nil:
+                    expires = seconds
+                case .int(let seconds) where FlatJSONScanner.isKey(key, "nbf") && notBefore == nil:
+                    notBefore = seconds
+                case .int where FlatJSONScanner.isKey(key, "iat") && !issuedAt:
+                    issuedAt = true
+                default:
+                    return false
+                }
+                return true
+            }
+        }
+        guard plain, let expires else { return nil }
+        return TokenClaims(subject: subject ?? nil, notBefore: notBefore, expires: expires)
     }
 
     /// Nil when the header is acceptable; otherwise the rejection.
@@ -187,7 +223,7 @@ public struct BuyerTokenVerifier: Sendable {
 }
 
 /// The claims of a token whose signature holds.
-struct TokenClaims: Sendable {
+struct TokenClaims: Sendable, Equatable {
     /// `sub` when it is a valid user id; nil otherwise.
     let subject: String?
     /// `nbf`, rounded up to whole seconds.

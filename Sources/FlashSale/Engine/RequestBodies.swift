@@ -9,6 +9,12 @@ public struct OrderBody: Sendable, Equatable {
 
     /// Parses a body; a body that cannot be read, or a missing or mistyped field, is `bad_request`.
     public static func parse(_ body: [UInt8]) -> Result<OrderBody, Rejection> {
+        if let plain = scanPlain(body) { return .success(plain) }
+        return parseTree(body)
+    }
+
+    /// `parse` through the full parser (the fallback of `scanPlain`, and its reference in tests).
+    static func parseTree(_ body: [UInt8]) -> Result<OrderBody, Rejection> {
         let value: JSONValue
         do { value = try JSONParser.parse(body) } catch { return .failure(.badRequest("body is not valid JSON: \(error)")) }
         guard case .object = value else { return .failure(.badRequest("body must be a JSON object")) }
@@ -20,6 +26,32 @@ public struct OrderBody: Sendable, Equatable {
             coupon = text
         }
         return .success(OrderBody(sku: sku, qty: qty, coupon: coupon))
+    }
+
+    /// The body read in one pass when it is plain (`FlatJSONScanner`): `sku` a string, `qty`
+    /// an integer, `coupon` a string or null, each at most once and nothing else; nil for any
+    /// other body, which `parse` then reads with the full parser.
+    static func scanPlain(_ body: [UInt8]) -> OrderBody? {
+        var sku: String?, qty: Int64?, coupon: String??
+        let plain = body.withUnsafeBytes { bytes in
+            FlatJSONScanner.scan(bytes) { key, value in
+                switch value {
+                case .string(let text) where FlatJSONScanner.isKey(key, "sku") && sku == nil:
+                    sku = String(decoding: text, as: UTF8.self)
+                case .int(let number) where FlatJSONScanner.isKey(key, "qty") && qty == nil:
+                    qty = number
+                case .string(let text) where FlatJSONScanner.isKey(key, "coupon") && coupon == nil:
+                    coupon = .some(String(decoding: text, as: UTF8.self))
+                case .null where FlatJSONScanner.isKey(key, "coupon") && coupon == nil:
+                    coupon = .some(nil)
+                default:
+                    return false
+                }
+                return true
+            }
+        }
+        guard plain, let sku, let qty else { return nil }
+        return OrderBody(sku: sku, qty: qty, coupon: coupon ?? nil)
     }
 }
 

@@ -20,7 +20,11 @@ public struct APIRequest: Sendable {
     public var paySignature: String?
     /// The client IP: the TCP peer as the server saw it, which `BuyerAPI` replaces with the
     /// §3.2 client IP (behind a trusted proxy, from `forwardedFor`) before any route runs.
-    public var clientIP: String
+    public var clientIP: String {
+        didSet { peer = nil }
+    }
+    /// `clientIP` parsed, when the server had it already (once per connection); nil: parse it.
+    public var peer: ClientAddress?
     /// Every `X-Forwarded-For` header value, in the order received (each may list several hops).
     public var forwardedFor: [String]
     /// The body bytes (at most `HTTPLimits.bodyBytesMax`).

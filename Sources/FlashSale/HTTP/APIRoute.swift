@@ -75,52 +75,65 @@ public struct APIRoute: Sendable, Equatable {
     }
 
     private static func match(_ path: String) -> (Template?, Substring) {
-        // Segments after the leading "/": at most four are ever a route.
-        var segments: [Substring] = []
-        segments.reserveCapacity(4)
-        guard path.utf8.first == UInt8(ascii: "/") else { return (nil, "") }
-        var rest = path.dropFirst()
-        while true {
-            if segments.count == 4 { return (nil, "") }
-            if let slash = rest.utf8.firstIndex(of: UInt8(ascii: "/")) {
-                segments.append(rest[..<slash])
-                rest = rest[rest.utf8.index(after: slash)...]
-            } else {
-                segments.append(rest)
-                break
+        var path = path
+        let found = path.withUTF8 { bytes in matchBytes(bytes) }
+        guard let (template, parameter) = found else { return (nil, "") }
+        let utf8 = path.utf8
+        let start = utf8.index(utf8.startIndex, offsetBy: parameter.lowerBound)
+        let end = utf8.index(utf8.startIndex, offsetBy: parameter.upperBound)
+        return (template, path[start..<end])
+    }
+
+    /// The template and the byte range of its parameter, matched over the path's bytes: split
+    /// at "/" into at most four non-empty segments after the leading one.
+    private static func matchBytes(_ bytes: UnsafeBufferPointer<UInt8>) -> (Template, Range<Int>)? {
+        guard bytes.first == UInt8(ascii: "/") else { return nil }
+        var segments: (Range<Int>, Range<Int>, Range<Int>, Range<Int>) = (0..<0, 0..<0, 0..<0, 0..<0)
+        var count = 0
+        var start = 1
+        var index = 1
+        while index <= bytes.count {
+            if index == bytes.count || bytes[index] == UInt8(ascii: "/") {
+                guard index > start, count < 4 else { return nil }
+                switch count {
+                case 0: segments.0 = start..<index
+                case 1: segments.1 = start..<index
+                case 2: segments.2 = start..<index
+                default: segments.3 = start..<index
+                }
+                count += 1
+                start = index + 1
             }
+            index += 1
         }
-        if segments.contains(where: \.isEmpty) { return (nil, "") }
-        switch segments.count {
+        func segment(_ range: Range<Int>, is word: StaticString) -> Bool {
+            range.count == word.utf8CodeUnitCount
+                && UnsafeBufferPointer(rebasing: bytes[range]).elementsEqual(UnsafeBufferPointer(start: word.utf8Start, count: word.utf8CodeUnitCount))
+        }
+        switch count {
         case 1:
-            switch segments[0] {
-            case "healthz": return (.healthz, "")
-            case "readyz": return (.readyz, "")
-            case "metrics": return (.metrics, "")
-            default: return (nil, "")
-            }
+            if segment(segments.0, is: "healthz") { return (.healthz, 0..<0) }
+            if segment(segments.0, is: "readyz") { return (.readyz, 0..<0) }
+            if segment(segments.0, is: "metrics") { return (.metrics, 0..<0) }
+            return nil
         case 2:
-            guard segments[0] == "v1", segments[1] == "events" else { return (nil, "") }
-            return (.events, "")
+            return segment(segments.0, is: "v1") && segment(segments.1, is: "events") ? (.events, 0..<0) : nil
         case 3:
-            guard segments[0] == "v1" else { return (nil, "") }
-            switch segments[1] {
-            case "events": return (.event, segments[2])
-            case "orders": return (.order, segments[2])
-            case "groups": return (.group, segments[2])
-            case "payments" where segments[2] == "notify": return (.paymentNotify, "")
-            default: return (nil, "")
-            }
+            guard segment(segments.0, is: "v1") else { return nil }
+            if segment(segments.1, is: "events") { return (.event, segments.2) }
+            if segment(segments.1, is: "orders") { return (.order, segments.2) }
+            if segment(segments.1, is: "groups") { return (.group, segments.2) }
+            if segment(segments.1, is: "payments") && segment(segments.2, is: "notify") { return (.paymentNotify, 0..<0) }
+            return nil
         default:
-            guard segments[0] == "v1" else { return (nil, "") }
-            switch (segments[1], segments[3]) {
-            case ("events", "orders"): return (.eventOrders, segments[2])
-            case ("events", "groups"): return (.eventGroups, segments[2])
-            case ("orders", "cancel"): return (.orderCancel, segments[2])
-            case ("groups", "join"): return (.groupJoin, segments[2])
-            case ("coupons", "claims"): return (.couponClaims, segments[2])
-            default: return (nil, "")
-            }
+            guard segment(segments.0, is: "v1") else { return nil }
+            let (kind, action) = (segments.1, segments.3)
+            if segment(kind, is: "events") && segment(action, is: "orders") { return (.eventOrders, segments.2) }
+            if segment(kind, is: "events") && segment(action, is: "groups") { return (.eventGroups, segments.2) }
+            if segment(kind, is: "orders") && segment(action, is: "cancel") { return (.orderCancel, segments.2) }
+            if segment(kind, is: "groups") && segment(action, is: "join") { return (.groupJoin, segments.2) }
+            if segment(kind, is: "coupons") && segment(action, is: "claims") { return (.couponClaims, segments.2) }
+            return nil
         }
     }
 }

@@ -27,7 +27,7 @@ extension BuyerAPI {
     /// The client address of `request` per §3.2 (the peer, or the right-most untrusted
     /// `X-Forwarded-For` hop behind a trusted proxy).
     func clientAddress(of request: APIRequest) -> ClientAddress {
-        let peer = ClientAddress(request.clientIP) ?? Self.unparsablePeer
+        let peer = request.peer ?? ClientAddress(request.clientIP) ?? Self.unparsablePeer
         guard let guards else { return peer }
         return guards.trustedProxies.clientAddress(peer: peer, forwardedFor: request.forwardedFor)
     }

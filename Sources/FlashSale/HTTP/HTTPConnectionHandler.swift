@@ -38,6 +38,8 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler
     /// A probe-reserve connection: one request, probes only, then closed.
     private let probeOnly: Bool
     private var peerIP = "0.0.0.0"
+    /// `peerIP` parsed, once per connection.
+    private var peer: ClientAddress?
     // The request being read.
     private var head: HTTPRequestHead?
     private var body: [UInt8] = []
@@ -61,6 +63,7 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler
 
     func handlerAdded(context: ChannelHandlerContext) {
         peerIP = context.channel.remoteAddress?.ipAddress ?? "0.0.0.0"
+        peer = ClientAddress(peerIP)
     }
 
     // MARK: Reading
@@ -157,6 +160,7 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler
         var path = head.uri[...]
         if let query = path.firstIndex(of: "?") { path = path[..<query] }
         var request = APIRequest(method: head.method.rawValue, path: String(path), clientIP: peerIP, body: body)
+        request.peer = peer
         if let repeated = Self.readHeaders(head.headers, into: &request) {
             // Two values for a header that names one thing: which one a proxy saw is unknowable.
             answer(APIResponse(rejection: .badRequest("header \(repeated) given more than once")), keepAlive)
