@@ -25,6 +25,16 @@ public protocol ChangeSink: Sendable {
     /// Buffers `changes` as one unit that becomes durable whole or not at all (a group
     /// forming moves every member order and the group together); the last ticket, 0 if empty.
     func recordUnit(_ changes: [InventoryChange]) -> UInt64
+
+    /// Buffers `change` and `attachment` as one unit: something the caller keeps with the
+    /// change that the core does not know (the engine's record of the answer it will give,
+    /// replayed to an idempotent retry), durable together or not at all. The last ticket.
+    func record(_ change: InventoryChange, attachment: any Sendable) -> UInt64
+}
+
+extension ChangeSink {
+    /// A sink that keeps no attachments records the change alone.
+    public func record(_ change: InventoryChange, attachment: any Sendable) -> UInt64 { record(change) }
 }
 
 /// A sink that keeps nothing: for benchmarks of the core and for the journal-off mode.

@@ -44,8 +44,8 @@ public struct Inventory: Sendable {
     }
 
     /// Reserves stock for a new pending order on the owning shard.
-    public func reserve(_ request: ReserveRequest) async -> Recorded<ReserveResult> {
-        await shard(for: request.key).reserve(request)
+    public func reserve(_ request: ReserveRequest, attach: (@Sendable (Order) -> (any Sendable)?)? = nil) async -> Recorded<ReserveResult> {
+        await shard(for: request.key).reserve(request, attach: attach)
     }
 
     /// Applies a verified payment notification on the owning shard.

@@ -91,13 +91,17 @@ public actor InventoryShard {
         saleWindows = [:]
     }
 
-    /// Reserves stock for a new pending order.
-    public func reserve(_ request: ReserveRequest) -> Recorded<ReserveResult> {
+    /// Reserves stock for a new pending order; `attach` may give something to record with the
+    /// new order as one unit (`ChangeSink.record(_:attachment:)`).
+    public func reserve(_ request: ReserveRequest, attach: (@Sendable (Order) -> (any Sendable)?)? = nil) -> Recorded<ReserveResult> {
         if let closed = saleClosed(request.key.event) { return Recorded(result: .saleClosed(closed), ticket: 0) }
         let result = book.reserve(request)
         if case .reserved(let order) = result {
             publish(order.key)
-            return Recorded(result: result, ticket: record(.order(order)))
+            guard let attachment = attach?(order) else { return Recorded(result: result, ticket: record(.order(order))) }
+            let ticket = sink.record(.order(order), attachment: attachment)
+            observe(.order(order))
+            return Recorded(result: result, ticket: ticket)
         }
         return Recorded(result: result, ticket: 0)
     }

@@ -15,6 +15,49 @@ import Testing
         func recordUnit(_ changes: [InventoryChange]) -> UInt64 {
             units.withLock { $0.append(changes); return UInt64($0.count) }
         }
+        let attachments = Mutex<[Int: String]>([:])
+        func record(_ change: InventoryChange, attachment: any Sendable) -> UInt64 {
+            let ticket = recordUnit([change])
+            attachments.withLock { $0[Int(ticket) - 1] = attachment as? String }
+            return ticket
+        }
+    }
+
+    /// An idempotent order's answer is recorded with the order, as one unit: a crash never
+    /// leaves the order on disk without the answer its retry must get (a second order).
+    @Test func anOrdersAttachedAnswerIsInTheOrdersUnit() async {
+        let sink = UnitRecorder()
+        let shard = InventoryShard(index: 0, sink: sink)
+        let key = LedgerKey(event: "e", sku: "A")
+        await shard.addLedgers([(key, 10, 1)])
+        let request = ReserveRequest(key: key, user: "u1", qty: 1, amountFen: 100, discountFen: 0, nowMs: 0, expiresAtMs: 60_000)
+        guard case .reserved(let order) = await shard.reserve(request, attach: { order in "answer for \(order.id)" }).result else {
+            Issue.record("not reserved")
+            return
+        }
+        #expect(sink.units.withLock { $0 } == [[.order(order)]])
+        #expect(sink.attachments.withLock { $0 } == [0: "answer for \(order.id)"])
+    }
+
+    /// The journal keeps a change and its attached record in one unit (never split across
+    /// transactions), and both come back.
+    @Test func theJournalCommitsAnAttachedRecordWithItsChange() async throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let journal = try Journal(directory: directory.path, synchronous: .normal, batchMax: 1, logger: TestEngine.logger)
+        let key = LedgerKey(event: "e", sku: "A")
+        let order = Order(
+            id: OrderID(sequence: 1, slot: key.slot), key: key, user: "u1", qty: 1, amountFen: 100, discountFen: 0, createdAtMs: 1,
+            expiresAtMs: 2, status: .pending, transaction: nil, group: nil, coupon: nil)
+        let answer = IdempotentAnswer(user: "u1", key: "k", status: 201, body: Array("{}".utf8), atMs: 1, requestDigest: "d")
+        let ticket = journal.record(.order(order), attachment: JournalRecord.idempotentAnswer(answer))
+        #expect(ticket == 2, "two records, one ticket to wait on")
+        try await journal.waitDurable(ticket)
+        // batch_max 1 and still one transaction: the unit is taken whole.
+        #expect(journal.commitCount == 1)
+        await journal.close()
+        let state = try Journal.recover(directory: directory.path)
+        #expect(state.orders == [order] && state.idempotentAnswers == [answer])
     }
 
     @Test func groupFormationIsOneUnitWithTheCompletingPayment() async {

@@ -200,8 +200,8 @@ import Testing
     }
 }
 
-/// The tests that hold a shard inside a decision: each blocks one thread of the cooperative
-/// pool (two on this machine), so they run one at a time.
+/// The tests that hold a shard inside a decision: each blocks the event loop the shard runs on
+/// (one of two on this machine), so they run one at a time.
 @Suite(.serialized) struct HeldShardTests {
     static let nowMs = FaultRuleTests.nowMs
 
@@ -260,13 +260,21 @@ import Testing
         defer { directory.remove() }
         let clock = ManualClock(startMs: Self.nowMs)
         let (world, log, first) = try await Self.holdingTheShard(directory, clock: clock)
-        let late = Task { await world.order("late") }
-        for _ in 0..<100 { await Task.yield() }  // let it pass the engine's checks and queue at the shard
+        // Read on the loop the (only) shard does not run on (loop 0 runs shard 0): once
+        // `respond` has returned there, the claim has passed every check of the engine and
+        // waits for the held shard.
+        let (answers, answered) = AsyncStream.makeStream(of: APIResponse.self)
+        let request = world.orderRequest("late")
+        let loop = world.engine.loops[1]
+        try await loop.submit {
+            let taken = world.api.respond(to: request, on: loop) { answered.yield($0) }
+            precondition(taken, "the order path takes a plain order")
+        }.get()
         clock.advance(ms: 3_600_000)  // the event's end (makeTestConfig: now + 1 h)
         log.hold.release()
         #expect(await first.value.status == 201)
-        let answer = await late.value
-        #expect(answer.status == 410 && answer.errorCode == "ended", "\(answer.status) \(answer.errorCode ?? "")")
+        let answer = try #require(await answers.first { _ in true })
+        #expect(answer.status == 410 && answer.errorCode == "ended", "\(answer.status) \(answer.bodyText)")
         await world.stop()
     }
 

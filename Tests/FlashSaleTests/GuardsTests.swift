@@ -131,7 +131,7 @@ import Testing
             IdempotentAnswer(user: "u\(index)", key: "k", status: 201, body: Array("{\"n\":\(index)}".utf8), atMs: atMs)
         }
         for index in 0..<1_000 {
-            guard case .proceed(let claim) = await store.begin(user: "u\(index)", key: "k", nowMs: Self.nowMs) else {
+            guard case .proceed(let claim) = await store.begin(user: "u\(index)", key: "k", digest: "d", nowMs: Self.nowMs) else {
                 Issue.record("a new key must proceed")
                 return
             }
@@ -140,17 +140,17 @@ import Testing
             #expect(store.accountedBytes <= 16 * 1024)
         }
         // The newest is replayed; the oldest were dropped and run again.
-        guard case .replay(let replayed) = await store.begin(user: "u999", key: "k", nowMs: Self.nowMs) else {
+        guard case .replay(let replayed) = await store.begin(user: "u999", key: "k", digest: "d", nowMs: Self.nowMs) else {
             Issue.record("the newest answer must be kept")
             return
         }
         #expect(replayed == answer(999, atMs: Self.nowMs))
-        guard case .proceed = await store.begin(user: "u0", key: "k", nowMs: Self.nowMs) else {
+        guard case .proceed = await store.begin(user: "u0", key: "k", digest: "d", nowMs: Self.nowMs) else {
             Issue.record("the oldest answer must have been dropped")
             return
         }
         // A day later nothing is replayed.
-        guard case .proceed = await store.begin(user: "u999", key: "k", nowMs: Self.nowMs + IdempotencyStore.windowMs) else {
+        guard case .proceed = await store.begin(user: "u999", key: "k", digest: "d", nowMs: Self.nowMs + IdempotencyStore.windowMs) else {
             Issue.record("an answer older than 24 h must not be replayed")
             return
         }

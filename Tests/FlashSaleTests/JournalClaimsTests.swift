@@ -55,6 +55,28 @@ import Testing
         await journal.close()
         let state = try Journal.recover(directory: directory.path)
         #expect(state.orders.count == 1 && state.orders[0].status == .paid && state.orders[0].group == nil && state.orders[0].coupon == nil)
-        #expect(try JournalStore.meta("schema_version", in: SQLiteDatabase(path: directory.path + "/flashsale.db", flags: [.readWrite])) == 2)
+        #expect(try JournalStore.meta("schema_version", in: SQLiteDatabase(path: directory.path + "/flashsale.db", flags: [.readWrite])) == JournalStore.schemaVersion)
+    }
+
+    @Test func versionTwoFileBindsIdempotentAnswersFromNowOn() async throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        // A version-3 file turned back into what version 2 left: answers without a request digest.
+        await (try Self.open(directory)).close()
+        let database = try SQLiteDatabase(path: directory.path + "/flashsale.db", flags: [.readWrite])
+        try database.exec(
+            """
+            ALTER TABLE idempotency DROP COLUMN request_digest;
+            UPDATE meta SET value = 2 WHERE key = 'schema_version';
+            INSERT INTO idempotency (user, key, status, body, at_ms) VALUES ('u1', 'k1', 201, '{}', 5);
+            """)
+        let journal = try Self.open(directory)
+        let bound = IdempotentAnswer(user: "u2", key: "k2", status: 201, body: Array("{}".utf8), atMs: 6, requestDigest: "abc")
+        try await journal.waitDurable(journal.append(.idempotentAnswer(bound)))
+        await journal.close()
+        let state = try Journal.recover(directory: directory.path)
+        // The old answer matches any request (nil digest); the new one keeps its binding.
+        #expect(state.idempotentAnswers.map(\.requestDigest) == [nil, "abc"])
+        #expect(try JournalStore.meta("schema_version", in: database) == JournalStore.schemaVersion)
     }
 }

@@ -365,7 +365,7 @@ enum RawSocket {
         for index in 0..<flood {
             // One user's distinct keys and distinct users' keys, half each.
             let (user, key) = index % 2 == 0 ? ("flooder", "k\(index)") : ("u\(index)", "k")
-            guard case .proceed(let claim) = await store.begin(user: user, key: key, nowMs: Self.nowMs) else {
+            guard case .proceed(let claim) = await store.begin(user: user, key: key, digest: "d", nowMs: Self.nowMs) else {
                 Issue.record("a new key must proceed")
                 return
             }
@@ -376,7 +376,7 @@ enum RawSocket {
         // The most recent keys are still replayed (a shard drops its oldest first).
         for index in (flood - 16)..<flood {
             let (user, key) = index % 2 == 0 ? ("flooder", "k\(index)") : ("u\(index)", "k")
-            guard case .replay(let answer) = await store.begin(user: user, key: key, nowMs: Self.nowMs + 1) else {
+            guard case .replay(let answer) = await store.begin(user: user, key: key, digest: "d", nowMs: Self.nowMs + 1) else {
                 Issue.record("key \(index) of \(flood) must still be replayed")
                 return
             }
@@ -391,7 +391,7 @@ enum RawSocket {
         let perAnswer = body.count + IdempotencyStore.entryOverheadBytes
         let flood = 10 * IdempotencyStore.bytesMaxDefault / perAnswer
         for index in 0..<flood {
-            guard case .proceed(let claim) = await store.begin(user: "flooder", key: "k\(index)", nowMs: Self.nowMs) else {
+            guard case .proceed(let claim) = await store.begin(user: "flooder", key: "k\(index)", digest: "d", nowMs: Self.nowMs) else {
                 Issue.record("a new key must proceed")
                 return
             }
@@ -400,7 +400,7 @@ enum RawSocket {
         #expect(store.accountedBytes <= IdempotencyStore.bytesMaxDefault, "\(store.accountedBytes)")
         #expect(store.accountedBytes > IdempotencyStore.bytesMaxDefault / 2)
         #expect(store.entryCount < IdempotencyStore.entriesMaxDefault)
-        guard case .replay = await store.begin(user: "flooder", key: "k\(flood - 1)", nowMs: Self.nowMs + 1) else {
+        guard case .replay = await store.begin(user: "flooder", key: "k\(flood - 1)", digest: "d", nowMs: Self.nowMs + 1) else {
             Issue.record("the newest answer must be replayed")
             return
         }

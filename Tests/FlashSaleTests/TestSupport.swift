@@ -73,7 +73,9 @@ struct TestEngine {
         let journal = config.journal.enabled
             ? try Journal(directory: config.dataDirectory, synchronous: .normal, batchMax: config.journal.batchMax, logger: logger)
             : nil
-        let engine = SaleEngine(config: config, clock: clock, journal: journal, logger: logger)
+        // The shards on NIO's loops, as in the daemon: orders placed by `order` run on them.
+        let engine = SaleEngine(
+            config: config, clock: clock, journal: journal, logger: logger, loops: Array(MultiThreadedEventLoopGroup.singleton.makeIterator()))
         let state = journal == nil ? RecoveredState() : try Journal.recover(directory: config.dataDirectory)
         await engine.recover(from: state)
         let api = BuyerAPI(engine: engine, userTokenSecret: TestSecrets.userToken, guards: BuyerGuards(config: config))
@@ -91,15 +93,37 @@ struct TestEngine {
     }
 
     /// POST an order through the API (no socket), redeeming `coupon` and sending `key` as its
-    /// `Idempotency-Key` if given.
+    /// `Idempotency-Key` if given. Read on an event loop, as the HTTP server reads it (the loops
+    /// taken in turn, so a shard's claims come from its own loop and from the other), and
+    /// answered there when the API takes it on the loop, else by its async path.
     func order(
         _ user: String, sku: String = "A1", qty: Int = 1, event: String = "e1", coupon: String? = nil, key: String? = nil
     ) async -> APIResponse {
-        let couponField = coupon.map { #","coupon":"\#($0)""# } ?? ""
-        return await api.respond(to: APIRequest(
-            method: "POST", path: "/v1/events/\(event)/orders", authorization: bearer(user), idempotencyKey: key,
-            body: Array(#"{"sku":"\#(sku)","qty":\#(qty)\#(couponField)}"#.utf8)))
+        let request = orderRequest(user, sku: sku, qty: qty, event: event, coupon: coupon, key: key)
+        let loops = engine.loops
+        guard !loops.isEmpty else { return await api.respond(to: request) }
+        let loop = loops[Self.nextLoop.wrappingAdd(1, ordering: .relaxed).oldValue % loops.count]
+        let api = self.api
+        return await withCheckedContinuation { continuation in
+            loop.execute {
+                let taken = api.respond(to: request, on: loop) { continuation.resume(returning: $0) }
+                if !taken { Task { continuation.resume(returning: await api.respond(to: request)) } }
+            }
+        }
     }
+
+    /// The request `order` sends.
+    func orderRequest(
+        _ user: String, sku: String = "A1", qty: Int = 1, event: String = "e1", coupon: String? = nil, key: String? = nil
+    ) -> APIRequest {
+        let couponField = coupon.map { #","coupon":"\#($0)""# } ?? ""
+        return APIRequest(
+            method: "POST", path: "/v1/events/\(event)/orders", authorization: bearer(user), idempotencyKey: key,
+            body: Array(#"{"sku":"\#(sku)","qty":\#(qty)\#(couponField)}"#.utf8))
+    }
+
+    /// Which loop `order` reads the next request on.
+    static let nextLoop = Atomic<Int>(0)
 
     /// POST a new group through the API (no socket).
     func openGroup(_ user: String, sku: String = "G1", event: String = "g1") async -> APIResponse {

@@ -70,6 +70,8 @@ public enum Rejection: Error, Sendable, Equatable {
     case routeNotFound
     /// Endpoint exists, method does not (405).
     case methodNotAllowed
+    /// An `Idempotency-Key` already bound to a different request (method, path, body) (422).
+    case idempotencyMismatch
 
     /// The HTTP status.
     public var status: Int {
@@ -83,7 +85,7 @@ public enum Rejection: Error, Sendable, Equatable {
         case .paused, .unavailable, .overloaded: 503
         case .limitExceeded, .couponInvalid, .soldOut, .orderClosed, .replay: 409
         case .groupFull, .groupClosed, .alreadyMember, .exhausted, .ipLimitExceeded: 409
-        case .amountMismatch: 422
+        case .amountMismatch, .idempotencyMismatch: 422
         case .tooLarge: 413
         case .methodNotAllowed: 405
         }
@@ -121,6 +123,7 @@ public enum Rejection: Error, Sendable, Equatable {
         case .tooLarge: "too_large"
         case .routeNotFound: "not_found"
         case .methodNotAllowed: "method_not_allowed"
+        case .idempotencyMismatch: "idempotency_mismatch"
         }
     }
 
@@ -156,6 +159,7 @@ public enum Rejection: Error, Sendable, Equatable {
         case .tooLarge: "request body is larger than 16 KiB"
         case .routeNotFound: "no such endpoint"
         case .methodNotAllowed: "method not allowed on this endpoint"
+        case .idempotencyMismatch: "this Idempotency-Key was used for a different request (method, path or body)"
         }
     }
 

@@ -71,7 +71,7 @@ extension SaleEngine {
         let reserve = ReserveRequest(
             key: key, user: request.user, qty: qty, amountFen: max(0, priceFen - discountFen), discountFen: discountFen,
             nowMs: nowMs, expiresAtMs: nowMs + paymentWindowMs, coupon: code.description)
-        let recorded = await inventory.reserve(reserve)
+        let recorded = await inventory.reserve(reserve, attach: Self.attachment(onReserved))
         guard case .reserved(let order) = recorded.result else {
             await couponShard.releaseCouponHold(code, token: token)
             switch recorded.result {
@@ -86,9 +86,7 @@ extension SaleEngine {
         }
         // Bound before anyone can know the order id, so its payment or cancel finds it bound.
         await couponShard.bindCoupon(code, token: token, order: order.id)
-        var ticket = recorded.ticket
-        if let journal, let extra = onReserved?(order) { ticket = journal.append(extra) }
-        if let failure = await durable(ticket) { return .failure(failure) }
+        if let failure = await durable(recorded.ticket) { return .failure(failure) }
         stats.ordersCreated.increment()
         return .success(order)
     }

@@ -30,8 +30,11 @@ extension SaleEngine {
     ///
     /// Returns false, doing nothing, when `loop` is not one of the engine's loops (the caller
     /// takes the async path). The caller holds the gate (`enterGate`) until `answer` runs.
+    /// `onReserved` may return a record for the new order (the idempotent answer), journaled
+    /// with it as one unit in the same synchronous step that takes the stock.
     public func placeOrder(
-        _ request: PlaceOrderRequest, on loop: any EventLoop, answer: @escaping (Result<Order, Rejection>) -> Void
+        _ request: PlaceOrderRequest, on loop: any EventLoop, onReserved: (@Sendable (Order) -> JournalRecord?)? = nil,
+        answer: @escaping (Result<Order, Rejection>) -> Void
     ) -> Bool {
         precondition(request.coupon == nil, "an order with a coupon spans two owners: the async path decides it")
         guard let here = loopIndex(loop) else { return false }
@@ -44,14 +47,15 @@ extension SaleEngine {
         }
         let shard = inventory.shard(for: checked.reserve.key)
         let owner = loops[shard.index % loops.count]
+        let attach = Self.attachment(onReserved)
         if owner === loop {
-            let recorded = shard.assumeIsolated { $0.reserve(checked.reserve) }
+            let recorded = shard.assumeIsolated { $0.reserve(checked.reserve, attach: attach) }
             settle(recorded, checked, loop: here, answer: answer)
         } else {
             // One hop to the owner's loop to decide, one back to answer.
             let reply = NIOLoopBound(answer, eventLoop: loop)
             owner.execute {
-                let recorded = shard.assumeIsolated { $0.reserve(checked.reserve) }
+                let recorded = shard.assumeIsolated { $0.reserve(checked.reserve, attach: attach) }
                 loop.execute { self.settle(recorded, checked, loop: here, answer: reply.value) }
             }
         }

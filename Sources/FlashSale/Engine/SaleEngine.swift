@@ -210,7 +210,7 @@ public final class SaleEngine: Sendable {
     /// Creates a seckill order: the contract's checks in the contract's order, then the shard decides.
     ///
     /// `onReserved` may return one more journal record for the new order (an idempotent
-    /// answer); it is appended right after the order's and the answer waits for both.
+    /// answer); it is journaled with the order as one unit, durable together or not at all.
     ///
     /// A SKU its shard has flagged sold out is answered `sold_out` from the flag, without a
     /// shard call (`SoldOutHints`). Such a claim would also be refused if the buyer were at
@@ -231,13 +231,17 @@ public final class SaleEngine: Sendable {
         case .success(let found): checked = found
         case .failure(let rejection): return .failure(rejection)
         }
-        let recorded = await inventory.reserve(checked.reserve)
+        let recorded = await inventory.reserve(checked.reserve, attach: Self.attachment(onReserved))
         guard case .reserved(let order) = recorded.result else { return .failure(refusal(recorded.result, event: checked.event)) }
-        var ticket = recorded.ticket
-        if let journal, let extra = onReserved?(order) { ticket = journal.append(extra) }
-        if let failure = await durable(ticket) { return .failure(failure) }
+        if let failure = await durable(recorded.ticket) { return .failure(failure) }
         stats.ordersCreated.increment()
         return .success(order)
+    }
+
+    /// `onReserved` as the shard's `attach`: the record it returns goes to the journal with the order.
+    static func attachment(_ onReserved: (@Sendable (Order) -> JournalRecord?)?) -> (@Sendable (Order) -> (any Sendable)?)? {
+        guard let onReserved else { return nil }
+        return { (order: Order) -> (any Sendable)? in onReserved(order) }
     }
 
     /// A seckill order that passed every check the engine makes before the shard's.

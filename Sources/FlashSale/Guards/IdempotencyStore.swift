@@ -1,3 +1,5 @@
+import Crypto
+import Foundation
 import Synchronization
 
 /// The first answer to a request that carried an `Idempotency-Key` (§3.4), as replayed.
@@ -12,9 +14,13 @@ public struct IdempotentAnswer: Sendable, Equatable {
     public var body: [UInt8]
     /// When it was given, unix ms: it is replayed until `atMs + IdempotencyStore.windowMs`.
     public var atMs: Int64
+    /// The request the key is bound to (`IdempotencyStore.digest`); nil for answers stored
+    /// before keys were bound, which match any request.
+    public var requestDigest: String?
 
     /// Creates an answer.
-    public init(user: String, key: String, status: Int, body: [UInt8], atMs: Int64) {
+    public init(user: String, key: String, status: Int, body: [UInt8], atMs: Int64, requestDigest: String? = nil) {
+        self.requestDigest = requestDigest
         self.user = user
         self.key = key
         self.status = status
@@ -23,7 +29,9 @@ public struct IdempotentAnswer: Sendable, Equatable {
     }
 
     /// Bytes this answer holds in memory, for the store's byte bound.
-    var accountedBytes: Int { user.utf8.count + key.utf8.count + body.count + IdempotencyStore.entryOverheadBytes }
+    var accountedBytes: Int {
+        user.utf8.count + key.utf8.count + body.count + (requestDigest?.utf8.count ?? 0) + IdempotencyStore.entryOverheadBytes
+    }
 }
 
 /// A request admitted to run under an `Idempotency-Key`: the only one for its user and key
@@ -33,24 +41,33 @@ public final class IdempotencyClaim: Sendable {
     public let user: String
     /// The key.
     public let key: String
+    /// The request it runs (`IdempotencyStore.digest`).
+    public let requestDigest: String
     private let recorded = Mutex<IdempotentAnswer?>(nil)
 
-    init(user: String, key: String) {
+    init(user: String, key: String, requestDigest: String) {
         self.user = user
         self.key = key
+        self.requestDigest = requestDigest
     }
 
     /// The journal record for answering `status` with `body` at `nowMs`, remembered so that
     /// `finish` does not write it twice. The engine appends it right after the change it
     /// answers and answers once both are durable.
     public func record(status: Int, body: [UInt8], nowMs: Int64) -> JournalRecord {
-        let answer = IdempotentAnswer(user: user, key: key, status: status, body: body, atMs: nowMs)
+        let answer = IdempotentAnswer(user: user, key: key, status: status, body: body, atMs: nowMs, requestDigest: requestDigest)
         recorded.withLock { $0 = answer }
         return .idempotentAnswer(answer)
     }
 
     /// The answer handed to the journal by `record`, if any.
-    var journaledAnswer: IdempotentAnswer? { recorded.withLock { $0 } }
+    public var journaledAnswer: IdempotentAnswer? { recorded.withLock { $0 } }
+
+    /// The answer to store for a response given without `record` (a refusal, which changed
+    /// nothing): `status` and `body` at `nowMs`.
+    public func refusal(status: Int, body: [UInt8], nowMs: Int64) -> IdempotentAnswer {
+        IdempotentAnswer(user: user, key: key, status: status, body: body, atMs: nowMs, requestDigest: requestDigest)
+    }
 }
 
 /// First answers to `Idempotency-Key` requests: a repeat by the same user with the same key
@@ -93,6 +110,27 @@ public final class IdempotencyStore: Sendable {
         case replay(IdempotentAnswer)
         /// Too many repeats are already waiting for the first.
         case busy
+        /// The key is bound to a different request: `422 idempotency_mismatch`.
+        case mismatch
+    }
+
+    /// What `beginNow` decided: an admission, or that the first request with this key is
+    /// still running and a repeat must wait for it (`begin` waits).
+    public enum ImmediateAdmission: Sendable {
+        case decided(Admission)
+        case firstStillRunning
+    }
+
+    /// The digest binding a key to its request (contract §3.4): SHA-256 over the method, the
+    /// path and the body, in hex.
+    public static func digest(method: String, path: String, body: [UInt8]) -> String {
+        var hasher = SHA256()
+        hasher.update(data: Array(method.utf8))
+        hasher.update(data: [0x20])
+        hasher.update(data: Array(path.utf8))
+        hasher.update(data: [0x0A])
+        hasher.update(data: body)
+        return hasher.finalize().map { String(format: "%02x", $0) }.joined()
     }
 
     enum WaitOutcome {
@@ -108,7 +146,8 @@ public final class IdempotencyStore: Sendable {
     }
 
     enum Entry {
-        case inFlight([Waiter])
+        /// The first request is running; `digest` is its request's.
+        case inFlight([Waiter], digest: String)
         case done(IdempotentAnswer)
     }
 
@@ -144,27 +183,21 @@ public final class IdempotencyStore: Sendable {
     }
 
     /// Admits the first request for `user` + `key`, replays a stored answer to a repeat, or
-    /// waits for the answer of a repeat's first request that is still running.
-    public func begin(user: String, key: String, nowMs: Int64) async -> Admission {
+    /// waits for the answer of a repeat's first request that is still running; `mismatch` when
+    /// the key is bound to a request with another `digest`.
+    public func begin(user: String, key: String, digest: String, nowMs: Int64) async -> Admission {
         let entryKey = EntryKey(user: user, key: key)
         while true {
             let outcome = await withCheckedContinuation { (continuation: Waiter) in
                 let immediate = shard(entryKey).withLock { shard -> Admission? in
-                    expire(&shard, nowMs: nowMs)
-                    switch shard.entries[entryKey] {
-                    case .done(let answer) where answer.atMs > nowMs - Self.windowMs:
-                        return .replay(answer)
-                    case .inFlight(var waiters):
+                    switch decide(&shard, entryKey, digest: digest, nowMs: nowMs) {
+                    case .decided(let admission): return admission
+                    case .firstStillRunning:
+                        guard case .inFlight(var waiters, let running) = shard.entries[entryKey] else { preconditionFailure("not in flight") }
                         guard waiters.count < Self.waitersPerKeyMax else { return .busy }
                         waiters.append(continuation)
-                        shard.entries[entryKey] = .inFlight(waiters)
+                        shard.entries[entryKey] = .inFlight(waiters, digest: running)
                         return nil
-                    case .done(let answer):
-                        remove(&shard, entryKey, answer: answer)
-                        fallthrough
-                    case nil:
-                        shard.entries[entryKey] = .inFlight([])
-                        return .proceed(IdempotencyClaim(user: user, key: key))
                     }
                 }
                 if let immediate { continuation.resume(returning: .admission(immediate)) }
@@ -172,9 +205,35 @@ public final class IdempotencyStore: Sendable {
             switch outcome {
             case .admission(let admission): return admission
             case .answered(let answer?): return .replay(answer)
-            // The first request gave up (a 5xx): run this one as the first.
+            // The first request gave up (a 5xx, a 400): run this one as the first.
             case .answered(nil): continue
             }
+        }
+    }
+
+    /// `begin` without waiting: `.firstStillRunning` instead (nothing is registered; the
+    /// caller goes on with `begin`, which waits).
+    public func beginNow(user: String, key: String, digest: String, nowMs: Int64) -> ImmediateAdmission {
+        let entryKey = EntryKey(user: user, key: key)
+        return shard(entryKey).withLock { shard in decide(&shard, entryKey, digest: digest, nowMs: nowMs) }
+    }
+
+    /// The admission for `entryKey` now (under its shard's lock); admits a first request by
+    /// marking it in flight.
+    private func decide(_ shard: inout Shard, _ entryKey: EntryKey, digest: String, nowMs: Int64) -> ImmediateAdmission {
+        expire(&shard, nowMs: nowMs)
+        switch shard.entries[entryKey] {
+        case .done(let answer) where answer.atMs > nowMs - Self.windowMs:
+            if let bound = answer.requestDigest, bound != digest { return .decided(.mismatch) }
+            return .decided(.replay(answer))
+        case .inFlight(_, let running):
+            return running == digest ? .firstStillRunning : .decided(.mismatch)
+        case .done(let answer):
+            remove(&shard, entryKey, answer: answer)
+            fallthrough
+        case nil:
+            shard.entries[entryKey] = .inFlight([], digest: digest)
+            return .decided(.proceed(IdempotencyClaim(user: entryKey.user, key: entryKey.key, requestDigest: digest)))
         }
     }
 
@@ -183,7 +242,7 @@ public final class IdempotencyStore: Sendable {
     public func finish(_ claim: IdempotencyClaim, answer: IdempotentAnswer?) {
         let entryKey = EntryKey(user: claim.user, key: claim.key)
         let waiters = shard(entryKey).withLock { shard -> [Waiter] in
-            guard case .inFlight(let waiters) = shard.entries[entryKey] else { return [] }
+            guard case .inFlight(let waiters, _) = shard.entries[entryKey] else { return [] }
             if let answer {
                 insert(&shard, entryKey, answer: answer)
             } else {

@@ -51,37 +51,48 @@ extension BuyerAPI {
     }
 
     /// Runs `route` at most once per `user` + `Idempotency-Key` within 24 h and replays its
-    /// first answer to repeats; without the header it just runs `route`.
+    /// first answer to repeats of the same request; the key with another request (method, path,
+    /// body) is `422 idempotency_mismatch`; without the header it just runs `route`.
     ///
     /// `route` gets the claim to pass to the engine (so the answer is journaled with the change
-    /// it reports) and returns the response. 5xx answers are not stored: a retry runs again.
+    /// it reports) and returns the response. 5xx answers are not stored (a retry runs again),
+    /// nor 400 and 401 (the request never reached the sale: a corrected retry is served).
     func idempotent(
         _ request: APIRequest, user: String, _ route: (IdempotencyClaim?) async -> APIResponse
     ) async -> APIResponse {
         guard let key = request.idempotencyKey else { return await route(nil) }
-        guard IdempotencyStore.isValidKey(key) else {
-            return APIResponse(rejection: .badRequest("Idempotency-Key must be 1..\(IdempotencyStore.keyBytesMax) visible ASCII characters"))
-        }
+        guard IdempotencyStore.isValidKey(key) else { return APIResponse(rejection: Self.invalidKey) }
+        let digest = IdempotencyStore.digest(method: request.method, path: request.path, body: request.body)
         let claim: IdempotencyClaim
-        switch await engine.idempotency.begin(user: user, key: key, nowMs: engine.clock.nowMs()) {
+        switch await engine.idempotency.begin(user: user, key: key, digest: digest, nowMs: engine.clock.nowMs()) {
         case .replay(let answer): return APIResponse(status: answer.status, body: answer.body)
         case .busy: return APIResponse(rejection: .overloaded(retryAfterSeconds: HTTPLimits.overloadedRetryAfterSeconds))
+        case .mismatch: return APIResponse(rejection: .idempotencyMismatch)
         case .proceed(let admitted): claim = admitted
         }
         let response = await route(claim)
-        guard response.status < 500 else {
+        finish(claim, response)
+        return response
+    }
+
+    /// The refusal of a malformed `Idempotency-Key`.
+    static let invalidKey = Rejection.badRequest("Idempotency-Key must be 1..\(IdempotencyStore.keyBytesMax) visible ASCII characters")
+
+    /// Stores `response` as the first answer of `claim` (or drops the claim: 5xx, 400, 401)
+    /// and hands it to the repeats waiting.
+    func finish(_ claim: IdempotencyClaim, _ response: APIResponse) {
+        guard response.status < 500, response.status != 400, response.status != 401 else {
             engine.idempotency.finish(claim, answer: nil)
-            return response
+            return
         }
         if let journaled = claim.journaledAnswer, journaled.status == response.status, journaled.body == response.body {
             engine.idempotency.finish(claim, answer: journaled)
         } else {
             // A refusal changed nothing, so its record need not be durable before the answer:
             // after a crash the repeat runs again and still changes nothing it should not.
-            let answer = IdempotentAnswer(user: user, key: key, status: response.status, body: response.body, atMs: engine.clock.nowMs())
+            let answer = claim.refusal(status: response.status, body: response.body, nowMs: engine.clock.nowMs())
             _ = engine.journal?.append(.idempotentAnswer(answer))
             engine.idempotency.finish(claim, answer: answer)
         }
-        return response
     }
 }

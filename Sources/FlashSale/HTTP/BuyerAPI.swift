@@ -56,12 +56,15 @@ public struct BuyerAPI: HTTPResponder {
         request.route.template == .metrics && metrics != nil
     }
 
-    /// A seckill order without a coupon or an `Idempotency-Key`, on the connection's loop (the
-    /// hot path: see `SaleEngine.placeOrder(_:on:answer:)`); everything else goes async.
-    /// The checks keep the contract's order: token, rate limit, then the route's own.
+    /// A seckill order without a coupon, on the connection's loop (the hot path: see
+    /// `SaleEngine.placeOrder(_:on:onReserved:answer:)`); everything else goes async. The checks
+    /// keep the contract's order: token, rate limit, then the route's own. With an
+    /// `Idempotency-Key`, the answer is recorded with the order as one journal unit; a repeat
+    /// while the first is still running (a double tap) waits for it in a task.
     public func respond(to request: APIRequest, on loop: any EventLoop, reply: @escaping (APIResponse) -> Void) -> Bool {
-        guard request.route.template == .eventOrders, request.method == "POST", request.idempotencyKey == nil,
-            engine.loopIndex(loop) != nil, case .success(let body) = OrderBody.parse(request.body), body.coupon == nil
+        guard request.route.template == .eventOrders, request.method == "POST", engine.loopIndex(loop) != nil,
+            request.idempotencyKey.map(IdempotencyStore.isValidKey) != false,
+            case .success(let body) = OrderBody.parse(request.body), body.coupon == nil
         else { return false }
         guard engine.enterGate() else {
             reply(APIResponse(rejection: SaleEngine.notReady))
@@ -76,13 +79,51 @@ public struct BuyerAPI: HTTPResponder {
             reply(APIResponse(rejection: rejection))
             return true
         }
-        let order = PlaceOrderRequest(user: user, event: String(request.route.parameter), sku: body.sku, qty: body.qty)
-        let taken = engine.placeOrder(order, on: loop) { result in
-            engine.leaveGate()
-            switch result {
-            case .success(let order): reply(APIResponse(status: 201, body: Self.render(order)))
-            case .failure(let rejection): reply(APIResponse(rejection: rejection))
+        var claim: IdempotencyClaim?
+        if let key = request.idempotencyKey {
+            let digest = IdempotencyStore.digest(method: request.method, path: request.path, body: request.body)
+            switch engine.idempotency.beginNow(user: user, key: key, digest: digest, nowMs: engine.clock.nowMs()) {
+            case .decided(.proceed(let admitted)): claim = admitted
+            case .decided(.replay(let answer)):
+                engine.leaveGate()
+                reply(APIResponse(status: answer.status, body: answer.body))
+                return true
+            case .decided(.mismatch):
+                engine.leaveGate()
+                reply(APIResponse(rejection: .idempotencyMismatch))
+                return true
+            case .decided(.busy):
+                engine.leaveGate()
+                reply(APIResponse(rejection: .overloaded(retryAfterSeconds: HTTPLimits.overloadedRetryAfterSeconds)))
+                return true
+            case .firstStillRunning:
+                let waited = loop.makePromise(of: APIResponse.self)
+                waited.completeWithTask { await self.placeOrder(request, event: String(request.route.parameter), user: user) }
+                waited.futureResult.assumeIsolated().whenSuccess { response in
+                    engine.leaveGate()
+                    reply(response)
+                }
+                return true
             }
+        }
+        let order = PlaceOrderRequest(user: user, event: String(request.route.parameter), sku: body.sku, qty: body.qty)
+        var onReserved: (@Sendable (Order) -> JournalRecord?)?
+        if let claim {
+            let clock = engine.clock
+            onReserved = { order in claim.record(status: 201, body: Self.render(order), nowMs: clock.nowMs()) }
+        }
+        let taken = engine.placeOrder(order, on: loop, onReserved: onReserved) { result in
+            engine.leaveGate()
+            let response: APIResponse
+            switch result {
+            case .success(let order):
+                // Rendered once: the body journaled for a retry is the body sent.
+                response = APIResponse(status: 201, body: claim?.journaledAnswer?.body ?? Self.render(order))
+            case .failure(let rejection):
+                response = APIResponse(rejection: rejection)
+            }
+            if let claim { self.finish(claim, response) }
+            reply(response)
         }
         precondition(taken, "the engine refused a loop it runs on")
         return true
@@ -157,7 +198,7 @@ public struct BuyerAPI: HTTPResponder {
         let result = await engine.placeOrder(
             PlaceOrderRequest(user: user, event: event, sku: body.sku, qty: body.qty, coupon: body.coupon), onReserved: onReserved)
         switch result {
-        case .success(let order): return APIResponse(status: 201, body: Self.render(order))
+        case .success(let order): return APIResponse(status: 201, body: claim?.journaledAnswer?.body ?? Self.render(order))
         case .failure(let rejection): return APIResponse(rejection: rejection)
         }
     }

@@ -241,7 +241,7 @@ extension Journal {
         let exists = try database.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'idempotency'")
         guard try exists.step() else { return [] }
         let statement = try database.prepare(
-            "SELECT user, key, status, body, at_ms FROM (SELECT * FROM idempotency ORDER BY at_ms DESC LIMIT ?1) ORDER BY at_ms")
+            "SELECT user, key, status, body, at_ms, request_digest FROM (SELECT * FROM idempotency ORDER BY at_ms DESC LIMIT ?1) ORDER BY at_ms")
         try statement.bind(Int64(newestMax), at: 1)
         var answers: [IdempotentAnswer] = []
         while try statement.step() {
@@ -249,7 +249,7 @@ extension Journal {
                 IdempotentAnswer(
                     user: statement.string(at: 0) ?? "", key: statement.string(at: 1) ?? "",
                     status: Int(statement.int64(at: 2)), body: Array((statement.string(at: 3) ?? "").utf8),
-                    atMs: statement.int64(at: 4)))
+                    atMs: statement.int64(at: 4), requestDigest: statement.string(at: 5)))
         }
         return answers
     }

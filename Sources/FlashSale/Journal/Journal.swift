@@ -163,6 +163,13 @@ public final class Journal: ChangeSink, Sendable {
         append(.inventory(change))
     }
 
+    /// Buffers a shard's change with the engine's record attached (a `JournalRecord`, e.g. the
+    /// idempotent answer to the request that made the change), as one unit (`ChangeSink`).
+    public func record(_ change: InventoryChange, attachment: any Sendable) -> UInt64 {
+        guard let attached = attachment as? JournalRecord else { return append(.inventory(change)) }
+        return append(contentsOf: [.inventory(change), attached])
+    }
+
     /// Buffers a shard's changes as one unit, committed in one transaction; the last ticket (`ChangeSink`).
     public func recordUnit(_ changes: [InventoryChange]) -> UInt64 {
         append(contentsOf: changes.map { .inventory($0) })

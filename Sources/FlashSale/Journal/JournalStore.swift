@@ -8,7 +8,7 @@ import InventoryActor
 /// The journal's SQLite connection and its prepared statements, owned by the writer thread.
 final class JournalStore {
     /// The on-disk layout version kept in `meta.schema_version`.
-    static let schemaVersion: Int64 = 2
+    static let schemaVersion: Int64 = 3
     /// How long a write waits for another connection's lock (a recovery reader), ms.
     static let busyTimeoutMs: Int32 = 5_000
 
@@ -20,10 +20,20 @@ final class JournalStore {
         UPDATE meta SET value = 2 WHERE key = 'schema_version';
         """
 
+    /// Brings a version-2 file to version 3: idempotent answers are bound to their request.
+    /// (A version-1 file gets the column from `schemaSQL`, which creates the table.)
+    static func migrateFromVersion2(_ database: SQLiteDatabase) throws(SQLiteError) {
+        let columns = try database.prepare("SELECT 1 FROM pragma_table_info('idempotency') WHERE name = 'request_digest'")
+        let hasColumn = try columns.step()
+        try database.exec(
+            "BEGIN IMMEDIATE;\n" + (hasColumn ? "" : "ALTER TABLE idempotency ADD COLUMN request_digest TEXT;\n")
+                + "UPDATE meta SET value = 3 WHERE key = 'schema_version';\nCOMMIT;")
+    }
+
     /// The schema; every statement is idempotent so opening an existing file changes nothing.
     static let schemaSQL = """
         CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value);
-        INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', 2), ('checkpoint_seq', 0);
+        INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', 3), ('checkpoint_seq', 0);
         CREATE TABLE IF NOT EXISTS orders (
             id INTEGER PRIMARY KEY,
             event TEXT NOT NULL,
@@ -77,6 +87,7 @@ final class JournalStore {
         );
         CREATE TABLE IF NOT EXISTS idempotency (
             user TEXT NOT NULL, key TEXT NOT NULL, status INTEGER NOT NULL, body TEXT NOT NULL, at_ms INTEGER NOT NULL,
+            request_digest TEXT,
             PRIMARY KEY (user, key)
         );
         CREATE INDEX IF NOT EXISTS idempotency_at ON idempotency (at_ms);
@@ -125,6 +136,9 @@ final class JournalStore {
         if try Self.meta("schema_version", in: database) == 1 {
             try database.exec("BEGIN IMMEDIATE;\n" + Self.migrationFromVersion1SQL + "\nCOMMIT;")
         }
+        if try Self.meta("schema_version", in: database) == 2 {
+            try Self.migrateFromVersion2(database)
+        }
         let version = try Self.meta("schema_version", in: database)
         guard version == Self.schemaVersion else {
             throw SQLiteError(
@@ -172,7 +186,7 @@ final class JournalStore {
         walCheckpoint = try database.prepare("PRAGMA wal_checkpoint(TRUNCATE)")
         probeWrite = try database.prepare("UPDATE meta SET value = value WHERE key = 'schema_version'")
         upsertIdempotent = try database.prepare(
-            "INSERT OR REPLACE INTO idempotency (user, key, status, body, at_ms) VALUES (?1, ?2, ?3, ?4, ?5)")
+            "INSERT OR REPLACE INTO idempotency (user, key, status, body, at_ms, request_digest) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")
         purgeIdempotent = try database.prepare("DELETE FROM idempotency WHERE at_ms <= ?1")
     }
 
@@ -324,6 +338,7 @@ final class JournalStore {
             try upsertIdempotent.bind(Int64(answer.status), at: 3)
             try upsertIdempotent.bind(String(decoding: answer.body, as: UTF8.self), at: 4)
             try upsertIdempotent.bind(answer.atMs, at: 5)
+            try upsertIdempotent.bind(answer.requestDigest, at: 6)
             try upsertIdempotent.execute()
             idempotentSincePurge += 1
             if idempotentSincePurge >= Self.idempotencyPurgeEveryRecords {
