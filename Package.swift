@@ -57,7 +57,12 @@ let package = Package(
         ),
         .executableTarget(
             name: "inventory-bench",
-            dependencies: ["InventoryActor", "FlashSale"],
+            dependencies: [
+                "InventoryActor", "FlashSale",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             path: "Benchmarks/inventory-bench"
         ),
         // The 8pm-burst load generator: open-loop arrivals, payments, audit, report (LoadTests/README.md).

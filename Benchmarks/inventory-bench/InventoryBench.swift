@@ -144,6 +144,14 @@ struct InventoryBench {
             return
         }
         let perTask = quick ? 200 : 2_000
+        if CommandLine.arguments.contains("--loops") {
+            try await LoopBench.run(quick: quick)
+            return
+        }
+        if CommandLine.arguments.contains("--book") {
+            for _ in 1...3 { print("core only (one OrderBook, no actor): \(format(await bookOnly(count: 2_000_000)))") }
+            return
+        }
         print("inventory-bench: \(ProcessInfo.processInfo.activeProcessorCount) cores, 1000 tasks x \(perTask) each")
         print("core only (one OrderBook, no actor): \(format(await bookOnly(count: 1000 * perTask)))")
         print("floor (1000 tasks -> one actor, empty method): \(format(await emptyCalls(tasks: 1000, perTask: perTask)))")

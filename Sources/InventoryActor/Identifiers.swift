@@ -9,17 +9,21 @@ public struct LedgerKey: Hashable, Sendable, CustomStringConvertible {
     /// Computed once here: every claim routes by it, and hashing the strings twice per claim
     /// showed in profiles.
     public let slot: Int
+    /// FNV-1a 64 of the key (`fingerprint(event:sku:)`): what `hash(into:)` feeds, so a ledger
+    /// lookup hashes one integer instead of both strings again.
+    let fingerprint: UInt64
 
     /// Creates a key for `sku` in `event`.
     public init(event: String, sku: String) {
         self.event = event
         self.sku = sku
-        self.slot = Self.slot(event: event, sku: sku)
+        self.fingerprint = Self.fingerprint(event: event, sku: sku)
+        self.slot = Int(fingerprint % UInt64(OrderID.slotCount))
     }
 
-    /// FNV-1a 64 over `event`, a separator and `sku`, modulo the slot count. Not `Hasher`:
-    /// it is seeded per process, and slots are persisted inside order ids.
-    static func slot(event: String, sku: String) -> Int {
+    /// FNV-1a 64 over `event`, a separator and `sku`. Not `Hasher`: it is seeded per process,
+    /// and slots (the fingerprint modulo the slot count) are persisted inside order ids.
+    static func fingerprint(event: String, sku: String) -> UInt64 {
         var hash: UInt64 = 0xcbf2_9ce4_8422_2325
         for byte in event.utf8 {
             hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3
@@ -28,18 +32,23 @@ public struct LedgerKey: Hashable, Sendable, CustomStringConvertible {
         for byte in sku.utf8 {
             hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3
         }
-        return Int(hash % UInt64(OrderID.slotCount))
+        return hash
+    }
+
+    /// The slot of `sku` in `event`.
+    static func slot(event: String, sku: String) -> Int {
+        Int(fingerprint(event: event, sku: sku) % UInt64(OrderID.slotCount))
     }
 
     /// Keys are equal when event and SKU are (the slot follows from them).
     public static func == (lhs: LedgerKey, rhs: LedgerKey) -> Bool {
-        lhs.event == rhs.event && lhs.sku == rhs.sku
+        lhs.fingerprint == rhs.fingerprint && lhs.event == rhs.event && lhs.sku == rhs.sku
     }
 
-    /// Hashes event and SKU.
+    /// Hashes the fingerprint (equal keys have equal fingerprints; the table's own seeded
+    /// hasher still mixes it, so a crafted collision costs one extra comparison, not a flood).
     public func hash(into hasher: inout Hasher) {
-        hasher.combine(event)
-        hasher.combine(sku)
+        hasher.combine(fingerprint)
     }
 
     /// `event/sku`.

@@ -46,24 +46,62 @@ extension SaleEngine {
             return true
         }
         let shard = inventory.shard(for: checked.reserve.key)
-        let owner = loops[shard.index % loops.count]
+        let ownerIndex = shard.index % loops.count
         let attach = Self.attachment(onReserved)
-        if owner === loop {
+        if ownerIndex == here {
             let recorded = shard.assumeIsolated { $0.reserve(checked.reserve, attach: attach) }
             settle(recorded, checked, loop: here, answer: answer)
         } else {
-            // One hop to the owner's loop to decide, one back to answer.
-            let reply = NIOLoopBound(answer, eventLoop: loop)
-            owner.execute {
-                let recorded = shard.assumeIsolated { $0.reserve(checked.reserve, attach: attach) }
-                loop.execute { self.settle(recorded, checked, loop: here, answer: reply.value) }
-            }
+            // One hop to the owner's loop to decide, one back to answer, each riding with
+            // whatever else crosses between the two loops meanwhile.
+            hops.claims[here][ownerIndex].post(
+                RemoteClaim(shard: shard, checked: checked, attach: attach, origin: here, answer: NIOLoopBound(answer, eventLoop: loop)))
         }
         return true
     }
 
+    /// A claim read on one loop for a shard on another.
+    struct RemoteClaim: Sendable {
+        let shard: InventoryShard
+        let checked: CheckedOrder
+        let attach: (@Sendable (Order) -> (any Sendable)?)?
+        let origin: Int
+        let answer: NIOLoopBound<(Result<Order, Rejection>) -> Void>
+    }
+
+    /// The owner's decision on a `RemoteClaim`, on its way back.
+    struct RemoteDecision: Sendable {
+        let recorded: Recorded<ReserveResult>
+        let checked: CheckedOrder
+        let answer: NIOLoopBound<(Result<Order, Rejection>) -> Void>
+    }
+
+    /// The mailboxes between the engine's loops: claims `[origin][owner]`, decisions `[owner][origin]`.
+    final class Hops: Sendable {
+        let claims: [[LoopMailbox<RemoteClaim>]]
+        let decisions: [[LoopMailbox<RemoteDecision>]]
+
+        init(loops: [any EventLoop], decide: @escaping @Sendable (_ owner: Int, [RemoteClaim]) -> Void,
+             settle: @escaping @Sendable (_ origin: Int, [RemoteDecision]) -> Void) {
+            claims = loops.indices.map { _ in
+                loops.indices.map { owner in LoopMailbox(target: loops[owner]) { batch in decide(owner, batch) } }
+            }
+            decisions = loops.indices.map { _ in
+                loops.indices.map { origin in LoopMailbox(target: loops[origin]) { batch in settle(origin, batch) } }
+            }
+        }
+    }
+
+    /// On an owner's loop: decides a batch of claims from other loops, sends the decisions back.
+    static func decide(_ batch: [RemoteClaim], owner: Int, hops: Hops) {
+        for claim in batch {
+            let recorded = claim.shard.assumeIsolated { $0.reserve(claim.checked.reserve, attach: claim.attach) }
+            hops.decisions[owner][claim.origin].post(RemoteDecision(recorded: recorded, checked: claim.checked, answer: claim.answer))
+        }
+    }
+
     /// On the connection's loop: answers a decided claim once its change is durable.
-    private func settle(_ recorded: Recorded<ReserveResult>, _ checked: CheckedOrder, loop: Int, answer: @escaping (Result<Order, Rejection>) -> Void) {
+    func settle(_ recorded: Recorded<ReserveResult>, _ checked: CheckedOrder, loop: Int, answer: @escaping (Result<Order, Rejection>) -> Void) {
         guard case .reserved(let order) = recorded.result else {
             answer(.failure(refusal(recorded.result, event: checked.event)))
             return

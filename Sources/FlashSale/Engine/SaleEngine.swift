@@ -87,6 +87,8 @@ public final class SaleEngine: Sendable {
     public let loops: [any EventLoop]
     /// Each loop's queue of answers waiting for the journal, in `loops` order (empty without a journal).
     let durableAnswers: [DurableAnswers]
+    /// The mailboxes claims and decisions cross the loops in (SaleEngine+Loops.swift).
+    let hops: Hops
 
     /// An engine for `config`, empty until `recover(from:)` fills it; its shards run on `loops`
     /// (the HTTP server's event loops in the daemon), so requests read there are decided there.
@@ -98,6 +100,18 @@ public final class SaleEngine: Sendable {
             executors: loops.map(\.executor))
         self.loops = loops
         self.durableAnswers = journal.map { journal in loops.map { DurableAnswers(loop: $0, journal: journal) } } ?? []
+        // The engine is not built yet: the mailboxes reach it through this box, set below.
+        let engineBox = WeakEngine()
+        self.hops = Hops(
+            loops: loops,
+            decide: { owner, batch in
+                guard let engine = engineBox.engine else { return }
+                Self.decide(batch, owner: owner, hops: engine.hops)
+            },
+            settle: { origin, batch in
+                guard let engine = engineBox.engine else { return }
+                for decision in batch { engine.settle(decision.recorded, decision.checked, loop: origin, answer: decision.answer.value) }
+            })
         self.journal = journal
         self.clock = clock
         self.paymentWindowMs = config.paymentWindowMs
@@ -106,6 +120,7 @@ public final class SaleEngine: Sendable {
         self.paymentSignature = PaymentSignature(secret: config.secrets.payment)
         self.nonces = NonceCache(windowSeconds: PaymentSignature.timestampSkewSecondsMax, capacity: Self.nonceEntriesMax)
         self.logger = logger
+        engineBox.set(self)
     }
 
     /// Whether the engine serves: recovery is complete and no rebuild after a failed commit runs.
@@ -518,4 +533,12 @@ public final class SaleEngine: Sendable {
             return .unavailable("\(error)")
         }
     }
+}
+
+/// The engine, weakly, for the loop mailboxes made before it exists (set once, at the end of `init`).
+final class WeakEngine: Sendable {
+    private struct Reference { weak var engine: SaleEngine? }
+    private let reference = Mutex(Reference())
+    var engine: SaleEngine? { reference.withLock { $0.engine } }
+    func set(_ engine: SaleEngine) { reference.withLock { $0.engine = engine } }
 }
