@@ -31,6 +31,13 @@ import Testing
         await world.stop()
     }
 
+    /// The binding is SHA-256 over "METHOD path\nbody", in lower-case hex (what a client or
+    /// an operator can recompute).
+    @Test func theRequestDigestIsSHA256OfMethodPathAndBody() {
+        let digest = IdempotencyStore.digest(method: "POST", path: "/v1/events/e1/orders", body: Array(#"{"sku":"A1","qty":1}"#.utf8))
+        #expect(digest == "4feed4aa29af1cfc85832f96d1ba44e9242ee17094aae3d0793ec8e334e98545")
+    }
+
     @Test func invalidKeysAreBadRequestsAndChangeNothing() async throws {
         let directory = TemporaryDirectory()
         defer { directory.remove() }

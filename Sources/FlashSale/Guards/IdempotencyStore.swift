@@ -1,5 +1,4 @@
 import Crypto
-import Foundation
 import Synchronization
 
 /// The first answer to a request that carried an `Idempotency-Key` (§3.4), as replayed.
@@ -125,12 +124,22 @@ public final class IdempotencyStore: Sendable {
     /// path and the body, in hex.
     public static func digest(method: String, path: String, body: [UInt8]) -> String {
         var hasher = SHA256()
-        hasher.update(data: Array(method.utf8))
-        hasher.update(data: [0x20])
-        hasher.update(data: Array(path.utf8))
-        hasher.update(data: [0x0A])
-        hasher.update(data: body)
-        return hasher.finalize().map { String(format: "%02x", $0) }.joined()
+        var method = method, path = path
+        method.withUTF8 { hasher.update(bufferPointer: UnsafeRawBufferPointer($0)) }
+        withUnsafeBytes(of: UInt8(0x20)) { hasher.update(bufferPointer: $0) }
+        path.withUTF8 { hasher.update(bufferPointer: UnsafeRawBufferPointer($0)) }
+        withUnsafeBytes(of: UInt8(0x0A)) { hasher.update(bufferPointer: $0) }
+        body.withUnsafeBytes { hasher.update(bufferPointer: $0) }
+        let hex = Array("0123456789abcdef".utf8)
+        return String(unsafeUninitializedCapacity: SHA256.byteCount * 2) { text in
+            var index = 0
+            for byte in hasher.finalize() {
+                text[index] = hex[Int(byte >> 4)]
+                text[index + 1] = hex[Int(byte & 0x0F)]
+                index += 2
+            }
+            return index
+        }
     }
 
     enum WaitOutcome {
