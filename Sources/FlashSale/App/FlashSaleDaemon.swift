@@ -1,4 +1,3 @@
-import Foundation
 import Logging
 import NIOPosix
 import ServiceLifecycle
@@ -19,12 +18,7 @@ public enum FlashSaleDaemon {
             logger.warning("journal disabled: nothing is durable (benchmarks only)")
         }
         // The shards run on the HTTP server's event loops: a claim is decided where it is read.
-        let group: MultiThreadedEventLoopGroup =
-            if let loops = ProcessInfo.processInfo.environment["FLASHSALE_EVENT_LOOPS"].flatMap(Int.init), loops >= 1 {
-                MultiThreadedEventLoopGroup(numberOfThreads: loops)
-            } else {
-                .singleton
-            }
+        let group = MultiThreadedEventLoopGroup.singleton
         let engine = SaleEngine(
             config: config, clock: SystemClock(), journal: journal, logger: logger, loops: Array(group.makeIterator()))
         if let journal { metrics.observe(journal: journal) }
