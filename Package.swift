@@ -7,6 +7,7 @@ let package = Package(
     products: [
         .executable(name: "flashsaled", targets: ["flashsaled"]),
         .library(name: "FlashSale", targets: ["FlashSale"]),
+        .library(name: "FlashSaleJournal", targets: ["FlashSaleJournal"]),
         .library(name: "InventoryActor", targets: ["InventoryActor"]),
     ],
     dependencies: [
@@ -25,11 +26,20 @@ let package = Package(
         .target(name: "InventoryActor", exclude: ["README.md"]),
         // The system SQLite (libsqlite3-dev), through a module map.
         .systemLibrary(name: "CSQLite", providers: [.apt(["libsqlite3-dev"])]),
+        // The journal: SQLite and the core's value types only; no engine, guard or HTTP type.
+        .target(
+            name: "FlashSaleJournal",
+            dependencies: [
+                "InventoryActor",
+                "CSQLite",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .target(
             name: "FlashSale",
             dependencies: [
                 "InventoryActor",
-                "CSQLite",
+                "FlashSaleJournal",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -58,7 +68,7 @@ let package = Package(
         .executableTarget(
             name: "inventory-bench",
             dependencies: [
-                "InventoryActor", "FlashSale",
+                "InventoryActor", "FlashSale", "FlashSaleJournal",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -83,6 +93,7 @@ let package = Package(
             name: "FlashSaleTests",
             dependencies: [
                 "FlashSale",
+                "FlashSaleJournal",
                 "InventoryActor",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -114,6 +125,7 @@ if Context.environment["FLASHSALE_BENCHMARKS"] != nil {
             name: "FlashSaleBenchmarks",
             dependencies: [
                 "FlashSale",
+                "FlashSaleJournal",
                 "InventoryActor",
                 .product(name: "Benchmark", package: "benchmark"),
                 .product(name: "Logging", package: "swift-log"),

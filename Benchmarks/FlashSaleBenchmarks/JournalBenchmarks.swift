@@ -4,6 +4,7 @@
 // the same 1 000 orders into an empty database. `batchMax` is the daemon's default.
 import Benchmark
 import FlashSale
+import FlashSaleJournal
 import Foundation
 import InventoryActor
 import Logging

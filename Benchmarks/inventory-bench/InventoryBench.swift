@@ -8,6 +8,7 @@
 // the journal on and off, with their ratio.
 // Figures only: nothing here asserts a speed.
 import FlashSale
+import FlashSaleJournal
 import Foundation
 import InventoryActor
 import Logging

@@ -3,6 +3,7 @@
 // (`assumeIsolated`); one whose shard runs on the other loop costs one hop there and one back.
 // No task anywhere.
 import FlashSale
+import FlashSaleJournal
 import Foundation
 import InventoryActor
 import Logging

@@ -2,6 +2,7 @@
 // (default 5 000 000): the issue's "≤ 300 bytes of RSS per pending order with 5 M pending;
 // restart with 5 M orders ready in ≤ 10 s". Figures only.
 import FlashSale
+import FlashSaleJournal
 import Foundation
 import InventoryActor
 import Logging

@@ -2,6 +2,7 @@ import Synchronization
 import Testing
 
 @testable import FlashSale
+@testable import FlashSaleJournal
 @testable import InventoryActor
 
 /// Changes that must be durable together reach the journal as one unit, and the journal never

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 
 @testable import FlashSale
+@testable import FlashSaleJournal
 
 /// Tests of the config loader: config/flashsale.yaml and the demo parse, schedules expand to the
 /// right UTC instants, every rule refuses what it should and names the key, env beats the file.

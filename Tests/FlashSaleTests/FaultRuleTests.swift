@@ -3,6 +3,7 @@ import Synchronization
 import Testing
 
 @testable import FlashSale
+@testable import FlashSaleJournal
 @testable import InventoryActor
 
 /// Contract v2's fault rules (issue 12): ops writes under a failing disk, `PAUSE` as a

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 
 @testable import FlashSale
+@testable import FlashSaleJournal
 @testable import InventoryActor
 
 /// The pure parts of the abuse guards: buckets, client addresses, bounded tables, deadlines.

@@ -4,6 +4,7 @@ import NIOHTTP1
 import Testing
 
 @testable import FlashSale
+@testable import FlashSaleJournal
 @testable import InventoryActor
 
 /// The real HTTP server on a real socket (port 0).

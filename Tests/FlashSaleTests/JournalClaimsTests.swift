@@ -2,6 +2,7 @@ import Foundation
 import Testing
 
 @testable import FlashSale
+@testable import FlashSaleJournal
 @testable import InventoryActor
 
 /// Groups, coupons and the new order columns in the journal (schema version 2).

@@ -3,6 +3,7 @@ import Prometheus
 import Testing
 
 @testable import FlashSale
+@testable import FlashSaleJournal
 @testable import InventoryActor
 
 /// `/metrics`: the named series with the right values after a few orders.

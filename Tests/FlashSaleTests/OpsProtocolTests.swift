@@ -4,6 +4,7 @@ import NIOEmbedded
 import Testing
 
 @testable import FlashSale
+@testable import FlashSaleJournal
 @testable import InventoryActor
 
 /// The ops protocol's pure parts: the line decoder, the command table, replies, and the

@@ -6,6 +6,7 @@ import NIOPosix
 import Testing
 
 @testable import FlashSale
+@testable import FlashSaleJournal
 @testable import InventoryActor
 
 /// A raw line client for the ops port: bytes out, lines in.

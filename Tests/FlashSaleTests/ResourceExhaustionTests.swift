@@ -5,6 +5,7 @@ import NIOPosix
 import Testing
 
 @testable import FlashSale
+@testable import FlashSaleJournal
 @testable import InventoryActor
 
 /// Raw client sockets: ten thousand of them cost far less than NIO channels, and a test sees

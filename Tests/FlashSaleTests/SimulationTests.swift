@@ -2,6 +2,7 @@ import Foundation
 import Testing
 
 @testable import FlashSale
+@testable import FlashSaleJournal
 @testable import InventoryActor
 
 /// A seeded random simulation of the engine against a small reference model.

@@ -1,3 +1,4 @@
+import FlashSaleJournal
 import Logging
 import NIOPosix
 import ServiceLifecycle

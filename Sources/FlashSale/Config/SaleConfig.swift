@@ -6,6 +6,7 @@
 // I/O but reading the one config file named to `load`. Everything it returns is checked:
 // code downstream trusts a `SaleConfig` and does not validate it again.
 
+import FlashSaleJournal
 import InventoryActor
 
 /// The kind of sale an event runs.

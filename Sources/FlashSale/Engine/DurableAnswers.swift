@@ -1,3 +1,4 @@
+import FlashSaleJournal
 import NIOCore
 import Synchronization
 

@@ -1,3 +1,4 @@
+import FlashSaleJournal
 import InventoryActor
 
 /// Coupons (contract §3.6): claims decided by the shard owning the batch; redemption as

@@ -1,3 +1,4 @@
+import FlashSaleJournal
 import InventoryActor
 import NIOCore
 

@@ -1,32 +1,8 @@
 import Crypto
+import FlashSaleJournal
 import Synchronization
 
-/// The first answer to a request that carried an `Idempotency-Key` (§3.4), as replayed.
-public struct IdempotentAnswer: Sendable, Equatable {
-    /// The buyer (token `sub`).
-    public var user: String
-    /// The `Idempotency-Key` header value.
-    public var key: String
-    /// The HTTP status of the first answer.
-    public var status: Int
-    /// Its JSON body.
-    public var body: [UInt8]
-    /// When it was given, unix ms: it is replayed until `atMs + IdempotencyStore.windowMs`.
-    public var atMs: Int64
-    /// The request the key is bound to (`IdempotencyStore.digest`); nil for answers stored
-    /// before keys were bound, which match any request.
-    public var requestDigest: String?
-
-    /// Creates an answer.
-    public init(user: String, key: String, status: Int, body: [UInt8], atMs: Int64, requestDigest: String? = nil) {
-        self.requestDigest = requestDigest
-        self.user = user
-        self.key = key
-        self.status = status
-        self.body = body
-        self.atMs = atMs
-    }
-
+extension IdempotentAnswer {
     /// Bytes this answer holds in memory, for the store's byte bound.
     var accountedBytes: Int {
         user.utf8.count + key.utf8.count + body.count + (requestDigest?.utf8.count ?? 0) + IdempotencyStore.entryOverheadBytes
@@ -79,12 +55,12 @@ public final class IdempotencyClaim: Sendable {
 /// not counted: there are at most `admission.max_inflight` of them.
 public final class IdempotencyStore: Sendable {
     /// How long a first answer is replayed, ms: the contract's 24 h.
-    public static let windowMs: Int64 = 24 * 3_600_000
+    public static let windowMs: Int64 = JournalLimits.idempotentAnswerRetentionMs
     /// Longest key, bytes (visible ASCII): the contract's 64.
     public static let keyBytesMax = 64
     /// Most answers held by default, entries: a day of keyed orders at a flash sale's pace;
     /// past it the oldest go first.
-    public static let entriesMaxDefault = 200_000
+    public static let entriesMaxDefault = JournalLimits.idempotentAnswersReadMax
     /// Most bytes of answers held by default, bytes: 200 000 answers of ~300 B with their keys.
     public static let bytesMaxDefault = 96 * 1024 * 1024
     /// Bytes counted per answer beyond its strings, bytes: dictionary slot, queue slot, headers.

@@ -4,8 +4,9 @@
 // nothing. It owns no global state: the registry is injected, and only `main` bootstraps
 // `MetricsSystem`.
 
-import InventoryActor
 import CoreMetrics
+import FlashSaleJournal
+import InventoryActor
 import NIOCore
 import Prometheus
 import Synchronization

@@ -329,7 +329,7 @@ final class JournalStore {
                 noncesSincePurge = 0
                 // `untilSeconds` is at most the acceptance window past now: anything that ran
                 // out two windows before it is certainly expired.
-                try purgeNonces.bind(untilSeconds - 2 * PaymentSignature.timestampSkewSecondsMax, at: 1)
+                try purgeNonces.bind(untilSeconds - JournalLimits.noncePurgeLagSeconds, at: 1)
                 try purgeNonces.execute()
             }
         case .idempotentAnswer(let answer):
@@ -343,7 +343,7 @@ final class JournalStore {
             idempotentSincePurge += 1
             if idempotentSincePurge >= Self.idempotencyPurgeEveryRecords {
                 idempotentSincePurge = 0
-                try purgeIdempotent.bind(answer.atMs - IdempotencyStore.windowMs, at: 1)
+                try purgeIdempotent.bind(answer.atMs - JournalLimits.idempotentAnswerRetentionMs, at: 1)
                 try purgeIdempotent.execute()
             }
         }

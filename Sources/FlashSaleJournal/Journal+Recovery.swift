@@ -55,14 +55,14 @@ extension Journal {
     /// Of the stored idempotent answers only the newest `idempotentAnswersMax` are read: the
     /// store keeps no more, and a day of flooded keys must not all be loaded at a restart.
     public static func recover(
-        directory: String, idempotentAnswersMax: Int = IdempotencyStore.entriesMaxDefault
+        directory: String, idempotentAnswersMax: Int = JournalLimits.idempotentAnswersReadMax
     ) throws -> RecoveredState {
         try recover(directory: directory, idempotentAnswersMax: idempotentAnswersMax, parallelFrom: parallelReadOrdersMin, readers: recoveryReaders)
     }
 
     /// `recover(directory:idempotentAnswersMax:)`, reading the orders with `readers` connections
     /// once there are `parallelFrom` of them (tests choose both).
-    static func recover(directory: String, idempotentAnswersMax: Int = IdempotencyStore.entriesMaxDefault, parallelFrom: Int, readers: Int) throws -> RecoveredState {
+    static func recover(directory: String, idempotentAnswersMax: Int = JournalLimits.idempotentAnswersReadMax, parallelFrom: Int, readers: Int) throws -> RecoveredState {
         let path = databasePath(directory)
         guard FileManager.default.fileExists(atPath: path) else { return RecoveredState() }
         // Read-write (not read-only) so that SQLite can replay a WAL left by a crash.
