@@ -8,6 +8,7 @@ let package = Package(
         .executable(name: "flashsaled", targets: ["flashsaled"]),
         .library(name: "FlashSale", targets: ["FlashSale"]),
         .library(name: "FlashSaleJournal", targets: ["FlashSaleJournal"]),
+        .library(name: "FlashSaleHTTP", targets: ["FlashSaleHTTP"]),
         .library(name: "InventoryActor", targets: ["InventoryActor"]),
     ],
     dependencies: [
@@ -51,10 +52,30 @@ let package = Package(
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ]
         ),
+        // The buyer HTTP API and the metrics: an adapter over the engine's public API.
+        .target(
+            name: "FlashSaleHTTP",
+            dependencies: [
+                "FlashSale",
+                "FlashSaleJournal",
+                "InventoryActor",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ]
+        ),
         .executableTarget(
             name: "flashsaled",
             dependencies: [
                 "FlashSale",
+                "FlashSaleHTTP",
+                "FlashSaleJournal",
+                "InventoryActor",
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -93,6 +114,7 @@ let package = Package(
             name: "FlashSaleTests",
             dependencies: [
                 "FlashSale",
+                "FlashSaleHTTP",
                 "FlashSaleJournal",
                 "InventoryActor",
                 .product(name: "NIOCore", package: "swift-nio"),

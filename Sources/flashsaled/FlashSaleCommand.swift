@@ -1,5 +1,6 @@
 import ArgumentParser
 import FlashSale
+import FlashSaleHTTP
 import FlashSaleJournal
 import Foundation
 import Logging

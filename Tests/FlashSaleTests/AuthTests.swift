@@ -3,6 +3,7 @@ import Foundation
 import Testing
 
 @testable import FlashSale
+@testable import FlashSaleHTTP
 
 // MARK: Helpers
 

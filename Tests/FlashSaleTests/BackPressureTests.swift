@@ -2,6 +2,7 @@ import Foundation
 import Testing
 
 @testable import FlashSale
+@testable import FlashSaleHTTP
 
 /// A client that sends and never reads cannot grow the daemon's memory (contract: nothing a
 /// client sends may grow memory without bound): the server stops reading while its socket

@@ -3,6 +3,7 @@ import NIOHTTP1
 import Testing
 
 @testable import FlashSale
+@testable import FlashSaleHTTP
 @testable import InventoryActor
 
 /// The bad-input matrix (issue 7): every buyer endpoint × malformed JSON, wrong types, missing

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 
 @testable import FlashSale
+@testable import FlashSaleHTTP
 @testable import FlashSaleJournal
 
 /// Tests of the config loader: config/flashsale.yaml and the demo parse, schedules expand to the

@@ -3,6 +3,7 @@ import Synchronization
 import Testing
 
 @testable import FlashSale
+@testable import FlashSaleHTTP
 @testable import InventoryActor
 
 /// Coupons (contract §3.6) and their redemption in seckill orders (§3.4) through the buyer API

@@ -4,6 +4,7 @@ import Synchronization
 import Testing
 
 @testable import FlashSale
+@testable import FlashSaleHTTP
 
 /// Starts the real `flashsaled` binary, kills it with SIGKILL in the middle of a burst of
 /// orders, payments, group opens / joins / payments and coupon claims, restarts it on the same

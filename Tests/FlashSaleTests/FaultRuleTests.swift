@@ -3,6 +3,7 @@ import Synchronization
 import Testing
 
 @testable import FlashSale
+@testable import FlashSaleHTTP
 @testable import FlashSaleJournal
 @testable import InventoryActor
 

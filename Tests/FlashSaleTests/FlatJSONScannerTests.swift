@@ -1,6 +1,7 @@
 import Testing
 
 @testable import FlashSale
+@testable import FlashSaleHTTP
 
 /// The one-pass scanner of the hot path never disagrees with the full parser: whatever it
 /// accepts, the full parser reads the same way; everything else falls back to the full parser.

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 
 @testable import FlashSale
+@testable import FlashSaleHTTP
 @testable import InventoryActor
 
 /// Group-buy (contract §3.5) through the buyer API (no socket): every error code in a table,

@@ -7,6 +7,7 @@ import Synchronization
 import Testing
 
 @testable import FlashSale
+@testable import FlashSaleHTTP
 @testable import InventoryActor
 
 /// The guards end to end: the API with its engine, and the real server on real sockets.

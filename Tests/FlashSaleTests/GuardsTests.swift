@@ -2,6 +2,7 @@ import Foundation
 import Testing
 
 @testable import FlashSale
+@testable import FlashSaleHTTP
 @testable import FlashSaleJournal
 @testable import InventoryActor
 
@@ -84,7 +85,7 @@ import Testing
             let got = proxies.clientAddress(peer: ClientAddress(row.peer)!, forwardedFor: row.xff)
             #expect(got.description == row.expected, "\(row.why)")
         }
-        let long = (0..<(HTTPLimits.forwardedForHopsMax + 5)).map { _ in "10.0.0.1" }.joined(separator: ",")
+        let long = (0..<(TrustedProxies.forwardedForHopsMax + 5)).map { _ in "10.0.0.1" }.joined(separator: ",")
         #expect(proxies.clientAddress(peer: ClientAddress("10.1.2.3")!, forwardedFor: ["6.6.6.6," + long]).description == "10.1.2.3")
         #expect(TrustedProxies(cidrs: []).clientAddress(peer: ClientAddress("10.1.2.3")!, forwardedFor: ["1.1.1.1"]).description == "10.1.2.3")
         #expect(TrustedProxies(cidrs: ["0.0.0.0/0"]).contains(ClientAddress("8.8.8.8")!))

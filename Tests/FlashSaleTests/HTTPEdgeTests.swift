@@ -2,6 +2,7 @@ import Foundation
 import Testing
 
 @testable import FlashSale
+@testable import FlashSaleHTTP
 
 /// The HTTP edge follows HTTP (contract §3, v2): `405` names what is allowed, `connection:
 /// close` closes, the public event reads may be cached, pipelined requests are answered in

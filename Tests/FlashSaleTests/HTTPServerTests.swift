@@ -4,6 +4,7 @@ import NIOHTTP1
 import Testing
 
 @testable import FlashSale
+@testable import FlashSaleHTTP
 @testable import FlashSaleJournal
 @testable import InventoryActor
 

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 
 @testable import FlashSale
+@testable import FlashSaleHTTP
 @testable import InventoryActor
 
 /// `Idempotency-Key` on order creation (§3.4): the first answer, stock taken once, across restarts.

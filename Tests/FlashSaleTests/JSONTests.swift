@@ -2,6 +2,7 @@ import Foundation
 import Testing
 
 @testable import FlashSale
+@testable import FlashSaleHTTP
 
 private func parse(_ text: String) throws(JSONParseError) -> JSONValue {
     try JSONParser.parse(Array(text.utf8))

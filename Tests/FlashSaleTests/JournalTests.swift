@@ -5,6 +5,7 @@ import Synchronization
 import Testing
 
 @testable import FlashSale
+@testable import FlashSaleHTTP
 @testable import FlashSaleJournal
 
 /// The durable journal: what survives close + recover, tickets, group commit, failing disks,

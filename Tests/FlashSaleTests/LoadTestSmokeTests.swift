@@ -2,6 +2,7 @@ import Foundation
 import Testing
 
 @testable import FlashSale
+@testable import FlashSaleHTTP
 
 /// Runs the real `loadtest` binary for 3 s at a low rate against a `flashsaled` it spawns
 /// (LoadTests/scenarios/smoke.yaml: orders, group opens and joins, coupon claims, payments,

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 
 @testable import FlashSale
+@testable import FlashSaleHTTP
 
 /// The real `flashsaled`, after a long run of small commits and scrapes, stops on SIGTERM with
 /// exit status 0. Before the fix a daemon that had committed some ten thousand batches died

@@ -4,6 +4,7 @@ import NIOEmbedded
 import Testing
 
 @testable import FlashSale
+@testable import FlashSaleHTTP
 @testable import FlashSaleJournal
 @testable import InventoryActor
 

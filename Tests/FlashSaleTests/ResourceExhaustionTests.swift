@@ -5,6 +5,7 @@ import NIOPosix
 import Testing
 
 @testable import FlashSale
+@testable import FlashSaleHTTP
 @testable import FlashSaleJournal
 @testable import InventoryActor
 

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 
 @testable import FlashSale
+@testable import FlashSaleHTTP
 @testable import InventoryActor
 
 /// The group-buy and coupon half of the simulation: operations run one at a time and each is

@@ -7,6 +7,9 @@ import NIOCore
 /// one back when it lives on the other; its answer then waits on the loop's `DurableAnswers`.
 /// No task, no continuation, no actor hop through the cooperative pool.
 extension SaleEngine {
+    /// Whether shards run on `loop`: a request read there can be decided there.
+    public func runs(on loop: any EventLoop) -> Bool { loopIndex(loop) != nil }
+
     /// The index in `loops` of `loop`, if the engine's shards run on it.
     func loopIndex(_ loop: any EventLoop) -> Int? {
         loops.firstIndex { $0 === loop }

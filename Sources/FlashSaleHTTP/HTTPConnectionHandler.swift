@@ -1,3 +1,4 @@
+import FlashSale
 import NIOCore
 import NIOHTTP1
 

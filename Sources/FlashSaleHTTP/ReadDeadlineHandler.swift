@@ -1,3 +1,4 @@
+import FlashSale
 import NIOCore
 
 /// When a connection must have sent something, as a pure state machine: a connection waiting

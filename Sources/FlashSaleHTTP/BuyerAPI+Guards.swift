@@ -1,3 +1,4 @@
+import FlashSale
 /// The abuse guards the buyer API applies (§3.2, §3.4): who the client is behind trusted
 /// proxies, and how fast one client address may post.
 public struct BuyerGuards: Sendable {
@@ -44,7 +45,7 @@ extension BuyerAPI {
         }
         if let guards, case .limited(let seconds) = guards.rateLimiter.take(client, nowMs: engine.clock.nowMs())
         {
-            engine.stats.rejectedRateLimited.increment()
+            engine.stats.rejectedRateLimited.add(1, ordering: .relaxed)
             return .failure(.rateLimited(retryAfterSeconds: seconds))
         }
         return .success(user)

@@ -1,3 +1,4 @@
+import FlashSale
 /// Hard limits of the HTTP edge, each with its unit and the reason for its size.
 ///
 /// Everything a burst of clients could grow is bounded here or points here: bodies, headers,
@@ -44,9 +45,6 @@ public enum HTTPLimits {
     public static let requestReadTimeoutMs: Int64 = 10_000
     /// `Retry-After` of a `503 overloaded`, seconds: in-flight requests finish in milliseconds.
     public static let overloadedRetryAfterSeconds = 1
-    /// Most `X-Forwarded-For` hops examined, hops: a chain longer than any real proxy path is
-    /// cut from the left (the right-most hops are the ones that count).
-    public static let forwardedForHopsMax = 32
     /// Response bytes waiting for a client that does not read, at most: past it the connection
     /// is closed. The server stops reading while the socket does not take its writes, so only
     /// the answers to the requests of one read can pile up (pipelined requests).

@@ -1,3 +1,5 @@
+import FlashSale
+import FlashSaleHTTP
 import FlashSaleJournal
 import InventoryActor
 import Logging
@@ -6,7 +8,7 @@ import Synchronization
 
 /// Recovers the engine from storage, then drives the clock-based work: expiry sweeps and
 /// periodic checkpoints.
-public struct EngineService: Service {
+struct EngineService: Service {
     /// How often pending orders are swept for expiry, ms: the contract allows 1 s of lateness.
     public static let expirySweepIntervalMs: Int64 = 200
 
@@ -62,7 +64,7 @@ public struct EngineService: Service {
 
 /// Keeps the journal open until everything else has stopped, then writes a final checkpoint
 /// and closes it, so a clean stop leaves nothing to replay.
-public struct JournalService: Service {
+struct JournalService: Service {
     let engine: SaleEngine
     let logger: Logger
 

@@ -1,3 +1,4 @@
+import FlashSale
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)

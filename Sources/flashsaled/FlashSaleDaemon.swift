@@ -1,3 +1,5 @@
+import FlashSale
+import FlashSaleHTTP
 import FlashSaleJournal
 import Logging
 import NIOPosix
@@ -5,7 +7,7 @@ import ServiceLifecycle
 import Synchronization
 
 /// Builds the daemon from a configuration and runs it until SIGTERM / SIGINT.
-public enum FlashSaleDaemon {
+enum FlashSaleDaemon {
     /// Opens the journal, starts the listeners, recovers, serves; returns after a clean stop.
     /// `metrics` is what `/metrics` serves (main bootstraps `MetricsSystem` with the same registry).
     public static func run(config: SaleConfig, logger: Logger, metrics: FlashSaleMetrics = FlashSaleMetrics()) async throws {
@@ -69,14 +71,4 @@ public enum FlashSaleDaemon {
         }
         return limits
     }
-}
-
-/// Set once all `required` listeners are open (`/readyz`).
-final class ListeningFlag: Sendable {
-    private let opened = Atomic<Int>(0)
-    private let required: Int
-    init(required: Int = 1) { self.required = required }
-    var isSet: Bool { opened.load(ordering: .acquiring) >= required }
-    /// One more listener is open.
-    func set() { opened.add(1, ordering: .releasing) }
 }

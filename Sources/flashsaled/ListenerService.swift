@@ -1,7 +1,9 @@
+import FlashSale
+import FlashSaleHTTP
 import ServiceLifecycle
 
 /// A server that listens on an address until told to stop (the HTTP and ops servers).
-public protocol Listener: Sendable {
+protocol Listener: Sendable {
     /// Binds and starts accepting; returns the bound port (useful with port 0).
     func start(host: String, port: Int) async throws -> Int
     /// Stops accepting, finishes what is in flight (bounded), closes every connection.
@@ -11,7 +13,7 @@ public protocol Listener: Sendable {
 /// Runs a `Listener` as a service: open while recovery runs (so `/healthz` and ops `STATS`
 /// answer during a long recovery), closed on graceful shutdown before the journal's final
 /// checkpoint (the group shuts services down in reverse order).
-public struct ListenerService<Server: Listener>: Service {
+struct ListenerService<Server: Listener>: Service {
     let server: Server
     let address: HostPort
     let onListening: @Sendable (Int) -> Void
@@ -33,9 +35,9 @@ public struct ListenerService<Server: Listener>: Service {
 }
 
 /// The HTTP listener's service.
-public typealias HTTPService = ListenerService<HTTPServer>
+typealias HTTPService = ListenerService<HTTPServer>
 /// The ops listener's service.
-public typealias OpsService = ListenerService<OpsServer>
+typealias OpsService = ListenerService<OpsServer>
 
 extension HTTPServer: Listener {}
 extension OpsServer: Listener {}

@@ -1,3 +1,4 @@
+import FlashSale
 /// A request as the buyer API sees it: what the HTTP server read, with nothing NIO-specific.
 public struct APIRequest: Sendable {
     /// `GET`, `POST`, ...

@@ -1,3 +1,4 @@
+import FlashSale
 import FlashSaleJournal
 import InventoryActor
 import NIOCore
@@ -63,7 +64,7 @@ public struct BuyerAPI: HTTPResponder {
     /// `Idempotency-Key`, the answer is recorded with the order as one journal unit; a repeat
     /// while the first is still running (a double tap) waits for it in a task.
     public func respond(to request: APIRequest, on loop: any EventLoop, reply: @escaping (APIResponse) -> Void) -> Bool {
-        guard request.route.template == .eventOrders, request.method == "POST", engine.loopIndex(loop) != nil,
+        guard request.route.template == .eventOrders, request.method == "POST", engine.runs(on: loop),
             request.idempotencyKey.map(IdempotencyStore.isValidKey) != false,
             case .success(let body) = OrderBody.parse(request.body), body.coupon == nil
         else { return false }

@@ -1,3 +1,4 @@
+import FlashSale
 import InventoryActor
 
 /// The group-buy (§3.5) and coupon (§3.6) routes of the buyer API.

@@ -4,6 +4,7 @@
 // nothing. It owns no global state: the registry is injected, and only `main` bootstraps
 // `MetricsSystem`.
 
+import FlashSale
 import CoreMetrics
 import FlashSaleJournal
 import InventoryActor
