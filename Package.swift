@@ -9,6 +9,7 @@ let package = Package(
         .library(name: "FlashSale", targets: ["FlashSale"]),
         .library(name: "FlashSaleJournal", targets: ["FlashSaleJournal"]),
         .library(name: "FlashSaleHTTP", targets: ["FlashSaleHTTP"]),
+        .library(name: "FlashSaleOps", targets: ["FlashSaleOps"]),
         .library(name: "InventoryActor", targets: ["InventoryActor"]),
     ],
     dependencies: [
@@ -68,12 +69,26 @@ let package = Package(
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ]
         ),
+        // The ops line protocol (TCP): an adapter over the engine's public API.
+        .target(
+            name: "FlashSaleOps",
+            dependencies: [
+                "FlashSale",
+                "FlashSaleJournal",
+                "InventoryActor",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .executableTarget(
             name: "flashsaled",
             dependencies: [
                 "FlashSale",
                 "FlashSaleHTTP",
                 "FlashSaleJournal",
+                "FlashSaleOps",
                 "InventoryActor",
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -116,6 +131,7 @@ let package = Package(
                 "FlashSale",
                 "FlashSaleHTTP",
                 "FlashSaleJournal",
+                "FlashSaleOps",
                 "InventoryActor",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

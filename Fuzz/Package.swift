@@ -20,6 +20,8 @@ let package = Package(
             name: "FuzzSupport",
             dependencies: [
                 .product(name: "FlashSale", package: "flashsale-engine"),
+                .product(name: "FlashSaleJournal", package: "flashsale-engine"),
+                .product(name: "FlashSaleOps", package: "flashsale-engine"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         )
@@ -29,6 +31,7 @@ let package = Package(
             dependencies: [
                 "FuzzSupport",
                 .product(name: "FlashSale", package: "flashsale-engine"),
+                .product(name: "FlashSaleOps", package: "flashsale-engine"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),

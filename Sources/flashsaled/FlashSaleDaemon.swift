@@ -1,5 +1,6 @@
 import FlashSale
 import FlashSaleHTTP
+import FlashSaleOps
 import FlashSaleJournal
 import Logging
 import NIOPosix

@@ -1,5 +1,6 @@
 import FlashSale
 import FlashSaleHTTP
+import FlashSaleOps
 import ServiceLifecycle
 
 /// A server that listens on an address until told to stop (the HTTP and ops servers).

@@ -3,6 +3,7 @@ import Testing
 
 @testable import FlashSale
 @testable import FlashSaleHTTP
+@testable import FlashSaleOps
 @testable import FlashSaleJournal
 
 /// Tests of the config loader: config/flashsale.yaml and the demo parse, schedules expand to the

@@ -5,6 +5,7 @@ import Testing
 
 @testable import FlashSale
 @testable import FlashSaleHTTP
+@testable import FlashSaleOps
 @testable import FlashSaleJournal
 @testable import InventoryActor
 

@@ -3,6 +3,8 @@
 
 import Dispatch
 import FlashSale
+import FlashSaleJournal
+import FlashSaleOps
 import Logging
 
 /// A libFuzzer entry point: one input, 0 to keep going (a crash is the finding).

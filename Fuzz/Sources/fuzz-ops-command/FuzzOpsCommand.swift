@@ -1,4 +1,5 @@
 @_spi(Fuzzing) import FlashSale
+@_spi(Fuzzing) import FlashSaleOps
 import FuzzSupport
 import NIOCore
 import NIOEmbedded

@@ -1,4 +1,5 @@
 import FlashSale
+import FlashSaleOps
 import FuzzSupport
 import NIOCore
 

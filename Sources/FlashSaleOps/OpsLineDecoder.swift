@@ -1,3 +1,4 @@
+import FlashSale
 import NIOCore
 
 /// What the line decoder makes of the bytes: a line, a line it refuses, or the end of the road.

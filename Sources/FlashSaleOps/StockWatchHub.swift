@@ -1,3 +1,4 @@
+import FlashSale
 import InventoryActor
 import NIOCore
 import Synchronization

@@ -1,3 +1,4 @@
+import FlashSale
 import Logging
 import NIOCore
 import NIOPosix

@@ -1,3 +1,4 @@
+import FlashSale
 import Crypto
 import InventoryActor
 import NIOCore

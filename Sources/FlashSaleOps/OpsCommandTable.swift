@@ -1,3 +1,4 @@
+import FlashSale
 import NIOCore
 
 /// What a connection has to offer a command: the engine, the watch hub, the ops secret, and
