@@ -1,4 +1,5 @@
 import FlashSale
+
 /// A request as the buyer API sees it: what the HTTP server read, with nothing NIO-specific.
 public struct APIRequest: Sendable {
     /// `GET`, `POST`, ...

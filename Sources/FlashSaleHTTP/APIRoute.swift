@@ -1,4 +1,3 @@
-import FlashSale
 /// The daemon's HTTP routes, in one table that dispatch, `405 Allow` and the metrics labels all
 /// read: a path is matched once per request, in one pass over its bytes.
 public struct APIRoute: Sendable, Equatable {

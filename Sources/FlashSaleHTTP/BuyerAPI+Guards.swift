@@ -1,4 +1,5 @@
 import FlashSale
+
 /// The abuse guards the buyer API applies (§3.2, §3.4): who the client is behind trusted
 /// proxies, and how fast one client address may post.
 public struct BuyerGuards: Sendable {

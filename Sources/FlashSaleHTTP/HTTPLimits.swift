@@ -1,4 +1,3 @@
-import FlashSale
 /// Hard limits of the HTTP edge, each with its unit and the reason for its size.
 ///
 /// Everything a burst of clients could grow is bounded here or points here: bodies, headers,

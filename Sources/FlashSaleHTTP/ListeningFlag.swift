@@ -1,4 +1,3 @@
-import FlashSale
 import Synchronization
 
 /// Set once all `required` listeners are open (`/readyz`).

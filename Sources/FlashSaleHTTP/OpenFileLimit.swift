@@ -1,4 +1,3 @@
-import FlashSale
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)

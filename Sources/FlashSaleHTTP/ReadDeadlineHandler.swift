@@ -1,4 +1,3 @@
-import FlashSale
 import NIOCore
 
 /// When a connection must have sent something, as a pure state machine: a connection waiting

@@ -1,5 +1,5 @@
-import FlashSale
 import Crypto
+import FlashSale
 import InventoryActor
 import NIOCore
 

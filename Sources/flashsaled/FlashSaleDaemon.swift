@@ -1,7 +1,7 @@
 import FlashSale
 import FlashSaleHTTP
-import FlashSaleOps
 import FlashSaleJournal
+import FlashSaleOps
 import Logging
 import NIOPosix
 import ServiceLifecycle
