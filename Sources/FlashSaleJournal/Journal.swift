@@ -88,10 +88,12 @@ public final class Journal: ChangeSink, Sendable {
     /// Most batch slots allocated up front, whatever `batchMax` says: a huge limit must not cost memory.
     static let batchCapacityReservedMax = 65_536
     /// Shortest time between the starts of two commits while records keep coming (group
-    /// commit): a commit due sooner waits out the rest, gathering what arrives meanwhile into
-    /// the same transaction. A fast fsync otherwise commits a handful of records at a time, and
-    /// a commit's fixed cost (pages written, fsync, wake-ups) then dominates each order's CPU.
-    /// An idle journal commits at once: the first record after a quiet spell never waits.
+    /// commit): when records arrived while the last commit ran, the next one waits out the
+    /// rest of this, gathering what arrives meanwhile into the same transaction. A fast fsync
+    /// otherwise commits a handful of records at a time, and a commit's fixed cost (pages
+    /// written, fsync, wake-ups) then dominates each order's CPU. A journal that is not busy
+    /// (nothing arrived during the last commit: a trickle, one client at a time) commits its
+    /// next record at once.
     static let groupCommitWindow: Duration = .microseconds(1_000)
 
     private let state: Mutex<State>
@@ -544,7 +546,7 @@ extension Journal {
                 for waiter in probes { runProbe(waiter, store: store) }
             }
             guard !batch.isEmpty else { continue }
-            // Group commit: too soon after the last one, wait out the window, then top up.
+            // Group commit: while busy, too soon after the last commit: wait out the window, then top up.
             if batch.count < batchMax, let last = lastCommitStarted {
                 let due = last + Self.groupCommitWindow
                 if ContinuousClock.now < due {
@@ -553,7 +555,6 @@ extension Journal {
                     continue
                 }
             }
-            lastCommitStarted = ContinuousClock.now
 
             let commitStarted = ContinuousClock.now
             commitStartedNs.store(DispatchTime.now().uptimeNanoseconds, ordering: .releasing)
@@ -573,7 +574,10 @@ extension Journal {
             commits.add(1, ordering: .relaxed)
             committedRecords.add(batch.count, ordering: .relaxed)
             if let observer = commitObserver.withLock({ $0 }) { observer.call(batch.count, ContinuousClock.now - commitStarted) }
-            publish(durableTicket: batchLastTicket, into: &resumable)
+            // Busy (records arrived while this one committed): the next commit keeps the
+            // window. A trickle (nothing arrived) commits its next record at once.
+            let busy = publish(durableTicket: batchLastTicket, into: &resumable)
+            lastCommitStarted = busy ? commitStarted : nil
             notifyListeners()
             for waiter in resumable { waiter.resume(returning: .success(())) }
             resumable.removeAll(keepingCapacity: true)
@@ -585,12 +589,14 @@ extension Journal {
         TimeInterval(duration.components.seconds) + TimeInterval(duration.components.attoseconds) / 1e18
     }
 
-    /// Marks `durableTicket` committed; collects the waiters it satisfies.
-    private func publish(durableTicket: UInt64, into resumable: inout [Waiter]) {
+    /// Marks `durableTicket` committed; collects the waiters it satisfies. Returns whether
+    /// records are already waiting for the next commit.
+    private func publish(durableTicket: UInt64, into resumable: inout [Waiter]) -> Bool {
         state.withLock { state in
             state.durableTicket = durableTicket
             durable.store(durableTicket, ordering: .sequentiallyConsistent)
             state.waiters.pop(through: durableTicket, into: &resumable)
+            return state.takenTicket < state.lastTicket
         }
     }
 
