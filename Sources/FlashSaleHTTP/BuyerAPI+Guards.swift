@@ -78,7 +78,7 @@ extension BuyerAPI {
     }
 
     /// The refusal of a malformed `Idempotency-Key`.
-    static let invalidKey = Rejection.badRequest("Idempotency-Key must be 1..\(IdempotencyStore.keyBytesMax) visible ASCII characters")
+    static let invalidKey = Rejection.badRequest("Idempotency-Key must be 1..\(EngineLimits.idempotencyKeyBytesMax) visible ASCII characters")
 
     /// Stores `response` as the first answer of `claim` (or drops the claim: 5xx, 400, 401)
     /// and hands it to the repeats waiting.

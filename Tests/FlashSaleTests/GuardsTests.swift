@@ -85,7 +85,7 @@ import Testing
             let got = proxies.clientAddress(peer: ClientAddress(row.peer)!, forwardedFor: row.xff)
             #expect(got.description == row.expected, "\(row.why)")
         }
-        let long = (0..<(TrustedProxies.forwardedForHopsMax + 5)).map { _ in "10.0.0.1" }.joined(separator: ",")
+        let long = (0..<(EngineLimits.forwardedForHopsMax + 5)).map { _ in "10.0.0.1" }.joined(separator: ",")
         #expect(proxies.clientAddress(peer: ClientAddress("10.1.2.3")!, forwardedFor: ["6.6.6.6," + long]).description == "10.1.2.3")
         #expect(TrustedProxies(cidrs: []).clientAddress(peer: ClientAddress("10.1.2.3")!, forwardedFor: ["1.1.1.1"]).description == "10.1.2.3")
         #expect(TrustedProxies(cidrs: ["0.0.0.0/0"]).contains(ClientAddress("8.8.8.8")!))
@@ -111,7 +111,7 @@ import Testing
         #expect(limiter.entryCount > limiter.entriesMax / 2, "the table is used, not emptied")
         #expect(limiter.tableBytes <= limiter.bytesMax, "\(limiter.tableBytes) > \(limiter.bytesMax)")
         // Once every bucket has refilled, the next sweeps drop them all.
-        let later = Self.nowMs + RateLimiter.sweepIntervalMs + 2_000
+        let later = Self.nowMs + EngineLimits.rateLimitSweepIntervalMs + 2_000
         for index in 0..<5_000 {
             _ = limiter.take(ClientAddress("10.0.\(index / 250).\(index % 250)")!, nowMs: later)
         }
@@ -152,7 +152,7 @@ import Testing
             return
         }
         // A day later nothing is replayed.
-        guard case .proceed = await store.begin(user: "u999", key: "k", digest: "d", nowMs: Self.nowMs + IdempotencyStore.windowMs) else {
+        guard case .proceed = await store.begin(user: "u999", key: "k", digest: "d", nowMs: Self.nowMs + EngineLimits.idempotencyWindowMs) else {
             Issue.record("an answer older than 24 h must not be replayed")
             return
         }

@@ -116,7 +116,7 @@ import Testing
         await after.stop()
 
         // Past 24 h the key is forgotten (and the first order has long expired).
-        clock.advance(ms: IdempotencyStore.windowMs)
+        clock.advance(ms: EngineLimits.idempotencyWindowMs)
         // The same event, moved so that it is live again.
         let moved = makeTestConfig(dataDirectory: directory.path, nowMs: clock.nowMs(), stock: 10, limitPerUser: 5)
         let later = try await TestEngine.start(config: moved, clock: clock)

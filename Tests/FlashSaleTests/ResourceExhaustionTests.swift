@@ -324,7 +324,7 @@ enum RawSocket {
     // MARK: Floods of distinct keys
 
     /// 10× a small table, and 2× the production table (65 536 buckets; 10× takes 16 s in a debug build).
-    @Test(arguments: [(64 * 64, 10), (RateLimiter.entriesMaxDefault, 2)])
+    @Test(arguments: [(64 * 64, 10), (EngineLimits.rateLimitBucketsMax, 2)])
     func aFloodOfDistinctAddressesPastTheLimiterTableStaysBoundedAndAFreshAddressGetsItsBurst(entriesMax: Int, times: Int) {
         let burst = 5
         let limiter = RateLimiter(ratePerSecond: 5, burst: burst, entriesMax: entriesMax)
@@ -390,8 +390,8 @@ enum RawSocket {
         let store = IdempotencyStore()
         // 8 KiB answers: the byte bound (96 MiB) bites long before the entry bound (200 000).
         let body = [UInt8](repeating: UInt8(ascii: "x"), count: 8 * 1024)
-        let perAnswer = body.count + IdempotencyStore.entryOverheadBytes
-        let flood = 10 * IdempotencyStore.bytesMaxDefault / perAnswer
+        let perAnswer = body.count + EngineLimits.idempotentAnswerOverheadBytes
+        let flood = 10 * EngineLimits.idempotentAnswerBytesMax / perAnswer
         for index in 0..<flood {
             guard case .proceed(let claim) = await store.begin(user: "flooder", key: "k\(index)", digest: "d", nowMs: Self.nowMs) else {
                 Issue.record("a new key must proceed")
@@ -399,9 +399,9 @@ enum RawSocket {
             }
             store.finish(claim, answer: IdempotentAnswer(user: "flooder", key: "k\(index)", status: 201, body: body, atMs: Self.nowMs))
         }
-        #expect(store.accountedBytes <= IdempotencyStore.bytesMaxDefault, "\(store.accountedBytes)")
-        #expect(store.accountedBytes > IdempotencyStore.bytesMaxDefault / 2)
-        #expect(store.entryCount < IdempotencyStore.entriesMaxDefault)
+        #expect(store.accountedBytes <= EngineLimits.idempotentAnswerBytesMax, "\(store.accountedBytes)")
+        #expect(store.accountedBytes > EngineLimits.idempotentAnswerBytesMax / 2)
+        #expect(store.entryCount < EngineLimits.idempotentAnswersMax)
         guard case .replay = await store.begin(user: "flooder", key: "k\(flood - 1)", digest: "d", nowMs: Self.nowMs + 1) else {
             Issue.record("the newest answer must be replayed")
             return
@@ -439,10 +439,10 @@ enum RawSocket {
     @Test func theEngineNonceCacheHoldsItsProductionBound() {
         // The engine's own bound (1 048 576), flooded 1.125× (the 10× flood is the test above):
         // past it the oldest go, never more than the bound.
-        let cache = NonceCache(windowSeconds: PaymentSignature.timestampSkewSecondsMax, capacity: SaleEngine.nonceEntriesMax)
-        let flood = SaleEngine.nonceEntriesMax + SaleEngine.nonceEntriesMax / 8
+        let cache = NonceCache(windowSeconds: EngineLimits.paymentTimestampSkewSecondsMax, capacity: EngineLimits.paymentNoncesMax)
+        let flood = EngineLimits.paymentNoncesMax + EngineLimits.paymentNoncesMax / 8
         for index in 0..<flood { _ = cache.insertIfAbsent(String(index), nowSeconds: 1_000) }
-        #expect(cache.count <= SaleEngine.nonceEntriesMax && cache.count >= SaleEngine.nonceEntriesMax - NonceCache.shardCount)
+        #expect(cache.count <= EngineLimits.paymentNoncesMax && cache.count >= EngineLimits.paymentNoncesMax - NonceCache.shardCount)
         #expect(!cache.insertIfAbsent(String(flood - 1), nowSeconds: 1_001))
     }
 

@@ -10,7 +10,7 @@ public enum TokenRejection: Error, Sendable, Equatable {
     /// No token: no `Authorization` header, an empty one, or an empty token.
     case missing
     /// Not a well-formed JWT: wrong scheme, not three segments, bad base64url, not JSON,
-    /// over `BuyerTokenVerifier.tokenBytesMax`, or `exp`/`nbf` missing or not numbers.
+    /// over `EngineLimits.tokenBytesMax`, or `exp`/`nbf` missing or not numbers.
     case malformed
     /// The HMAC-SHA256 signature does not match.
     case badSignature
@@ -34,10 +34,6 @@ public enum TokenRejection: Error, Sendable, Equatable {
 /// repeat costs one hash lookup; its `exp` and `nbf` are checked again on every hit. Only
 /// tokens signed with the secret ever enter it.
 public struct BuyerTokenVerifier: Sendable {
-    /// Longest token accepted, in bytes; anything longer is `malformed` before any work.
-    public static let tokenBytesMax = 4096
-    /// Default number of verified tokens remembered; about 150 bytes of text each.
-    public static let cacheEntriesDefault = 65_536
 
     /// An HMAC with the key already absorbed: each verification copies it (a value) and feeds
     /// only the signed bytes, instead of hashing the key again.
@@ -47,7 +43,7 @@ public struct BuyerTokenVerifier: Sendable {
     /// Creates a verifier for tokens signed with `secret` (its UTF-8 bytes are the HMAC key).
     ///
     /// `cacheEntries` bounds the cache of verified tokens; 0 turns it off.
-    public init(secret: String, cacheEntries: Int = BuyerTokenVerifier.cacheEntriesDefault) {
+    public init(secret: String, cacheEntries: Int = EngineLimits.verifiedTokensMax) {
         precondition(cacheEntries >= 0, "cacheEntries must not be negative")
         self.keyedMAC = HMAC<SHA256>(key: SymmetricKey(data: Array(secret.utf8)))
         self.cache = cacheEntries > 0 ? VerifiedTokenCache(capacity: cacheEntries) : nil
@@ -57,7 +53,7 @@ public struct BuyerTokenVerifier: Sendable {
     public func verify(_ token: some StringProtocol, nowSeconds: Int64) -> Result<String, TokenRejection> {
         let byteCount = token.utf8.count
         guard byteCount > 0 else { return .failure(.missing) }
-        guard byteCount <= Self.tokenBytesMax else { return .failure(.malformed) }
+        guard byteCount <= EngineLimits.tokenBytesMax else { return .failure(.malformed) }
         var text = String(token)
         if let cache, let claims = cache.lookup(text) {
             return claims.check(nowSeconds: nowSeconds)

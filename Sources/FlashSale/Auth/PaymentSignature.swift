@@ -7,10 +7,6 @@ import Crypto
 /// The comparison is constant-time (swift-crypto's). Freshness (`isFresh`) and replay
 /// (`NonceCache`) are separate checks that the handler runs after this one.
 public struct PaymentSignature: Sendable {
-    /// Widest gap, in seconds, between `X-Pay-Timestamp` and now that is not `stale`.
-    public static let timestampSkewSecondsMax: Int64 = 300
-    /// Longest nonce accepted, in bytes (contract: 1..64 visible ASCII).
-    public static let nonceBytesMax = 64
 
     private let key: SymmetricKey
 
@@ -61,16 +57,16 @@ public struct PaymentSignature: Sendable {
         return value
     }
 
-    /// Whether `timestampSeconds` is within `timestampSkewSecondsMax` of `nowSeconds`, either way.
+    /// Whether `timestampSeconds` is within `EngineLimits.paymentTimestampSkewSecondsMax` of `nowSeconds`, either way.
     public static func isFresh(timestampSeconds: Int64, nowSeconds: Int64) -> Bool {
         let (gap, overflow) = nowSeconds.subtractingReportingOverflow(timestampSeconds)
-        return !overflow && gap.magnitude <= UInt64(timestampSkewSecondsMax)
+        return !overflow && gap.magnitude <= UInt64(EngineLimits.paymentTimestampSkewSecondsMax)
     }
 
     /// Whether `nonce` is 1..64 visible ASCII characters (0x21...0x7E).
     public static func isValidNonce(_ nonce: some StringProtocol) -> Bool {
         let utf8 = nonce.utf8
-        guard (1...nonceBytesMax).contains(utf8.count) else { return false }
+        guard (1...EngineLimits.paymentNonceBytesMax).contains(utf8.count) else { return false }
         return utf8.allSatisfy { (0x21...0x7E).contains($0) }
     }
 

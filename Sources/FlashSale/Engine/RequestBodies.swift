@@ -57,8 +57,6 @@ public struct OrderBody: Sendable, Equatable {
 
 /// The body of `POST /v1/payments/notify`: `{"order": O, "transaction": T, "amount": A}`.
 public struct PaymentNotification: Sendable, Equatable {
-    /// Longest transaction id accepted, in bytes: it is stored with the order.
-    public static let transactionBytesMax = 128
 
     /// The order id.
     public var order: String
@@ -74,8 +72,8 @@ public struct PaymentNotification: Sendable, Equatable {
         guard case .object = value else { return .failure(.badRequest("body must be a JSON object")) }
         guard let order = value["order"]?.stringValue else { return .failure(.badRequest("\"order\" (string) is required")) }
         guard let transaction = value["transaction"]?.stringValue,
-            !transaction.isEmpty, transaction.utf8.count <= transactionBytesMax
-        else { return .failure(.badRequest("\"transaction\" (string, 1..\(transactionBytesMax) bytes) is required")) }
+            !transaction.isEmpty, transaction.utf8.count <= EngineLimits.paymentTransactionBytesMax
+        else { return .failure(.badRequest("\"transaction\" (string, 1..\(EngineLimits.paymentTransactionBytesMax) bytes) is required")) }
         guard let amount = value["amount"]?.intValue else { return .failure(.badRequest("\"amount\" (integer fen) is required")) }
         return .success((order, transaction, amount))
     }

@@ -9,9 +9,6 @@ import InventoryActor
 /// So only final outcomes reach the journal, and a crash between hold and reserve loses
 /// nothing that was acknowledged.
 extension SaleEngine {
-    /// Fresh codes drawn before giving up on a claim; a collision of 128 random bits is
-    /// never expected, so even a second draw is a curiosity.
-    static let couponCodeDrawsMax = 4
 
     /// Claims a coupon of `batch` for `user`, counted against `clientIP` for `per_ip`.
     public func claimCoupon(batch: String, user: String, clientIP: String) async -> Result<Coupon, Rejection> {
@@ -20,7 +17,7 @@ extension SaleEngine {
         let shard = inventory.shard(forBatch: batch)
         let slot = CouponCode.slot(batch: batch)
         var generator = SystemRandomNumberGenerator()
-        for _ in 0..<Self.couponCodeDrawsMax {
+        for _ in 0..<EngineLimits.couponCodeDrawsMax {
             let code = CouponCode(slot: slot, high: generator.next(), low: generator.next())
             let recorded = await shard.claimCoupon(batch: batch, user: user, clientIP: clientIP, code: code, nowMs: clock.nowMs())
             switch recorded.result {

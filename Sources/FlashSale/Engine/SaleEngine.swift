@@ -52,13 +52,6 @@ public struct ItemView: Sendable {
 /// It checks requests in the contract's order, lets the owning shard decide, and answers
 /// only after the journal has made the decision durable.
 public final class SaleEngine: Sendable {
-    /// Most payment nonces remembered: ~5 min of notifications at 3 500/s; past it the oldest
-    /// are forgotten early, which only weakens replay detection (payments are idempotent by transaction).
-    static let nonceEntriesMax = 1 << 20
-    /// Largest stock change one RESTOCK may make, units: far above any real sale, far below overflow.
-    static let restockUnitsMax: UInt64 = 1_000_000_000
-    /// Most orders one shard expires per sweep, so a sweep never holds a shard long.
-    static let expiryBatchPerShard = 10_000
 
     /// The events.
     public let catalog: EventCatalog
@@ -119,7 +112,7 @@ public final class SaleEngine: Sendable {
         self.groupWindowMs = config.groupWindowMs
         self.couponBatches = Dictionary(config.coupons.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
         self.paymentSignature = PaymentSignature(secret: config.secrets.payment)
-        self.nonces = NonceCache(windowSeconds: PaymentSignature.timestampSkewSecondsMax, capacity: Self.nonceEntriesMax)
+        self.nonces = NonceCache(windowSeconds: EngineLimits.paymentTimestampSkewSecondsMax, capacity: EngineLimits.paymentNoncesMax)
         self.logger = logger
         engineBox.set(self)
     }
@@ -376,12 +369,12 @@ public final class SaleEngine: Sendable {
             PaymentSignature.isFresh(timestampSeconds: seconds, nowSeconds: nowMs / 1000)
         else { return .failure(.stale) }
         guard PaymentSignature.isValidNonce(nonce) else {
-            return .failure(.badRequest("X-Pay-Nonce must be 1..\(PaymentSignature.nonceBytesMax) visible ASCII characters"))
+            return .failure(.badRequest("X-Pay-Nonce must be 1..\(EngineLimits.paymentNonceBytesMax) visible ASCII characters"))
         }
         // Remembered until its own timestamp leaves the window (a future stamp is refused for
         // as long as it could be accepted); held while this notification runs and given back
         // unless it is accepted: a notification answered 503 may be sent again unchanged.
-        let nonceUntil = seconds + PaymentSignature.timestampSkewSecondsMax
+        let nonceUntil = seconds + EngineLimits.paymentTimestampSkewSecondsMax
         guard nonces.reserve(nonce, untilSeconds: nonceUntil, nowSeconds: nowMs / 1000) else { return .failure(.replay) }
         let result = await applyPayment(body: body, nonce: nonce, nonceUntil: nonceUntil, nowMs: nowMs)
         if case .failure = result { nonces.release(nonce, untilSeconds: nonceUntil) }
@@ -460,8 +453,8 @@ public final class SaleEngine: Sendable {
     public func expireDue() async -> Int {
         let nowMs = clock.nowMs()
         // Groups first: a member order due with its group is canceled by the group's failure.
-        await inventory.failDueGroups(nowMs: nowMs, limitPerShard: Self.expiryBatchPerShard)
-        let expired = await inventory.expireDue(nowMs: nowMs, limitPerShard: Self.expiryBatchPerShard)
+        await inventory.failDueGroups(nowMs: nowMs, limitPerShard: EngineLimits.expiryBatchPerShard)
+        let expired = await inventory.expireDue(nowMs: nowMs, limitPerShard: EngineLimits.expiryBatchPerShard)
         if !expired.isEmpty { stats.ordersExpired.add(expired.count, ordering: .relaxed) }
         for order in expired { await releaseCoupon(of: order) }
         return expired.count
@@ -489,8 +482,8 @@ public final class SaleEngine: Sendable {
         guard isReady else { return .failure(Self.recovering) }
         guard let found = catalog.event(event) else { return .failure(.unknownEvent) }
         guard found.itemsBySKU[sku] != nil else { return .failure(.unknownSKU) }
-        guard delta != 0, delta.magnitude <= Self.restockUnitsMax else {
-            return .failure(.badRequest("delta must be a non-zero integer within ±\(Self.restockUnitsMax)"))
+        guard delta != 0, delta.magnitude <= EngineLimits.restockUnitsMax else {
+            return .failure(.badRequest("delta must be a non-zero integer within ±\(EngineLimits.restockUnitsMax)"))
         }
         if let journal, !journal.acceptsWrites { return .failure(.unavailable(journal.refusalReason)) }
         let recorded = await inventory.restock(LedgerKey(event: event, sku: sku), delta: delta)

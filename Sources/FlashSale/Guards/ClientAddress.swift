@@ -3,7 +3,7 @@
 // What stands between a flood of requests and the engine: who the client is (`ClientAddress`,
 // `TrustedProxies`, contract §3.2), how fast one address may post (`RateLimiter`), and which
 // retries get the first answer back (`IdempotencyStore`). Admission control and the timeouts
-// live in the HTTP target (`HTTPServer.swift`); every size and time limit is in `HTTPLimits.swift` or
+// live in the HTTP target (`HTTPServer.swift`); every size and time limit is in `EngineLimits` or
 // next to its table as a named constant with its unit.
 //
 // These types hold bounded tables only. They never touch the stock, never await the journal
@@ -119,9 +119,6 @@ public struct ClientAddress: Hashable, Sendable, CustomStringConvertible {
 
 /// The `trusted_proxies` CIDRs, and the §3.2 rule that picks the client address behind them.
 public struct TrustedProxies: Sendable {
-    /// Most `X-Forwarded-For` hops examined, hops: a chain longer than any real proxy path is
-    /// cut from the left (the right-most hops are the ones that count).
-    public static let forwardedForHopsMax = 32
 
     private let networks: [(network: ClientAddress, prefixBits: Int)]
 
@@ -153,14 +150,14 @@ public struct TrustedProxies: Sendable {
     /// The left-most hops are whatever the client wrote, so the walk goes right to left and
     /// stops at the first untrusted hop. A hop that is not an address stops it too, and the
     /// answer is then the peer: skipping it would reach the hops the client chose. When every
-    /// hop examined (at most `TrustedProxies.forwardedForHopsMax`) is trusted, the answer is the peer.
+    /// hop examined (at most `EngineLimits.forwardedForHopsMax`) is trusted, the answer is the peer.
     public func clientAddress(peer: ClientAddress, forwardedFor: [String]) -> ClientAddress {
         guard !networks.isEmpty, contains(peer) else { return peer }
         var examined = 0
         for header in forwardedFor.reversed() {
             for hop in header.split(separator: ",", omittingEmptySubsequences: false).reversed() {
                 examined += 1
-                guard examined <= TrustedProxies.forwardedForHopsMax else { return peer }
+                guard examined <= EngineLimits.forwardedForHopsMax else { return peer }
                 guard let address = ClientAddress.parseHop(hop) else { return peer }
                 if !contains(address) { return address }
             }

@@ -5,7 +5,7 @@ import Synchronization
 extension IdempotentAnswer {
     /// Bytes this answer holds in memory, for the store's byte bound.
     var accountedBytes: Int {
-        user.utf8.count + key.utf8.count + body.count + (requestDigest?.utf8.count ?? 0) + IdempotencyStore.entryOverheadBytes
+        user.utf8.count + key.utf8.count + body.count + (requestDigest?.utf8.count ?? 0) + EngineLimits.idempotentAnswerOverheadBytes
     }
 }
 
@@ -54,27 +54,13 @@ public final class IdempotencyClaim: Sendable {
 /// first (a retry that old then runs again, as if its key were new). Requests in flight are
 /// not counted: there are at most `admission.max_inflight` of them.
 public final class IdempotencyStore: Sendable {
-    /// How long a first answer is replayed, ms: the contract's 24 h.
-    public static let windowMs: Int64 = JournalLimits.idempotentAnswerRetentionMs
-    /// Longest key, bytes (visible ASCII): the contract's 64.
-    public static let keyBytesMax = 64
-    /// Most answers held by default, entries: a day of keyed orders at a flash sale's pace;
-    /// past it the oldest go first.
-    public static let entriesMaxDefault = JournalLimits.idempotentAnswersReadMax
-    /// Most bytes of answers held by default, bytes: 200 000 answers of ~300 B with their keys.
-    public static let bytesMaxDefault = 96 * 1024 * 1024
-    /// Bytes counted per answer beyond its strings, bytes: dictionary slot, queue slot, headers.
-    static let entryOverheadBytes = 160
-    /// Most concurrent repeats of one key waiting for the first, requests: a flaky phone retries
-    /// a few times; more is a client bug, answered `503 overloaded`.
-    static let waitersPerKeyMax = 8
     /// Mutex-guarded shards.
     static let shardCount = 16
 
     /// Whether `key` is a valid `Idempotency-Key`: 1...64 visible ASCII characters.
     public static func isValidKey(_ key: some StringProtocol) -> Bool {
         let utf8 = key.utf8
-        return (1...keyBytesMax).contains(utf8.count) && utf8.allSatisfy { (0x21...0x7E).contains($0) }
+        return (1...EngineLimits.idempotencyKeyBytesMax).contains(utf8.count) && utf8.allSatisfy { (0x21...0x7E).contains($0) }
     }
 
     /// What `begin` decided.
@@ -156,7 +142,7 @@ public final class IdempotencyStore: Sendable {
     private let shardBytesMax: Int
 
     /// A store holding at most `entriesMax` answers and `bytesMax` bytes of them.
-    public init(entriesMax: Int = IdempotencyStore.entriesMaxDefault, bytesMax: Int = IdempotencyStore.bytesMaxDefault) {
+    public init(entriesMax: Int = EngineLimits.idempotentAnswersMax, bytesMax: Int = EngineLimits.idempotentAnswerBytesMax) {
         precondition(entriesMax >= Self.shardCount && bytesMax >= Self.shardCount * 1024, "idempotency store too small")
         shardEntriesMax = entriesMax / Self.shardCount
         shardBytesMax = bytesMax / Self.shardCount
@@ -179,7 +165,7 @@ public final class IdempotencyStore: Sendable {
                     case .decided(let admission): return admission
                     case .firstStillRunning:
                         guard case .inFlight(var waiters, let running) = shard.entries[entryKey] else { preconditionFailure("not in flight") }
-                        guard waiters.count < Self.waitersPerKeyMax else { return .busy }
+                        guard waiters.count < EngineLimits.idempotentRepeatsWaitingMax else { return .busy }
                         waiters.append(continuation)
                         shard.entries[entryKey] = .inFlight(waiters, digest: running)
                         return nil
@@ -208,7 +194,7 @@ public final class IdempotencyStore: Sendable {
     private func decide(_ shard: inout Shard, _ entryKey: EntryKey, digest: String, nowMs: Int64) -> ImmediateAdmission {
         expire(&shard, nowMs: nowMs)
         switch shard.entries[entryKey] {
-        case .done(let answer) where answer.atMs > nowMs - Self.windowMs:
+        case .done(let answer) where answer.atMs > nowMs - EngineLimits.idempotencyWindowMs:
             if let bound = answer.requestDigest, bound != digest { return .decided(.mismatch) }
             return .decided(.replay(answer))
         case .inFlight(_, let running):
@@ -240,7 +226,7 @@ public final class IdempotencyStore: Sendable {
 
     /// Loads answers read back from the journal (oldest first), dropping expired ones.
     public func restore(_ answers: [IdempotentAnswer], nowMs: Int64) {
-        for answer in answers where answer.atMs > nowMs - Self.windowMs {
+        for answer in answers where answer.atMs > nowMs - EngineLimits.idempotencyWindowMs {
             let entryKey = EntryKey(user: answer.user, key: answer.key)
             shard(entryKey).withLock { shard in
                 if case .done(let old) = shard.entries[entryKey] { remove(&shard, entryKey, answer: old) }
@@ -280,7 +266,7 @@ public final class IdempotencyStore: Sendable {
     }
 
     private func expire(_ shard: inout Shard, nowMs: Int64) {
-        while shard.head < shard.order.count, shard.order[shard.head].atMs <= nowMs - Self.windowMs, dropOldest(&shard) {}
+        while shard.head < shard.order.count, shard.order[shard.head].atMs <= nowMs - EngineLimits.idempotencyWindowMs, dropOldest(&shard) {}
     }
 
     /// Drops the oldest stored answer (skipping queue slots whose answer is already gone);

@@ -13,13 +13,6 @@ import Synchronization
 public final class RateLimiter: Sendable {
     /// Mutex-guarded maps, shards: enough that two cores hardly ever contend.
     static let shardCount = 64
-    /// Most buckets held, entries: ~4× the addresses a 2-core box serves in a refill period.
-    public static let entriesMaxDefault = 65_536
-    /// Table bytes per bucket at most, bytes: a 32-byte entry (16-byte key, 16-byte bucket) in
-    /// a Swift dictionary kept at or below its 3/4 load factor, after a doubling: 32 × 4/3 × 2 ≈ 86.
-    public static let bytesPerEntryMax = 96
-    /// How often a shard drops its idle buckets, ms.
-    static let sweepIntervalMs: Int64 = 10_000
 
     private let shards: [ShardLock]
     private let ratePerSecond: Double
@@ -31,7 +24,7 @@ public final class RateLimiter: Sendable {
     public let entriesMax: Int
 
     /// Table bytes at most, bytes: `entriesMax × bytesPerEntryMax`.
-    public var bytesMax: Int { entriesMax * Self.bytesPerEntryMax }
+    public var bytesMax: Int { entriesMax * EngineLimits.rateLimitBucketBytesMax }
 
     /// One shard's table behind its own mutex (a class: `Mutex` cannot sit in an array).
     final class ShardLock: Sendable {
@@ -45,7 +38,7 @@ public final class RateLimiter: Sendable {
     }
 
     /// A limiter allowing `burst` requests at once and `ratePerSecond` sustained, per address.
-    public init(ratePerSecond: Double, burst: Int, entriesMax: Int = RateLimiter.entriesMaxDefault) {
+    public init(ratePerSecond: Double, burst: Int, entriesMax: Int = EngineLimits.rateLimitBucketsMax) {
         precondition(ratePerSecond > 0 && burst >= 1, "rate limit must allow something")
         precondition(entriesMax >= Self.shardCount, "rate limiter table below one entry per shard")
         self.ratePerSecond = ratePerSecond
@@ -62,7 +55,7 @@ public final class RateLimiter: Sendable {
         // Fibonacci hashing: the top bits of the product mix every bit of the address.
         let shard = Int(truncatingIfNeeded: ((address.low ^ address.high) &* 0x9E37_79B9_7F4A_7C15) >> 58) & (Self.shardCount - 1)
         return shards[shard].withLock { shard in
-            if nowMs - shard.lastSweepMs >= Self.sweepIntervalMs {
+            if nowMs - shard.lastSweepMs >= EngineLimits.rateLimitSweepIntervalMs {
                 sweepIdle(&shard, nowMs: nowMs)
             }
             if shard.buckets[address] == nil && shard.buckets.count >= shardEntriesMax {
