@@ -125,6 +125,8 @@ let package = Package(
             ],
             path: "LoadTests/loadtest"
         ),
+        // The core's own tests: the compiler proves they need nothing but the core.
+        .testTarget(name: "InventoryActorTests", dependencies: ["InventoryActor"]),
         .testTarget(
             name: "FlashSaleTests",
             dependencies: [
