@@ -7,8 +7,8 @@
 ///
 /// A slot's orders live in fixed-size chunks: the table grows a chunk at a time and never
 /// copies the orders it holds. (One growing array copied every order at each doubling: a third
-/// of a claim's time in a burst, and a pause of tens of milliseconds on the shard's event loop
-/// each time a slot of a few million orders doubled.)
+/// of a claim's time in `inventory-bench --book`, and, on the shard's event loop, a copy of
+/// every order held each time a slot of millions doubled.)
 struct OrderTable: Sendable {
     /// Orders per chunk.
     static let chunkOrders = 4_096
