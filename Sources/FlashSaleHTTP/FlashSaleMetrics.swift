@@ -200,10 +200,6 @@ public final class FlashSaleMetrics: Sendable {
         return registry.emitToBuffer()
     }
 
-    /// A route's label: its template, so ids never become label values (bounded cardinality).
-    static func routeLabel(method: String, path: String) -> String {
-        APIRoute(path: path).label(method: method)
-    }
 }
 
 /// Counts every request of an inner responder by route and status, claims by outcome, and

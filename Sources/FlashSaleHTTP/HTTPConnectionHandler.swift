@@ -28,6 +28,10 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler
     static let lingerMs: Int64 = 2_000
     /// Most complete requests queued behind the one being answered before reading stops.
     static let pipelinedRequestsMax = 16
+    /// Most requests queued at all, requests: reading stops at `pipelinedRequestsMax`, but the
+    /// bytes of one read (up to about 1 MB) may still hold thousands of tiny pipelined
+    /// requests; past this the connection is closed rather than queue them all.
+    static let queuedRequestsMax = 256
 
     /// A request read in full, or the refusal of an unparsable stream, waiting its turn.
     private enum Pending {
@@ -91,6 +95,13 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler
             context.triggerUserOutboundEvent(ReadDeadlineEvent.requestComplete, promise: nil)
             guard let head else { return }
             self.head = nil
+            guard queue.count < Self.queuedRequestsMax else {
+                // A flood of pipelined requests in one read: drop the connection, not the memory.
+                closing = true
+                queue.removeAll()
+                context.close(promise: nil)
+                return
+            }
             queue.append(.request(head, body: body, tooLarge: bodyTooLarge))
             answerNext(context: context)
         }

@@ -215,11 +215,7 @@ public final class Journal: ChangeSink, Sendable {
         if ticket <= durable.load(ordering: .acquiring) && ticket > droppedThrough.load(ordering: .acquiring) { return }
         let result = await withCheckedContinuation { (continuation: Waiter) in
             let early = state.withLock { state -> Result<Void, JournalError>? in
-                precondition(ticket <= state.lastTicket, "waiting on ticket \(ticket), never issued")
-                if state.isDropped(ticket) { return .failure(.unavailable(state.lastFailure ?? "journal commit failed")) }
-                if ticket <= state.durableTicket { return .success(()) }
-                if state.stopped { return .failure(.closed) }
-                if let failure = state.failure { return .failure(.unavailable(failure)) }
+                if let decided = state.outcome(of: ticket) { return decided }
                 state.waiters.insert(ticket: ticket, continuation)
                 return nil
             }
@@ -233,14 +229,7 @@ public final class Journal: ChangeSink, Sendable {
     /// or the journal closed first). Lock-free for a durable ticket.
     public func outcome(of ticket: UInt64) -> Result<Void, JournalError>? {
         if ticket <= durable.load(ordering: .acquiring) && ticket > droppedThrough.load(ordering: .acquiring) { return .success(()) }
-        return state.withLock { state -> Result<Void, JournalError>? in
-            precondition(ticket <= state.lastTicket, "outcome of ticket \(ticket), never issued")
-            if state.isDropped(ticket) { return .failure(.unavailable(state.lastFailure ?? "journal commit failed")) }
-            if ticket <= state.durableTicket { return .success(()) }
-            if state.stopped || state.finished { return .failure(.closed) }
-            if let failure = state.failure { return .failure(.unavailable(failure)) }
-            return nil
-        }
+        return state.withLock { $0.outcome(of: ticket) }
     }
 
     /// Whether `ticket` may be decided now (lock-free; sequentially consistent, to pair with a
@@ -466,6 +455,17 @@ extension Journal {
         /// `failed()` calls waiting for a failure, by id (so a cancelled one can leave).
         var failureWatchers: [Int: CheckedContinuation<Bool, Never>] = [:]
         var nextWatcherID = 0
+
+        /// `ticket`'s fate as far as it is known: durable, never (dropped, or the journal
+        /// stopped first), or nil while it may still commit.
+        func outcome(of ticket: UInt64) -> Result<Void, JournalError>? {
+            precondition(ticket <= lastTicket, "ticket \(ticket) was never issued")
+            if isDropped(ticket) { return .failure(.unavailable(lastFailure ?? "journal commit failed")) }
+            if ticket <= durableTicket { return .success(()) }
+            if stopped || finished { return .failure(.closed) }
+            if let failure { return .failure(.unavailable(failure)) }
+            return nil
+        }
 
         /// Whether a failed commit dropped `ticket` (it is never written).
         func isDropped(_ ticket: UInt64) -> Bool {

@@ -7,7 +7,9 @@ import Synchronization
 /// a task enqueued (and perhaps a wake-up) per item.
 ///
 /// One box per (sending loop, target loop) pair: only the sender appends and only the target
-/// drains, so the lock is shared by two threads at most.
+/// drains, so the lock is shared by two threads at most. A box has no bound of its own: the
+/// engine posts one item per request in flight, which the HTTP server's admission bounds
+/// (`admission.max_inflight`); `DurableAnswers` is bounded the same way.
 public final class LoopMailbox<Item: Sendable>: Sendable {
     private let target: any EventLoop
     private let items = Mutex<[Item]>([])

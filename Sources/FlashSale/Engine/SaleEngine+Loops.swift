@@ -19,6 +19,7 @@ extension SaleEngine {
     /// true means it must call `leaveGate()` once answered.
     public func enterGate() -> Bool {
         guard gate.enter() else { return false }
+        // A failed commit: refused from that instant, before the rebuild closes the gate.
         if let journal, !journal.isHealthy {
             gate.leave()
             return false

@@ -125,10 +125,8 @@ public final class SaleEngine: Sendable {
     /// the timed sweeps) goes through here, so a rebuild never races a change or shows a
     /// half-built state.
     public func admitted<T: Sendable>(_ body: () async -> T) async -> T? {
-        guard gate.enter() else { return nil }
-        defer { gate.leave() }
-        // A failed commit: refused from that instant, before the rebuild closes the gate.
-        if let journal, !journal.isHealthy { return nil }
+        guard enterGate() else { return nil }
+        defer { leaveGate() }
         return await body()
     }
 
