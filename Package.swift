@@ -125,8 +125,41 @@ let package = Package(
             ],
             path: "LoadTests/loadtest"
         ),
-        // The core's own tests: the compiler proves they need nothing but the core.
+        // Tests follow the targets: each test target depends only on the layer it proves (and
+        // the layers under it), so the compiler checks that a journal test needs no engine.
+        // What they share is in FlashSaleTestKit, which depends on nothing of ours.
+        .target(
+            name: "FlashSaleTestKit", dependencies: [.product(name: "Logging", package: "swift-log")], path: "Tests/FlashSaleTestKit"),
+        // The core's own tests: nothing but the core.
         .testTarget(name: "InventoryActorTests", dependencies: ["InventoryActor"]),
+        // The journal's: SQLite files, tickets, recovery; no engine.
+        .testTarget(
+            name: "FlashSaleJournalTests",
+            dependencies: ["FlashSaleJournal", "InventoryActor", "FlashSaleTestKit", .product(name: "Logging", package: "swift-log")]
+        ),
+        // The HTTP adapter's own machinery (the connection handler's bounds), without an engine.
+        .testTarget(
+            name: "FlashSaleHTTPTests",
+            dependencies: [
+                "FlashSaleHTTP",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]
+        ),
+        // The ops protocol's pure parts: line decoder, command table, replies, WATCH coalescing.
+        .testTarget(
+            name: "FlashSaleOpsTests",
+            dependencies: [
+                "FlashSaleOps", "FlashSale", "InventoryActor",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+            ]
+        ),
+        // The engine through its front doors (the buyer API, ops, a real socket): the
+        // contract's sections, end to end.
         .testTarget(
             name: "FlashSaleTests",
             dependencies: [
@@ -135,10 +168,10 @@ let package = Package(
                 "FlashSaleJournal",
                 "FlashSaleOps",
                 "InventoryActor",
+                "FlashSaleTestKit",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
-                .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ]

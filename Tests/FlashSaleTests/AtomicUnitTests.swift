@@ -1,4 +1,5 @@
 import Synchronization
+import FlashSaleTestKit
 import Testing
 
 @testable import FlashSale

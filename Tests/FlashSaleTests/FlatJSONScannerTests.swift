@@ -1,3 +1,4 @@
+import FlashSaleTestKit
 import Testing
 
 @testable import FlashSale

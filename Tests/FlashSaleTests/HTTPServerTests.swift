@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import NIOHTTP1
+import FlashSaleTestKit
 import Testing
 
 @testable import FlashSale

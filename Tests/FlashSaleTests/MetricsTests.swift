@@ -1,5 +1,6 @@
 import Foundation
 import Prometheus
+import FlashSaleTestKit
 import Testing
 
 @testable import FlashSale

@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import FlashSaleTestKit
 import Testing
 
 @testable import FlashSale

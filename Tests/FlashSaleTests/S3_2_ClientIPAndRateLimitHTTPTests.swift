@@ -4,6 +4,7 @@ import NIOCore
 import NIOHTTP1
 import NIOPosix
 import Synchronization
+import FlashSaleTestKit
 import Testing
 
 @testable import FlashSale

@@ -1,4 +1,5 @@
 import Foundation
+import FlashSaleTestKit
 import Testing
 
 @testable import FlashSale

@@ -1,5 +1,6 @@
 import Foundation
 import NIOHTTP1
+import FlashSaleTestKit
 import Testing
 
 @testable import FlashSale

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import Synchronization
+import FlashSaleTestKit
 import Testing
 
 @testable import FlashSale

@@ -1,6 +1,7 @@
 import Foundation
 import NIOHTTP1
 import Synchronization
+import FlashSaleTestKit
 import Testing
 
 @testable import FlashSale

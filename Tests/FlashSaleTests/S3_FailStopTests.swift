@@ -1,5 +1,6 @@
 import Foundation
 import Synchronization
+import FlashSaleTestKit
 import Testing
 
 @testable import FlashSale

@@ -3,6 +3,7 @@ import Logging
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import FlashSaleTestKit
 import Testing
 
 @testable import FlashSale
@@ -342,5 +343,47 @@ struct OpsWorld {
             try await group.waitForAll()
         }
         await ops.stop()
+    }
+}
+
+/// Readiness as ops and a load balancer see it.
+@Suite struct ReadinessTests {
+    @Test func readyzNeedsBothListeners() async throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let nowMs: Int64 = 1_795_000_000_000
+        let world = try await TestEngine.start(config: makeTestConfig(dataDirectory: directory.path, nowMs: nowMs), clock: ManualClock(startMs: nowMs))
+        let listening = ListeningFlag(required: 2)
+        let api = BuyerAPI(engine: world.engine, userTokenSecret: TestSecrets.userToken, listening: { listening.isSet })
+        listening.set()
+        #expect(api.respondImmediately(to: APIRequest(method: "GET", path: "/readyz"))?.status == 503)
+        listening.set()
+        #expect(api.respondImmediately(to: APIRequest(method: "GET", path: "/readyz"))?.status == 200)
+        await world.stop()
+    }
+}
+
+/// Changes asked for before recovery finishes (the ops listener opens alongside recovery).
+@Suite struct EngineReadinessTests {
+    @Test func writesBeforeRecoveryAreRefusedThenAcceptedOnceReady() async throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let nowMs: Int64 = 1_795_000_000_000
+        let config = makeTestConfig(dataDirectory: directory.path, nowMs: nowMs, journalEnabled: false)
+        let engine = SaleEngine(config: config, clock: ManualClock(startMs: nowMs), journal: nil, logger: Logger(label: "test"))
+        func code<T>(_ result: Result<T, Rejection>) -> String? {
+            if case .failure(let rejection) = result { return rejection.code }
+            return nil
+        }
+        #expect(code(await engine.restock(event: "e1", sku: "A1", delta: 5)) == "unavailable")
+        #expect(code(await engine.setPaused("e1", true)) == "unavailable")
+        #expect(code(await engine.checkpoint()) == "unavailable")
+        #expect(!engine.catalog.isPaused("e1"), "a refused PAUSE changed nothing")
+
+        await engine.recover(from: RecoveredState())
+        #expect(code(await engine.restock(event: "e1", sku: "A1", delta: 5)) == nil)
+        #expect(await engine.inventory.counters(LedgerKey(event: "e1", sku: "A1"))?.total == 15)
+        #expect(code(await engine.setPaused("e1", true)) == nil)
+        #expect(code(await engine.checkpoint()) == nil)
     }
 }

@@ -5,6 +5,7 @@ import NIOHTTP1
 import NIOPosix
 import Synchronization
 import Testing
+import FlashSaleTestKit
 
 @testable import FlashSale
 @testable import FlashSaleHTTP
@@ -29,18 +30,6 @@ enum TestSecrets {
             burst: 1000000
 
         """
-}
-
-/// A fresh temporary directory, removed by `remove()`.
-struct TemporaryDirectory {
-    let path: String
-
-    init() {
-        path = FileManager.default.temporaryDirectory.appendingPathComponent("flashsale-test-\(UUID().uuidString)").path
-        try! FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-    }
-
-    func remove() { try? FileManager.default.removeItem(atPath: path) }
 }
 
 /// A config for tests: one live seckill event `e1` (A1: price 990, given stock and limit).
@@ -229,61 +218,3 @@ final class HTTPTestConnection: @unchecked Sendable {
 }
 
 enum HTTPTestError: Error { case closed }
-
-/// Waits (bounded: 10 s) until `condition` holds, for outcomes driven by real time (the
-/// journal writer's backoff, a server noticing a close); records an issue if it never does.
-func pollUntil(_ condition: () -> Bool) async throws {
-    for _ in 0..<2_000 {
-        if condition() { return }
-        try await Task.sleep(for: .milliseconds(5))
-    }
-    Issue.record("condition not reached in 10 s")
-}
-
-/// A switch a fault injector reads.
-final class FaultFlag: Sendable {
-    private let on = Atomic<Bool>(false)
-    var isOn: Bool { on.load(ordering: .acquiring) }
-    func set(_ value: Bool) { on.store(value, ordering: .releasing) }
-}
-
-/// Blocks the thread that reaches `blockIfEngaged()` while engaged, once, until `release()`:
-/// holds a journal commit (as a fault injector, on the writer thread) or a shard inside a
-/// decision (as its observer), so a test can act while it is held.
-final class Hold: Sendable {
-    private let engaged = Atomic<Bool>(false)
-    private let holding = Atomic<Bool>(false)
-    private let gate = DispatchSemaphore(value: 0)
-
-    /// The next `blockIfEngaged()` blocks.
-    func engage() { engaged.store(true, ordering: .releasing) }
-
-    /// Whether a thread is blocked now.
-    var isHolding: Bool { holding.load(ordering: .acquiring) }
-
-    /// Lets the blocked thread go; later calls pass.
-    func release() {
-        engaged.store(false, ordering: .releasing)
-        gate.signal()
-    }
-
-    /// Blocks until `release()` if engaged (the first caller only).
-    func blockIfEngaged() {
-        guard engaged.compareExchange(expected: true, desired: false, ordering: .acquiringAndReleasing).exchanged else { return }
-        holding.store(true, ordering: .releasing)
-        gate.wait()
-        holding.store(false, ordering: .releasing)
-    }
-}
-
-/// A small deterministic generator, so a failing random test replays from its seed.
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}

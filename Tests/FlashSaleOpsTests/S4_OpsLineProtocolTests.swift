@@ -4,9 +4,7 @@ import NIOEmbedded
 import Testing
 
 @testable import FlashSale
-@testable import FlashSaleHTTP
 @testable import FlashSaleOps
-@testable import FlashSaleJournal
 @testable import InventoryActor
 
 /// The ops protocol's pure parts: the line decoder, the command table, replies, and the
@@ -124,20 +122,6 @@ import Testing
         #expect(!OpsCommands.isOpsSecret("s3cret ", secret: "s3cret"))
         #expect(!OpsCommands.isOpsSecret("", secret: ""), "an empty secret never authenticates")
     }
-
-    @Test func readyzNeedsBothListeners() async throws {
-        let directory = TemporaryDirectory()
-        defer { directory.remove() }
-        let nowMs: Int64 = 1_795_000_000_000
-        let world = try await TestEngine.start(config: makeTestConfig(dataDirectory: directory.path, nowMs: nowMs), clock: ManualClock(startMs: nowMs))
-        let listening = ListeningFlag(required: 2)
-        let api = BuyerAPI(engine: world.engine, userTokenSecret: TestSecrets.userToken, listening: { listening.isSet })
-        listening.set()
-        #expect(api.respondImmediately(to: APIRequest(method: "GET", path: "/readyz"))?.status == 503)
-        listening.set()
-        #expect(api.respondImmediately(to: APIRequest(method: "GET", path: "/readyz"))?.status == 200)
-        await world.stop()
-    }
 }
 
 /// Collects pushed lines (used on one thread, the embedded loop's).
@@ -159,8 +143,10 @@ final class PushedLines: @unchecked Sendable {
             deliver: { pushed.lines.append($0) })
     }
 
+    /// One live seckill event `e1` selling `A1`.
     static var liveEvents: [EventConfig] {
-        makeTestConfig(dataDirectory: "/nonexistent", nowMs: nowMs).events
+        let item = ItemConfig(sku: "A1", name: "Phone case", priceFen: 990, stock: 10, limitPerUser: 2, groupSize: nil, groupPriceFen: nil)
+        return [EventConfig(id: "e1", kind: .seckill, startsAtMs: nowMs - 60_000, endsAtMs: nowMs + 3_600_000, items: [item])]
     }
 
     @Test func watchSendsAtMostOneLinePerIntervalAndTheLastStateAlwaysArrives() {
@@ -216,30 +202,5 @@ final class PushedLines: @unchecked Sendable {
         watch.seed(event: "e1", Self.counters(10, 0))
         watch.start()
         #expect(pushed.lines == ["stock sku=A1 available=9 reserved=1 sold=0"])
-    }
-}
-
-/// Changes asked for before recovery finishes (the ops listener opens alongside recovery).
-@Suite struct EngineReadinessTests {
-    @Test func writesBeforeRecoveryAreRefusedThenAcceptedOnceReady() async throws {
-        let directory = TemporaryDirectory()
-        defer { directory.remove() }
-        let nowMs: Int64 = 1_795_000_000_000
-        let config = makeTestConfig(dataDirectory: directory.path, nowMs: nowMs, journalEnabled: false)
-        let engine = SaleEngine(config: config, clock: ManualClock(startMs: nowMs), journal: nil, logger: Logger(label: "test"))
-        func code<T>(_ result: Result<T, Rejection>) -> String? {
-            if case .failure(let rejection) = result { return rejection.code }
-            return nil
-        }
-        #expect(code(await engine.restock(event: "e1", sku: "A1", delta: 5)) == "unavailable")
-        #expect(code(await engine.setPaused("e1", true)) == "unavailable")
-        #expect(code(await engine.checkpoint()) == "unavailable")
-        #expect(!engine.catalog.isPaused("e1"), "a refused PAUSE changed nothing")
-
-        await engine.recover(from: RecoveredState())
-        #expect(code(await engine.restock(event: "e1", sku: "A1", delta: 5)) == nil)
-        #expect(await engine.inventory.counters(LedgerKey(event: "e1", sku: "A1"))?.total == 15)
-        #expect(code(await engine.setPaused("e1", true)) == nil)
-        #expect(code(await engine.checkpoint()) == nil)
     }
 }

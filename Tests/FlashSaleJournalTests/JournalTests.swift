@@ -2,10 +2,9 @@ import Foundation
 import InventoryActor
 import Logging
 import Synchronization
+import FlashSaleTestKit
 import Testing
 
-@testable import FlashSale
-@testable import FlashSaleHTTP
 @testable import FlashSaleJournal
 
 /// The durable journal: what survives close + recover, tickets, group commit, failing disks,
@@ -497,30 +496,4 @@ private func makeJournalOrder(sequence: UInt64, key: LedgerKey, status: OrderSta
         id: OrderID(sequence: sequence, slot: key.slot), key: key, user: "u\(sequence % 17)", qty: 2, amountFen: 1_980,
         discountFen: 100, createdAtMs: 1_700_000_000_000 + Int64(sequence), expiresAtMs: 1_700_000_900_000 + Int64(sequence),
         status: status, transaction: transaction)
-}
-
-/// Keeps every log line, to count them.
-final class CapturedLog: Sendable {
-    private let entries = Mutex<[(level: Logger.Level, message: String)]>([])
-
-    var logger: Logger { Logger(label: "test") { _ in Handler(log: self) } }
-
-    var messages: [String] { entries.withLock { $0.map(\.message) } }
-
-    func count(level: Logger.Level) -> Int { entries.withLock { $0.count { $0.level == level } } }
-
-    fileprivate func append(_ level: Logger.Level, _ message: String) { entries.withLock { $0.append((level, message)) } }
-
-    private struct Handler: LogHandler {
-        let log: CapturedLog
-        var metadata: Logger.Metadata = [:]
-        var logLevel: Logger.Level = .trace
-
-        subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-            get { metadata[key] }
-            set { metadata[key] = newValue }
-        }
-
-        func log(event: LogEvent) { log.append(event.level, event.message.description) }
-    }
 }

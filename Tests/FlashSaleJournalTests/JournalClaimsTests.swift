@@ -1,8 +1,8 @@
 import Foundation
+import Logging
+import FlashSaleTestKit
 import Testing
 
-@testable import FlashSale
-@testable import FlashSaleHTTP
 @testable import FlashSaleJournal
 @testable import InventoryActor
 
@@ -11,7 +11,7 @@ import Testing
     static let key = LedgerKey(event: "g1", sku: "G1")
 
     static func open(_ directory: TemporaryDirectory) throws -> Journal {
-        try Journal(directory: directory.path, synchronous: .normal, batchMax: 64, logger: TestEngine.logger)
+        try Journal(directory: directory.path, synchronous: .normal, batchMax: 64, logger: Logger(label: "test"))
     }
 
     @Test func groupsCouponsAndOrderColumnsRoundTrip() async throws {
