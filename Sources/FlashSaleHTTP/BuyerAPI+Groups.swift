@@ -42,9 +42,17 @@ extension BuyerAPI {
     /// `POST /v1/coupons/{batch}/claims` (empty body) → 201 with the coupon.
     /// (`user`: the token's, verified by `admitBuyerPost`.)
     func claimCoupon(_ request: APIRequest, batch: String, user: String) async -> APIResponse {
-        // Counted per client as the rate limit counts it: an IPv6 /64 is one client.
-        let client = ClientAddress(request.clientIP).map { $0.perIPClient.description } ?? request.clientIP
-        switch await engine.claimCoupon(batch: batch, user: user, clientIP: client) {
+        let client = ClientAddress(request.clientIP) ?? Self.unparsablePeer
+        return Self.render(await engine.claimCoupon(batch: batch, user: user, clientIP: Self.couponClient(client)))
+    }
+
+    /// What a coupon claim is counted against for `per_ip`: the client as the rate limit
+    /// counts it (an IPv6 /64 is one client).
+    static func couponClient(_ client: ClientAddress) -> String { client.perIPClient.description }
+
+    /// The 201 answer to a coupon claim: the coupon.
+    static func render(_ result: Result<Coupon, Rejection>) -> APIResponse {
+        switch result {
         case .failure(let rejection): return APIResponse(rejection: rejection)
         case .success(let coupon):
             let body = JSONWriter.object { json in

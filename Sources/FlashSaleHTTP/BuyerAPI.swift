@@ -58,15 +58,78 @@ public struct BuyerAPI: HTTPResponder {
         request.route.template == .metrics && metrics != nil
     }
 
-    /// A seckill order without a coupon, on the connection's loop (the hot path: see
-    /// `SaleEngine.placeOrder(_:on:onReserved:answer:)`); everything else goes async. The checks
-    /// keep the contract's order: token, rate limit, then the route's own. With an
-    /// `Idempotency-Key`, the answer is recorded with the order as one journal unit; a repeat
-    /// while the first is still running (a double tap) waits for it in a task.
+    /// The buyer writes and payment notifications, decided on the connection's loop (see
+    /// `SaleEngine.placeOrder(_:on:onReserved:answer:)`): no task, the answer written from the
+    /// loop once durable. Reads and refusals before any route go async (false). The checks keep
+    /// the contract's order: token, rate limit, then the route's own.
     public func respond(to request: APIRequest, on loop: any EventLoop, reply: @escaping (APIResponse) -> Void) -> Bool {
-        guard request.route.template == .eventOrders, request.method == "POST", engine.runs(on: loop),
-            request.idempotencyKey.map(IdempotencyStore.isValidKey) != false,
-            case .success(let body) = OrderBody.parse(request.body), body.coupon == nil
+        guard request.method == "POST", engine.runs(on: loop), case .allowed(let template) = request.route.check(method: "POST")
+        else { return false }
+        let id = String(request.route.parameter)
+        switch template {
+        case .eventOrders:
+            return placeOrder(request, on: loop, reply: reply)
+        case .paymentNotify:
+            guard engine.enterGate() else {
+                reply(APIResponse(rejection: SaleEngine.notReady))
+                return true
+            }
+            engine.notifyPayment(
+                timestamp: request.payTimestamp, nonce: request.payNonce, signature: request.paySignature, body: request.body, on: loop
+            ) { [engine] result in
+                engine.leaveGate()
+                reply(Self.render(result))
+            }
+            return true
+        case .orderCancel, .eventGroups, .groupJoin, .couponClaims:
+            admitBuyerPost(request, on: loop, reply: reply) { user, client, answer in
+                switch template {
+                case .orderCancel:
+                    engine.cancelOrder(id, user: user, on: loop) { answer(Self.render($0, status: 200)) }
+                case .eventGroups:
+                    switch GroupBody.parse(request.body) {
+                    case .success(let body): engine.openGroup(user: user, event: id, sku: body.sku, on: loop) { answer(Self.render($0)) }
+                    case .failure(let rejection): answer(APIResponse(rejection: rejection))
+                    }
+                case .groupJoin:
+                    engine.joinGroup(id, user: user, on: loop) { answer(Self.render($0)) }
+                default:
+                    let counted = Self.couponClient(client)
+                    engine.claimCoupon(batch: id, user: user, clientIP: counted, on: loop) { answer(Self.render($0)) }
+                }
+            }
+            return true
+        default:
+            return false
+        }
+    }
+
+    /// A buyer POST on the loop: through the gate and `admitBuyerPost`, then `route` with the
+    /// verified user and the client; its answer leaves the gate and is replied.
+    private func admitBuyerPost(
+        _ request: APIRequest, on loop: any EventLoop, reply: @escaping (APIResponse) -> Void,
+        _ route: (_ user: String, _ client: ClientAddress, _ answer: @escaping (APIResponse) -> Void) -> Void
+    ) {
+        guard engine.enterGate() else { return reply(APIResponse(rejection: SaleEngine.notReady)) }
+        let client = clientAddress(of: request)
+        switch admitBuyerPost(request, client: client) {
+        case .success(let user):
+            route(user, client) { [engine] response in
+                engine.leaveGate()
+                reply(response)
+            }
+        case .failure(let rejection):
+            engine.leaveGate()
+            reply(APIResponse(rejection: rejection))
+        }
+    }
+
+    /// A seckill order on the connection's loop. With an `Idempotency-Key`, the answer is
+    /// recorded with the order as one journal unit; a repeat while the first is still running
+    /// (a double tap) waits for it in a task.
+    private func placeOrder(_ request: APIRequest, on loop: any EventLoop, reply: @escaping (APIResponse) -> Void) -> Bool {
+        guard request.idempotencyKey.map(IdempotencyStore.isValidKey) != false,
+            case .success(let body) = OrderBody.parse(request.body)
         else { return false }
         guard engine.enterGate() else {
             reply(APIResponse(rejection: SaleEngine.notReady))
@@ -108,7 +171,7 @@ public struct BuyerAPI: HTTPResponder {
                 return true
             }
         }
-        let order = PlaceOrderRequest(user: user, event: String(request.route.parameter), sku: body.sku, qty: body.qty)
+        let order = PlaceOrderRequest(user: user, event: String(request.route.parameter), sku: body.sku, qty: body.qty, coupon: body.coupon)
         var onReserved: (@Sendable (Order) -> JournalRecord?)?
         if let claim {
             let clock = engine.clock
@@ -217,15 +280,16 @@ public struct BuyerAPI: HTTPResponder {
     }
 
     private func cancelOrder(_ request: APIRequest, id: String, user: String) async -> APIResponse {
-        switch await engine.cancelOrder(id, user: user) {
-        case .success(let order): return APIResponse(status: 200, body: Self.render(order))
-        case .failure(let rejection): return APIResponse(rejection: rejection)
-        }
+        Self.render(await engine.cancelOrder(id, user: user), status: 200)
     }
 
     private func notifyPayment(_ request: APIRequest) async -> APIResponse {
-        let result = await engine.notifyPayment(
-            timestamp: request.payTimestamp, nonce: request.payNonce, signature: request.paySignature, body: request.body)
+        Self.render(await engine.notifyPayment(
+            timestamp: request.payTimestamp, nonce: request.payNonce, signature: request.paySignature, body: request.body))
+    }
+
+    /// The answer to a payment notification.
+    static func render(_ result: Result<PaymentAck, Rejection>) -> APIResponse {
         switch result {
         case .failure(let rejection): return APIResponse(rejection: rejection)
         case .success(let ack):
@@ -236,6 +300,14 @@ public struct BuyerAPI: HTTPResponder {
                 if ack.late { json.field("late", true) }
             }
             return APIResponse(status: 200, body: body)
+        }
+    }
+
+    /// The answer to an order's change: the order with `status`, or the refusal.
+    static func render(_ result: Result<Order, Rejection>, status: Int) -> APIResponse {
+        switch result {
+        case .success(let order): APIResponse(status: status, body: render(order))
+        case .failure(let rejection): APIResponse(rejection: rejection)
         }
     }
 

@@ -90,9 +90,14 @@ struct TestEngine {
     func order(
         _ user: String, sku: String = "A1", qty: Int = 1, event: String = "e1", coupon: String? = nil, key: String? = nil
     ) async -> APIResponse {
-        let request = orderRequest(user, sku: sku, qty: qty, event: event, coupon: coupon, key: key)
+        await respond(to: orderRequest(user, sku: sku, qty: qty, event: event, coupon: coupon, key: key))
+    }
+
+    /// `request` through the API (no socket), read on an event loop as the HTTP server reads
+    /// it (the loops taken in turn, so a shard's requests come from its own loop and from the
+    /// other), and answered there when the API takes it on the loop, else by its async path.
+    func respond(to request: APIRequest) async -> APIResponse {
         let loops = engine.loops
-        guard !loops.isEmpty else { return await api.respond(to: request) }
         let loop = loops[Self.nextLoop.wrappingAdd(1, ordering: .relaxed).oldValue % loops.count]
         let api = self.api
         return await withCheckedContinuation { continuation in
@@ -118,13 +123,13 @@ struct TestEngine {
 
     /// POST a new group through the API (no socket).
     func openGroup(_ user: String, sku: String = "G1", event: String = "g1") async -> APIResponse {
-        await api.respond(to: APIRequest(
+        await respond(to: APIRequest(
             method: "POST", path: "/v1/events/\(event)/groups", authorization: bearer(user), body: Array(#"{"sku":"\#(sku)"}"#.utf8)))
     }
 
     /// POST a join through the API (no socket).
     func join(_ user: String, group: String) async -> APIResponse {
-        await api.respond(to: APIRequest(method: "POST", path: "/v1/groups/\(group)/join", authorization: bearer(user)))
+        await respond(to: APIRequest(method: "POST", path: "/v1/groups/\(group)/join", authorization: bearer(user)))
     }
 
     /// GET a group through the API (no socket).
@@ -134,7 +139,7 @@ struct TestEngine {
 
     /// POST a coupon claim through the API (no socket), from `clientIP`.
     func claim(_ user: String, batch: String = "c1", clientIP: String = "10.0.0.1") async -> APIResponse {
-        await api.respond(to: APIRequest(method: "POST", path: "/v1/coupons/\(batch)/claims", authorization: bearer(user), clientIP: clientIP))
+        await respond(to: APIRequest(method: "POST", path: "/v1/coupons/\(batch)/claims", authorization: bearer(user), clientIP: clientIP))
     }
 
     /// A signed payment notification through the API (no socket).
@@ -142,7 +147,7 @@ struct TestEngine {
         let body = Array(#"{"order":"\#(order)","transaction":"\#(transaction)","amount":\#(amount)}"#.utf8)
         let ts = String(timestamp ?? clock.nowMs() / 1000)
         let signature = PaymentSignature(secret: secret).sign(timestamp: ts, nonce: nonce, body: body)
-        return await api.respond(to: APIRequest(
+        return await respond(to: APIRequest(
             method: "POST", path: "/v1/payments/notify", payTimestamp: ts, payNonce: nonce, paySignature: signature, body: body))
     }
 }

@@ -1,5 +1,6 @@
 import FlashSaleJournal
 import InventoryActor
+import NIOCore
 
 /// Coupons (contract §3.6): claims decided by the shard owning the batch; redemption as
 /// hold-then-reserve across the coupon's shard and the SKU's shard, with compensation.
@@ -10,34 +11,54 @@ import InventoryActor
 /// nothing that was acknowledged.
 extension SaleEngine {
 
-    /// Claims a coupon of `batch` for `user`, counted against `clientIP` for `per_ip`.
+    /// Claims a coupon of `batch` for `user` (`claimCoupon(batch:user:clientIP:on:answer:)`,
+    /// run on one of the loops).
     public func claimCoupon(batch: String, user: String, clientIP: String) async -> Result<Coupon, Rejection> {
-        guard couponBatches[batch] != nil else { return .failure(.unknownBatch) }
-        if let journal, !journal.acceptsWrites { return .failure(.unavailable(journal.refusalReason)) }
-        let shard = inventory.shard(forBatch: batch)
-        let slot = CouponCode.slot(batch: batch)
-        var generator = SystemRandomNumberGenerator()
-        for _ in 0..<EngineLimits.couponCodeDrawsMax {
-            let code = CouponCode(slot: slot, high: generator.next(), low: generator.next())
-            let recorded = await shard.claimCoupon(batch: batch, user: user, clientIP: clientIP, code: code, nowMs: clock.nowMs())
-            switch recorded.result {
-            case .claimed(let coupon):
-                if let failure = await durable(recorded.ticket) { return .failure(failure) }
-                stats.couponsClaimed.increment()
-                return .success(coupon)
-            case .codeTaken: continue
-            case .unknownBatch: return .failure(.unknownBatch)
-            case .notStarted(let startsAtMs): return .failure(.notStarted(startsAtMs: startsAtMs))
-            case .ended: return .failure(.ended)
-            case .exhausted: return .failure(.exhausted)
-            case .limitExceeded: return .failure(.limitExceeded)
-            case .ipLimitExceeded: return .failure(.ipLimitExceeded)
-            }
-        }
-        return .failure(.unavailable("could not draw an unused coupon code"))
+        await onALoop { loop, answer in self.claimCoupon(batch: batch, user: user, clientIP: clientIP, on: loop, answer: answer) }
     }
 
-    /// A seckill order redeeming coupon `text`, after the event checks of `placeOrder`.
+    /// Claims a coupon of `batch` for `user`, counted against `clientIP` for `per_ip`, on
+    /// `loop` (one of the engine's): the batch's shard draws the code and decides in one step,
+    /// and `answer` runs on `loop` once the claim is durable.
+    public func claimCoupon(
+        batch: String, user: String, clientIP: String, on loop: any EventLoop, answer: @escaping (Result<Coupon, Rejection>) -> Void
+    ) {
+        let here = ownLoop(loop)
+        guard couponBatches[batch] != nil else { return answer(.failure(.unknownBatch)) }
+        if let journal, !journal.acceptsWrites { return answer(.failure(.unavailable(journal.refusalReason))) }
+        let slot = CouponCode.slot(batch: batch)
+        let nowMs = clock.nowMs()
+        onShard(inventory.shard(forBatch: batch), from: here, { shard -> Recorded<CouponClaimResult>? in
+            var generator = SystemRandomNumberGenerator()
+            for _ in 0..<EngineLimits.couponCodeDrawsMax {
+                let code = CouponCode(slot: slot, high: generator.next(), low: generator.next())
+                let recorded = shard.claimCoupon(batch: batch, user: user, clientIP: clientIP, code: code, nowMs: nowMs)
+                if case .codeTaken = recorded.result { continue }
+                return recorded
+            }
+            return nil
+        }) { recorded in
+            guard let recorded else { return answer(.failure(.unavailable("could not draw an unused coupon code"))) }
+            switch recorded.result {
+            case .claimed(let coupon):
+                self.whenDurable(recorded.ticket, on: here) { failure in
+                    if let failure { return answer(.failure(failure)) }
+                    self.stats.couponsClaimed.increment()
+                    answer(.success(coupon))
+                }
+            case .codeTaken: preconditionFailure("a taken code is drawn again")
+            case .unknownBatch: answer(.failure(.unknownBatch))
+            case .notStarted(let startsAtMs): answer(.failure(.notStarted(startsAtMs: startsAtMs)))
+            case .ended: answer(.failure(.ended))
+            case .exhausted: answer(.failure(.exhausted))
+            case .limitExceeded: answer(.failure(.limitExceeded))
+            case .ipLimitExceeded: answer(.failure(.ipLimitExceeded))
+            }
+        }
+    }
+
+    /// A seckill order redeeming coupon `text`, after the event checks of `placeOrder`, on
+    /// loop `here`; `answer` runs there once the order is durable or refused.
     ///
     /// Holding the coupon and reserving the stock are one decision: hold on the coupon's
     /// shard, reserve on the SKU's, and give the hold back if the reservation is refused.
@@ -45,67 +66,77 @@ extension SaleEngine {
     /// coupon is answered limit_exceeded if the limit would be passed too; a valid one lets
     /// the SKU's shard answer limit_exceeded or sold_out.
     func placeOrder(
-        _ request: PlaceOrderRequest, item: ItemConfig, event: EventCatalog.Event, qty: Int32, coupon text: String, nowMs: Int64,
-        onReserved: (@Sendable (Order) -> JournalRecord?)?
-    ) async -> Result<Order, Rejection> {
-        let key = LedgerKey(event: event.config.id, sku: item.sku)
-        let priceFen = item.priceFen * Int64(qty)
-        let code = CouponCode(text)
-        let hold: CouponHoldResult =
-            if let code {
-                await inventory.shard(for: code).holdCoupon(code, user: request.user, spendFen: priceFen, nowMs: nowMs)
-            } else {
-                .invalid(.notYours)
+        _ checked: CheckedOrder, coupon text: String, here: Int, onReserved: (@Sendable (Order) -> JournalRecord?)?,
+        answer: @escaping (Result<Order, Rejection>) -> Void
+    ) {
+        let key = checked.reserve.key, user = checked.reserve.user, qty = checked.reserve.qty, nowMs = checked.reserve.nowMs
+        let keyShard = inventory.shard(for: key)
+        let priceFen = checked.item.priceFen * Int64(qty)
+        let refuseInvalid = { (reason: CouponInvalidReason) in
+            self.onShard(keyShard, from: here, { $0.wouldExceedLimit(key, user: user, qty: qty) }) { exceeds in
+                answer(.failure(exceeds ? .limitExceeded : .couponInvalid(reason.rawValue)))
             }
-        guard let code, case .held(let token, let valueFen) = hold else {
-            if await inventory.shard(for: key).wouldExceedLimit(key, user: request.user, qty: qty) {
-                return .failure(.limitExceeded)
-            }
-            guard case .invalid(let reason) = hold else { preconditionFailure("a hold without a code") }
-            return .failure(.couponInvalid(reason.rawValue))
         }
+        guard let code = CouponCode(text) else { return refuseInvalid(.notYours) }
         let couponShard = inventory.shard(for: code)
-        let discountFen = min(valueFen, priceFen)
-        let reserve = ReserveRequest(
-            key: key, user: request.user, qty: qty, amountFen: max(0, priceFen - discountFen), discountFen: discountFen,
-            nowMs: nowMs, expiresAtMs: nowMs + paymentWindowMs, coupon: code.description)
-        let recorded = await inventory.reserve(reserve, attach: Self.attachment(onReserved))
-        guard case .reserved(let order) = recorded.result else {
-            await couponShard.releaseCouponHold(code, token: token)
-            switch recorded.result {
-            case .reserved: preconditionFailure("unreachable")
-            case .unknownSKU: return .failure(.unknownSKU)
-            case .limitExceeded: return .failure(.limitExceeded)
-            case .saleClosed(let closed): return .failure(Self.rejection(closed, event: event))
-            case .soldOut:
-                stats.rejectedSoldOut.increment()
-                return .failure(.soldOut)
+        onShard(couponShard, from: here, { $0.holdCoupon(code, user: user, spendFen: priceFen, nowMs: nowMs) }) { hold in
+            let token: UInt64, valueFen: Int64
+            switch hold {
+            case .held(let held, let value): (token, valueFen) = (held, value)
+            case .invalid(let reason): return refuseInvalid(reason)
+            }
+            let discountFen = min(valueFen, priceFen)
+            let reserve = {
+                var reserve = checked.reserve
+                reserve.amountFen = max(0, priceFen - discountFen)
+                reserve.discountFen = discountFen
+                reserve.coupon = code.description
+                return reserve
+            }()
+            let attach = Self.attachment(onReserved)
+            self.onShard(keyShard, from: here, { $0.reserve(reserve, attach: attach) }) { recorded in
+                guard case .reserved(let order) = recorded.result else {
+                    self.onShard(couponShard, from: here, { $0.releaseCouponHold(code, token: token) }) {
+                        answer(.failure(self.refusal(recorded.result, event: checked.event)))
+                    }
+                    return
+                }
+                // Bound before anyone can know the order id, so its payment or cancel finds it bound.
+                self.onShard(couponShard, from: here, { $0.bindCoupon(code, token: token, order: order.id) }) {
+                    self.whenDurable(recorded.ticket, on: here) { failure in
+                        if let failure { return answer(.failure(failure)) }
+                        self.stats.ordersCreated.increment()
+                        answer(.success(order))
+                    }
+                }
             }
         }
-        // Bound before anyone can know the order id, so its payment or cancel finds it bound.
-        await couponShard.bindCoupon(code, token: token, order: order.id)
-        if let failure = await durable(recorded.ticket) { return .failure(failure) }
-        stats.ordersCreated.increment()
-        return .success(order)
     }
 
-    /// `order` expired or was canceled: its coupon, if any, goes back to its owner.
+    /// `order` expired or was canceled: its coupon, if any, goes back to its owner (the sweep).
     func releaseCoupon(of order: Order) async {
-        guard let text = order.coupon, let code = CouponCode(text) else { return }
-        await inventory.shard(for: code).releaseCoupon(code, order: order.id)
+        guard order.coupon != nil else { return }
+        await onALoop { loop, done in self.releaseCoupon(of: order, from: self.ownLoop(loop), then: { done(()) }) }
+    }
+
+    /// `order` expired or was canceled: its coupon, if any, goes back to its owner; then
+    /// `then` on loop `here`.
+    func releaseCoupon(of order: Order, from here: Int, then: @escaping () -> Void) {
+        guard let text = order.coupon, let code = CouponCode(text) else { return then() }
+        onShard(inventory.shard(for: code), from: here, { $0.releaseCoupon(code, order: order.id) }, then: then)
     }
 
     /// After a payment: a paid coupon order spends its coupon; one refunded instead (it had
-    /// expired at payment time) gives it back.
-    func settleCoupon(after result: PaymentResult) async {
+    /// expired at payment time) gives it back. Then `then` on loop `here`.
+    func settleCoupon(after result: PaymentResult, from here: Int, then: @escaping () -> Void) {
         switch result {
         case .paid(let order), .latePaid(let order):
-            guard let text = order.coupon, let code = CouponCode(text) else { return }
-            await inventory.shard(for: code).spendCoupon(code, order: order.id)
+            guard let text = order.coupon, let code = CouponCode(text) else { return then() }
+            onShard(inventory.shard(for: code), from: here, { $0.spendCoupon(code, order: order.id) }, then: then)
         case .lateRefund(let order):
-            await releaseCoupon(of: order)
+            releaseCoupon(of: order, from: here, then: then)
         case .unknownOrder, .amountMismatch, .duplicate, .doublePayment, .refundRepeated:
-            break
+            then()
         }
     }
 

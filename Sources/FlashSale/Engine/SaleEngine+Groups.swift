@@ -1,4 +1,5 @@
 import InventoryActor
+import NIOCore
 
 /// A buyer's place in a group: the group as it stands and the buyer's member order.
 public struct GroupMembership: Sendable {
@@ -11,33 +12,60 @@ public struct GroupMembership: Sendable {
 /// Group-buy (contract §3.5): the engine checks the event, the shard owning the group's SKU
 /// decides, the journal makes it durable, then the buyer is answered.
 extension SaleEngine {
-    /// Opens a group on `sku` of group-buy `event`, led by `user`, who holds one unit.
+    /// Opens a group (`openGroup(user:event:sku:on:answer:)`, run on one of the loops).
     public func openGroup(user: String, event eventID: String, sku: String) async -> Result<GroupMembership, Rejection> {
-        guard let event = catalog.event(eventID) else { return .failure(.unknownEvent) }
-        guard let item = event.itemsBySKU[sku] else { return .failure(.unknownSKU) }
+        await onALoop { loop, answer in self.openGroup(user: user, event: eventID, sku: sku, on: loop, answer: answer) }
+    }
+
+    /// Opens a group on `sku` of group-buy `event`, led by `user`, who holds one unit; on
+    /// `loop` (one of the engine's), answered there once durable.
+    public func openGroup(
+        user: String, event eventID: String, sku: String, on loop: any EventLoop,
+        answer: @escaping (Result<GroupMembership, Rejection>) -> Void
+    ) {
+        let here = ownLoop(loop)
+        guard let event = catalog.event(eventID) else { return answer(.failure(.unknownEvent)) }
+        guard let item = event.itemsBySKU[sku] else { return answer(.failure(.unknownSKU)) }
         guard event.config.kind == .groupbuy, let size = item.groupSize, let priceFen = item.groupPriceFen else {
-            return .failure(.badRequest("\(sku) in \(eventID) is not sold in groups"))
+            return answer(.failure(.badRequest("\(sku) in \(eventID) is not sold in groups")))
         }
         let nowMs = clock.nowMs()
-        if let refusal = saleStateRefusal(event, nowMs: nowMs) { return .failure(refusal) }
-        if let journal, !journal.acceptsWrites { return .failure(.unavailable(journal.refusalReason)) }
+        if let refusal = saleStateRefusal(event, nowMs: nowMs) { return answer(.failure(refusal)) }
+        if let journal, !journal.acceptsWrites { return answer(.failure(.unavailable(journal.refusalReason))) }
         let key = LedgerKey(event: event.config.id, sku: item.sku)
         let request = OpenGroupRequest(
             key: key, user: user, size: Int32(size), priceFen: priceFen, nowMs: nowMs,
             paymentDeadlineMs: nowMs + paymentWindowMs, groupDeadlineMs: nowMs + groupWindowMs)
-        return await membership(inventory.shard(for: key).openGroup(request), event: event)
+        onShard(inventory.shard(for: key), from: here, { $0.openGroup(request) }) { recorded in
+            self.membership(recorded, event: event, here: here, answer: answer)
+        }
     }
 
-    /// Adds `user` to group `text` (`g<hex>`), holding one unit for them.
+    /// Adds `user` to a group (`joinGroup(_:user:on:answer:)`, run on one of the loops).
     public func joinGroup(_ text: String, user: String) async -> Result<GroupMembership, Rejection> {
-        guard let id = GroupID(text), let found = await inventory.shard(for: id).group(id) else { return .failure(.unknownGroup) }
-        // A group of an event no longer configured cannot take members.
-        guard let event = catalog.event(found.group.key.event) else { return .failure(.groupClosed) }
-        let nowMs = clock.nowMs()
-        if let refusal = saleStateRefusal(event, nowMs: nowMs) { return .failure(refusal) }
-        if let journal, !journal.acceptsWrites { return .failure(.unavailable(journal.refusalReason)) }
-        return await membership(
-            inventory.shard(for: id).joinGroup(id, user: user, nowMs: nowMs, paymentDeadlineMs: nowMs + paymentWindowMs), event: event)
+        await onALoop { loop, answer in self.joinGroup(text, user: user, on: loop, answer: answer) }
+    }
+
+    /// Adds `user` to group `text` (`g<hex>`), holding one unit for them; on `loop` (one of
+    /// the engine's), answered there once durable.
+    public func joinGroup(
+        _ text: String, user: String, on loop: any EventLoop, answer: @escaping (Result<GroupMembership, Rejection>) -> Void
+    ) {
+        let here = ownLoop(loop)
+        guard let id = GroupID(text) else { return answer(.failure(.unknownGroup)) }
+        let shard = inventory.shard(for: id)
+        onShard(shard, from: here, { $0.group(id) }) { found in
+            guard let found else { return answer(.failure(.unknownGroup)) }
+            // A group of an event no longer configured cannot take members.
+            guard let event = self.catalog.event(found.group.key.event) else { return answer(.failure(.groupClosed)) }
+            let nowMs = self.clock.nowMs()
+            if let refusal = self.saleStateRefusal(event, nowMs: nowMs) { return answer(.failure(refusal)) }
+            if let journal = self.journal, !journal.acceptsWrites { return answer(.failure(.unavailable(journal.refusalReason))) }
+            let paymentDeadlineMs = nowMs + self.paymentWindowMs
+            self.onShard(shard, from: here, { $0.joinGroup(id, user: user, nowMs: nowMs, paymentDeadlineMs: paymentDeadlineMs) }) { recorded in
+                self.membership(recorded, event: event, here: here, answer: answer)
+            }
+        }
     }
 
     /// Group `text` with its member counts; nil when unknown.
@@ -74,23 +102,28 @@ extension SaleEngine {
         }
     }
 
-    private func membership(_ recorded: Recorded<GroupJoinResult>, event: EventCatalog.Event) async -> Result<GroupMembership, Rejection> {
+    private func membership(
+        _ recorded: Recorded<GroupJoinResult>, event: EventCatalog.Event, here: Int,
+        answer: @escaping (Result<GroupMembership, Rejection>) -> Void
+    ) {
         // Wait even for a refusal: the join may have failed an overdue group or expired members.
-        if let failure = await durable(recorded.ticket) { return .failure(failure) }
-        switch recorded.result {
-        case .joined(let view, let order):
-            stats.ordersCreated.increment()
-            return .success(GroupMembership(view: view, order: order))
-        case .unknownGroup: return .failure(.unknownGroup)
-        case .unknownSKU: return .failure(.unknownSKU)
-        case .groupClosed: return .failure(.groupClosed)
-        case .alreadyMember: return .failure(.alreadyMember)
-        case .groupFull: return .failure(.groupFull)
-        case .limitExceeded: return .failure(.limitExceeded)
-        case .saleClosed(let closed): return .failure(Self.rejection(closed, event: event))
-        case .soldOut:
-            stats.rejectedSoldOut.increment()
-            return .failure(.soldOut)
+        whenDurable(recorded.ticket, on: here) { failure in
+            if let failure { return answer(.failure(failure)) }
+            switch recorded.result {
+            case .joined(let view, let order):
+                self.stats.ordersCreated.increment()
+                answer(.success(GroupMembership(view: view, order: order)))
+            case .unknownGroup: answer(.failure(.unknownGroup))
+            case .unknownSKU: answer(.failure(.unknownSKU))
+            case .groupClosed: answer(.failure(.groupClosed))
+            case .alreadyMember: answer(.failure(.alreadyMember))
+            case .groupFull: answer(.failure(.groupFull))
+            case .limitExceeded: answer(.failure(.limitExceeded))
+            case .saleClosed(let closed): answer(.failure(Self.rejection(closed, event: event)))
+            case .soldOut:
+                self.stats.rejectedSoldOut.increment()
+                answer(.failure(.soldOut))
+            }
         }
     }
 }

@@ -2,6 +2,7 @@ import FlashSaleJournal
 import InventoryActor
 import Logging
 import NIOCore
+import NIOPosix
 import Synchronization
 
 /// A seckill order request, as read from the HTTP body.
@@ -76,17 +77,24 @@ public final class SaleEngine: Sendable {
     /// rebuild runs (`EngineGate`).
     let gate = EngineGate()
 
-    /// The event loops the shards run on (shard `i` on `loops[i % loops.count]`); empty: each
-    /// shard on a pooled executor of its own, and no request is decided on a loop.
+    /// The event loops the shards run on (shard `i` on `loops[i % loops.count]`): every claim,
+    /// cancel and payment is decided on one of them.
     public let loops: [any EventLoop]
+    /// Which loop `onALoop` runs the next request from outside the loops on.
+    let nextLoop = Atomic<Int>(0)
     /// Each loop's queue of answers waiting for the journal, in `loops` order (empty without a journal).
     let durableAnswers: [DurableAnswers]
     /// The mailboxes claims and decisions cross the loops in (SaleEngine+Loops.swift).
     let hops: Hops
 
     /// An engine for `config`, empty until `recover(from:)` fills it; its shards run on `loops`
-    /// (the HTTP server's event loops in the daemon), so requests read there are decided there.
-    public init(config: SaleConfig, clock: any SaleClock, journal: Journal?, logger: Logger, loops: [any EventLoop] = []) {
+    /// (the HTTP server's event loops in the daemon, NIO's shared loops by default), so
+    /// requests read there are decided there.
+    public init(
+        config: SaleConfig, clock: any SaleClock, journal: Journal?, logger: Logger,
+        loops: [any EventLoop] = Array(MultiThreadedEventLoopGroup.singleton.makeIterator())
+    ) {
+        precondition(!loops.isEmpty, "the shards need at least one event loop")
         self.catalog = EventCatalog(events: config.events)
         self.inventory = Inventory(
             shardCount: config.shards, sink: journal.map { $0 as any ChangeSink } ?? DiscardingChangeSink(),
@@ -214,35 +222,15 @@ public final class SaleEngine: Sendable {
 
     // MARK: Seckill orders
 
-    /// Creates a seckill order: the contract's checks in the contract's order, then the shard decides.
+    /// Creates a seckill order: the contract's checks in the contract's order, then the shard
+    /// decides (`placeOrder(_:on:onReserved:answer:)`, run on one of the loops).
     ///
     /// `onReserved` may return one more journal record for the new order (an idempotent
     /// answer); it is journaled with the order as one unit, durable together or not at all.
-    ///
-    /// A SKU its shard has flagged sold out is answered `sold_out` from the flag, without a
-    /// shard call (`SoldOutHints`). Such a claim would also be refused if the buyer were at
-    /// `limit_per_user`; both are 409 and the flood this path exists for holds nothing.
     public func placeOrder(
         _ request: PlaceOrderRequest, onReserved: (@Sendable (Order) -> JournalRecord?)? = nil
     ) async -> Result<Order, Rejection> {
-        if let coupon = request.coupon {
-            let event: EventCatalog.Event, item: ItemConfig, nowMs: Int64
-            switch checkOrder(request) {
-            case .success(let checked): (event, item, nowMs) = (checked.event, checked.item, checked.reserve.nowMs)
-            case .failure(let rejection): return .failure(rejection)
-            }
-            return await placeOrder(request, item: item, event: event, qty: Int32(request.qty), coupon: coupon, nowMs: nowMs, onReserved: onReserved)
-        }
-        let checked: CheckedOrder
-        switch checkOrder(request) {
-        case .success(let found): checked = found
-        case .failure(let rejection): return .failure(rejection)
-        }
-        let recorded = await inventory.reserve(checked.reserve, attach: Self.attachment(onReserved))
-        guard case .reserved(let order) = recorded.result else { return .failure(refusal(recorded.result, event: checked.event)) }
-        if let failure = await durable(recorded.ticket) { return .failure(failure) }
-        stats.ordersCreated.increment()
-        return .success(order)
+        await onALoop { loop, answer in _ = self.placeOrder(request, on: loop, onReserved: onReserved, answer: answer) }
     }
 
     /// `onReserved` as the shard's `attach`: the record it returns goes to the journal with the order.
@@ -326,81 +314,122 @@ public final class SaleEngine: Sendable {
         return await inventory.order(id)
     }
 
-    /// Cancels `user`'s pending order.
+    /// Cancels `user`'s pending order (`cancelOrder(_:user:on:answer:)`, run on one of the loops).
     public func cancelOrder(_ text: String, user: String) async -> Result<Order, Rejection> {
-        guard let id = OrderID(text) else { return .failure(.unknownOrder) }
-        if let journal, !journal.acceptsWrites { return .failure(.unavailable(journal.refusalReason)) }
-        let recorded = await inventory.cancel(id, user: user, nowMs: clock.nowMs())
-        // The coupon follows the order's state in memory, whether or not the answer can be
-        // given: the order is canceled there already, and nothing else would ever free the
-        // coupon (a second cancel finds the order closed; the sweep skips it). Safe across a
-        // crash: coupon state is derived from the orders at recovery, and a later order that
-        // uses the coupon commits after this cancel's record (tickets commit in order).
-        switch recorded.result {
-        case .canceled(let order), .expiredNow(let order): await releaseCoupon(of: order)
-        case .closed, .unknownOrder: break
-        }
-        if let failure = await durable(recorded.ticket) { return .failure(failure) }
-        switch recorded.result {
-        case .unknownOrder: return .failure(.unknownOrder)
-        case .canceled(let order):
-            stats.ordersCanceled.increment()
-            return .success(order)
-        case .expiredNow(let order):
-            stats.ordersExpired.increment()
-            return .failure(.orderClosed(order.status))
-        case .closed(let order): return .failure(.orderClosed(order.status))
+        await onALoop { loop, answer in self.cancelOrder(text, user: user, on: loop, answer: answer) }
+    }
+
+    /// Cancels `user`'s pending order, on `loop` (one of the engine's): the order's shard
+    /// decides, its coupon (if any) goes back to the coupon's shard, and `answer` runs on
+    /// `loop` once the cancel is durable.
+    public func cancelOrder(_ text: String, user: String, on loop: any EventLoop, answer: @escaping (Result<Order, Rejection>) -> Void) {
+        let here = ownLoop(loop)
+        guard let id = OrderID(text) else { return answer(.failure(.unknownOrder)) }
+        if let journal, !journal.acceptsWrites { return answer(.failure(.unavailable(journal.refusalReason))) }
+        let nowMs = clock.nowMs()
+        onShard(inventory.shard(for: id), from: here, { $0.cancel(id, user: user, nowMs: nowMs) }) { recorded in
+            let reply = {
+                self.whenDurable(recorded.ticket, on: here) { failure in
+                    if let failure { return answer(.failure(failure)) }
+                    switch recorded.result {
+                    case .unknownOrder: answer(.failure(.unknownOrder))
+                    case .canceled(let order):
+                        self.stats.ordersCanceled.increment()
+                        answer(.success(order))
+                    case .expiredNow(let order):
+                        self.stats.ordersExpired.increment()
+                        answer(.failure(.orderClosed(order.status)))
+                    case .closed(let order): answer(.failure(.orderClosed(order.status)))
+                    }
+                }
+            }
+            // The coupon follows the order's state in memory, whether or not the answer can be
+            // given: the order is canceled there already, and nothing else would ever free the
+            // coupon (a second cancel finds the order closed; the sweep skips it). Safe across a
+            // crash: coupon state is derived from the orders at recovery, and a later order that
+            // uses the coupon commits after this cancel's record (tickets commit in order).
+            switch recorded.result {
+            case .canceled(let order), .expiredNow(let order): self.releaseCoupon(of: order, from: here, then: reply)
+            case .closed, .unknownOrder: reply()
+            }
         }
     }
 
     // MARK: Payments
 
-    /// Applies a payment notification: signature, staleness, nonce, then the owning shard.
+    /// Applies a payment notification (`notifyPayment(timestamp:nonce:signature:body:on:answer:)`,
+    /// run on one of the loops).
     public func notifyPayment(
         timestamp: String?, nonce: String?, signature: String?, body: [UInt8]
     ) async -> Result<PaymentAck, Rejection> {
+        await onALoop { loop, answer in
+            self.notifyPayment(timestamp: timestamp, nonce: nonce, signature: signature, body: body, on: loop, answer: answer)
+        }
+    }
+
+    /// Applies a payment notification on `loop` (one of the engine's): signature, staleness,
+    /// nonce, then the owning shard; `answer` runs on `loop` once the outcome is durable.
+    public func notifyPayment(
+        timestamp: String?, nonce: String?, signature: String?, body: [UInt8], on loop: any EventLoop,
+        answer: @escaping (Result<PaymentAck, Rejection>) -> Void
+    ) {
+        let here = ownLoop(loop)
         guard let timestamp, let nonce, let signature,
             paymentSignature.isValid(timestamp: timestamp, nonce: nonce, body: body, signatureHex: signature)
-        else { return .failure(.badSignature) }
+        else { return answer(.failure(.badSignature)) }
         let nowMs = clock.nowMs()
         guard let seconds = PaymentSignature.timestampSeconds(timestamp),
             PaymentSignature.isFresh(timestampSeconds: seconds, nowSeconds: nowMs / 1000)
-        else { return .failure(.stale) }
+        else { return answer(.failure(.stale)) }
         guard PaymentSignature.isValidNonce(nonce) else {
-            return .failure(.badRequest("X-Pay-Nonce must be 1..\(EngineLimits.paymentNonceBytesMax) visible ASCII characters"))
+            return answer(.failure(.badRequest("X-Pay-Nonce must be 1..\(EngineLimits.paymentNonceBytesMax) visible ASCII characters")))
         }
         // Remembered until its own timestamp leaves the window (a future stamp is refused for
         // as long as it could be accepted); held while this notification runs and given back
         // unless it is accepted: a notification answered 503 may be sent again unchanged.
         let nonceUntil = seconds + EngineLimits.paymentTimestampSkewSecondsMax
-        guard nonces.reserve(nonce, untilSeconds: nonceUntil, nowSeconds: nowMs / 1000) else { return .failure(.replay) }
-        let result = await applyPayment(body: body, nonce: nonce, nonceUntil: nonceUntil, nowMs: nowMs)
-        if case .failure = result { nonces.release(nonce, untilSeconds: nonceUntil) }
-        return result
+        guard nonces.reserve(nonce, untilSeconds: nonceUntil, nowSeconds: nowMs / 1000) else { return answer(.failure(.replay)) }
+        applyPayment(body: body, nonce: nonce, nonceUntil: nonceUntil, nowMs: nowMs, here: here) { [nonces] result in
+            if case .failure = result { nonces.release(nonce, untilSeconds: nonceUntil) }
+            answer(result)
+        }
     }
 
     /// A verified notification with its nonce reserved: the owning shard decides, and the
     /// answer waits until the decision and the nonce are durable. The nonce is journaled after
     /// the shard's decision, so its ticket also covers the order's last change: a `duplicate`
     /// or `refund` answer is given only once the payment it reports is on disk.
-    private func applyPayment(body: [UInt8], nonce: String, nonceUntil: Int64, nowMs: Int64) async -> Result<PaymentAck, Rejection> {
+    private func applyPayment(
+        body: [UInt8], nonce: String, nonceUntil: Int64, nowMs: Int64, here: Int,
+        answer: @escaping (Result<PaymentAck, Rejection>) -> Void
+    ) {
         let notification: (order: String, transaction: String, amountFen: Int64)
         switch PaymentNotification.parse(body) {
         case .success(let parsed): notification = parsed
-        case .failure(let rejection): return .failure(rejection)
+        case .failure(let rejection): return answer(.failure(rejection))
         }
-        guard let id = OrderID(notification.order) else { return .failure(.unknownOrder) }
-        if let journal, !journal.acceptsWrites { return .failure(.unavailable(journal.refusalReason)) }
-        let recorded = await inventory.pay(id, transaction: notification.transaction, amountFen: notification.amountFen, nowMs: nowMs)
-        switch recorded.result {
-        case .unknownOrder: return .failure(.unknownOrder)
-        case .amountMismatch(let expected): return .failure(.amountMismatch(expectedFen: expected))
-        default: break
+        guard let id = OrderID(notification.order) else { return answer(.failure(.unknownOrder)) }
+        if let journal, !journal.acceptsWrites { return answer(.failure(.unavailable(journal.refusalReason))) }
+        let shard = inventory.shard(for: id)
+        onShard(shard, from: here, { $0.pay(id, transaction: notification.transaction, amountFen: notification.amountFen, nowMs: nowMs) }) { recorded in
+            switch recorded.result {
+            case .unknownOrder: return answer(.failure(.unknownOrder))
+            case .amountMismatch(let expected): return answer(.failure(.amountMismatch(expectedFen: expected)))
+            default: break
+            }
+            let ticket = self.journal?.append(.nonce(nonce, untilSeconds: nonceUntil)) ?? 0
+            self.whenDurable(max(ticket, recorded.ticket), on: here) { failure in
+                if let failure { return answer(.failure(failure)) }
+                self.settleCoupon(after: recorded.result, from: here) {
+                    answer(self.acknowledge(recorded.result, transaction: notification.transaction))
+                }
+            }
         }
-        let ticket = journal?.append(.nonce(nonce, untilSeconds: nonceUntil)) ?? 0
-        if let failure = await durable(max(ticket, recorded.ticket)) { return .failure(failure) }
-        await settleCoupon(after: recorded.result)
-        switch recorded.result {
+    }
+
+    /// What a durable payment decision is answered (and counted).
+    private func acknowledge(_ result: PaymentResult, transaction: String) -> Result<PaymentAck, Rejection> {
+        switch result {
         case .unknownOrder: return .failure(.unknownOrder)
         case .amountMismatch(let expected): return .failure(.amountMismatch(expectedFen: expected))
         case .paid(let order):
@@ -410,10 +439,10 @@ public final class SaleEngine: Sendable {
             return .success(PaymentAck(status: order.status, duplicate: true))
         case .doublePayment(let order):
             stats.doublePayments.increment()
-            logger.warning("double payment: refund", metadata: ["order": "\(order.id)", "transaction": "\(notification.transaction)"])
-            return .success(PaymentAck(status: order.status, refundTransaction: notification.transaction))
+            logger.warning("double payment: refund", metadata: ["order": "\(order.id)", "transaction": "\(transaction)"])
+            return .success(PaymentAck(status: order.status, refundTransaction: transaction))
         case .refundRepeated(let order):
-            return .success(PaymentAck(status: order.status, refundTransaction: notification.transaction))
+            return .success(PaymentAck(status: order.status, refundTransaction: transaction))
         case .latePaid(let order):
             stats.latePayments.increment()
             stats.ordersPaid.increment()
