@@ -227,10 +227,23 @@ private let tokenRows: [BuyerTokenRow] = {
         let cache = VerifiedTokenCache(capacity: 64)
         let claims = TokenClaims(subject: "u", notBefore: nil, expires: .max)
         for index in 0..<10_000 {
-            cache.store("token-\(index)-signature\(index % 97)", claims)
+            var token = "token-\(index)-signature\(index % 97)"
+            token.withUTF8 { cache.store(UnsafeRawBufferPointer($0), claims) }
             #expect(cache.count <= 64)
         }
         #expect(cache.count > 0)
+    }
+
+    /// The slot comes from the signature's tail alone: a token that shares the tail of a cached
+    /// one (as a forgery reusing a real signature would) lands on its slot but is no hit.
+    @Test func tokenCacheHitsOnlyTheSameBytes() {
+        let cache = VerifiedTokenCache(capacity: 64)
+        let claims = TokenClaims(subject: "u", notBefore: nil, expires: .max)
+        var stored = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ1In0.SAME-SIGNATURE-TAIL"
+        var forged = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ2In0.SAME-SIGNATURE-TAIL"
+        stored.withUTF8 { cache.store(UnsafeRawBufferPointer($0), claims) }
+        #expect(stored.withUTF8 { cache.lookup(UnsafeRawBufferPointer($0)) } == claims)
+        #expect(forged.withUTF8 { cache.lookup(UnsafeRawBufferPointer($0)) } == nil)
     }
 
     @Test func concurrentVerificationAgrees() async {

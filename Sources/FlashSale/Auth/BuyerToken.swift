@@ -54,23 +54,28 @@ public struct BuyerTokenVerifier: Sendable {
         let byteCount = token.utf8.count
         guard byteCount > 0 else { return .failure(.missing) }
         guard byteCount <= EngineLimits.tokenBytesMax else { return .failure(.malformed) }
+        // A native string's bytes in place (no copy of the token per request); else one copy.
+        if let verified = token.utf8.withContiguousStorageIfAvailable({ verify(UnsafeRawBufferPointer($0), nowSeconds: nowSeconds) }) {
+            return verified
+        }
         var text = String(token)
-        if let cache, let claims = cache.lookup(text) {
+        return text.withUTF8 { verify(UnsafeRawBufferPointer($0), nowSeconds: nowSeconds) }
+    }
+
+    /// `token`'s bytes (1...`tokenBytesMax` of them): from the cache, else verified and cached.
+    private func verify(_ token: UnsafeRawBufferPointer, nowSeconds: Int64) -> Result<String, TokenRejection> {
+        if let cache, let claims = cache.lookup(token) {
             return claims.check(nowSeconds: nowSeconds)
         }
-        let verified = text.withUTF8 { buffer in
-            verifySignedClaims(UnsafeRawBufferPointer(buffer))
-        }
-        switch verified {
+        switch verifySignedClaims(token) {
         case .failure(let rejection):
             return .failure(rejection)
         case .success(let claims):
-            cache?.store(text, claims)
+            cache?.store(token, claims)
             return claims.check(nowSeconds: nowSeconds)
         }
     }
 
-    /// Verified tokens held in the cache now.
     var cachedTokenCount: Int { cache?.count ?? 0 }
 
     /// The user id from an `Authorization` header value (`Bearer <token>`), or why it is refused.
@@ -236,54 +241,65 @@ struct TokenClaims: Sendable, Equatable {
     }
 }
 
-/// Tokens whose signature verified, keyed by their full text.
+/// Tokens that verified, with their claims, so a buyer's later requests skip the HMAC.
 ///
-/// Bounded: `capacity` split over 16 shards, each behind its own `Mutex`. A full shard is
-/// emptied before the next insert: crude, but O(1) amortized and it never grows; a dropped
-/// token is only verified again. Tokens with a bad `sub` are kept too: their answer is just as
+/// A fixed table: `capacity` slots in 16 locked shards, each token in the one slot its
+/// signature picks, a newcomer taking the slot over. Nothing grows, nothing is swept, and a
+/// lookup neither allocates nor hashes: the slot comes from 8 bytes of the token's signature
+/// text (an HMAC output, spread uniformly; only tokens that verified are stored, so nobody
+/// without the secret can aim at a slot), and a hit is confirmed by comparing every byte of
+/// the token with the one stored. Tokens with a bad `sub` are kept too: their answer is just as
 /// fixed by their text as a good token's.
 final class VerifiedTokenCache: Sendable {
     private static let shardCount = 16
 
+    private struct Entry {
+        var token: [UInt8]
+        var claims: TokenClaims
+    }
+
     private final class Shard: Sendable {
-        let entries = Mutex<[String: TokenClaims]>([:])
+        let slots: Mutex<[Entry?]>
+        init(slots: Int) { self.slots = Mutex([Entry?](repeating: nil, count: slots)) }
     }
 
     private let shards: [Shard]
-    private let shardCapacity: Int
+    private let slotsPerShard: Int
 
     init(capacity: Int) {
         precondition(capacity > 0, "cache capacity must be positive")
-        shards = (0..<Self.shardCount).map { _ in Shard() }
-        shardCapacity = max(1, capacity / Self.shardCount)
+        slotsPerShard = max(1, capacity / Self.shardCount)
+        shards = (0..<Self.shardCount).map { _ in Shard(slots: max(1, capacity / Self.shardCount)) }
     }
 
-    /// The number of tokens held now.
+    /// Tokens held.
     var count: Int {
-        shards.reduce(0) { total, shard in total + shard.entries.withLock { $0.count } }
+        shards.reduce(0) { total, shard in total + shard.slots.withLock { $0.count { $0 != nil } } }
     }
 
-    func lookup(_ token: String) -> TokenClaims? {
-        shard(for: token).entries.withLock { $0[token] }
-    }
-
-    func store(_ token: String, _ claims: TokenClaims) {
-        let capacity = shardCapacity
-        shard(for: token).entries.withLock { entries in
-            if entries.count >= capacity, entries[token] == nil {
-                entries.removeAll(keepingCapacity: true)
-            }
-            entries[token] = claims
+    func lookup(_ token: UnsafeRawBufferPointer) -> TokenClaims? {
+        let (shard, slot) = place(token)
+        return shards[shard].slots.withLock { slots in
+            guard let entry = slots[slot], entry.token.elementsEqual(token) else { return nil }
+            return entry.claims
         }
     }
 
-    private func shard(for token: String) -> Shard {
-        // A token that verified ends in a signature: its next-to-last character carries six
-        // pseudo-random bits, a spread that costs no second hash of the whole text.
-        let utf8 = token.utf8
-        guard utf8.count >= 2 else { return shards[0] }
-        let byte = utf8[utf8.index(utf8.endIndex, offsetBy: -2)]
-        return shards[Int(byte) % Self.shardCount]
+    func store(_ token: UnsafeRawBufferPointer, _ claims: TokenClaims) {
+        let (shard, slot) = place(token)
+        let entry = Entry(token: Array(token), claims: claims)
+        shards[shard].slots.withLock { $0[slot] = entry }
+    }
+
+    /// The shard and slot of `token`: from the 8 bytes before its last (the signature's tail).
+    private func place(_ token: UnsafeRawBufferPointer) -> (shard: Int, slot: Int) {
+        var bits: UInt64 = 0
+        let end = token.count - 1
+        for offset in max(0, end - 8)..<max(0, end) { bits = bits << 8 | UInt64(token[offset]) }
+        // Base64 text carries 6 random bits a byte: mix them over the word before slicing it.
+        bits = (bits ^ (bits >> 29)) &* 0xBF58_476D_1CE4_E5B9
+        bits ^= bits >> 32
+        return (Int(bits & 15), Int((bits >> 4) % UInt64(slotsPerShard)))
     }
 }
 
