@@ -142,12 +142,18 @@ public struct OrderBook: Sendable {
 
     /// Reserves stock for a new order, giving it a fresh id in the key's slot.
     public mutating func reserve(_ request: ReserveRequest) -> ReserveResult {
-        reserve(request, id: orders.nextID(slot: request.key.slot))
+        // A new id names no order yet: no look-up for a repeat.
+        reserveNew(request, id: orders.nextID(slot: request.key.slot))
     }
 
     /// Reserves stock for an order with a given id; a repeat returns the order as it stands.
     public mutating func reserve(_ request: ReserveRequest, id: OrderID) -> ReserveResult {
         if let existing = orders[id] { return .reserved(existing) }
+        return reserveNew(request, id: id)
+    }
+
+    /// Reserves stock for an order under `id`, which names no order.
+    private mutating func reserveNew(_ request: ReserveRequest, id: OrderID) -> ReserveResult {
         // Mutate in place: a copy of the ledger would copy its per-user table on every claim.
         guard let outcome = ledgers[request.key]?.reserve(user: request.user, qty: request.qty) else { return .unknownSKU }
         switch outcome {

@@ -70,18 +70,26 @@ public struct StockLedger: Sendable {
     /// Reserves `qty` for `user`: the limit is checked before the stock, as the contract orders them.
     public mutating func reserve(user: String, qty: Int32) -> ReserveOutcome {
         precondition(qty >= 1, "reserve of a non-positive quantity")
-        // One hash of the user: look up once, then write through the index.
-        let index = quantityByUser.index(forKey: user)
-        let held = index.map { quantityByUser.values[$0] } ?? 0
-        if Int64(held) + Int64(qty) > Int64(limitPerUser) { return .limitExceeded }
-        if counters.available < Int64(qty) { return .soldOut }
+        let limit = Int64(limitPerUser)
+        guard counters.available >= Int64(qty) else {
+            // Sold out, unless the limit refuses first: one look-up, and nothing is added.
+            let held = quantityByUser[user] ?? 0
+            return Int64(held) + Int64(qty) > limit ? .limitExceeded : .soldOut
+        }
+        // One hash of the user, found or added in place (a new buyer is the common case).
+        let taken: Bool = {
+            let held = Int64($0)
+            guard held + Int64(qty) <= limit else { return false }
+            $0 += qty
+            return true
+        }(&quantityByUser[user, default: 0])
+        guard taken else {
+            // Never left behind: a buyer refused before holding anything is no holder.
+            if quantityByUser[user] == 0 { quantityByUser[user] = nil }
+            return .limitExceeded
+        }
         counters.available -= Int64(qty)
         counters.reserved += Int64(qty)
-        if let index {
-            quantityByUser.values[index] = held + qty
-        } else {
-            quantityByUser[user] = qty
-        }
         verifyInvariants()
         return .reserved
     }
