@@ -60,4 +60,12 @@ public enum EngineLimits {
     /// Fresh coupon codes drawn before giving up on a claim, draws: a collision of 128 random
     /// bits is never expected, so even a second draw is a curiosity.
     public static let couponCodeDrawsMax = 4
+
+    /// Change events deleted by one prune record: a long backlog goes over several commits,
+    /// none of them long.
+    public static let changesPrunedPerRecordMax = 2_000
+    /// Most changes one `GET /v1/admin/changes` returns (contract §6).
+    public static let changesPageMax = 1_000
+    /// Most orders one `GET /v1/admin/orders` returns.
+    public static let ordersPageMax = 1_000
 }

@@ -31,6 +31,8 @@ public struct APIRequest: Sendable {
     public var forwardedFor: [String]
     /// The body bytes (at most `HTTPLimits.bodyBytesMax`).
     public var body: [UInt8]
+    /// The query string, without its `?` (empty: none).
+    public var query: String = ""
 
     /// Creates a request.
     public init(

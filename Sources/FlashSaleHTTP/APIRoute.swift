@@ -9,11 +9,13 @@ public struct APIRoute: Sendable, Equatable {
         case group, groupJoin
         case couponClaims
         case paymentNotify
+        case adminChanges, adminOrders
+        case openAPI
 
         /// The one method the route answers.
         public var method: String {
             switch self {
-            case .healthz, .readyz, .metrics, .events, .event, .order, .group: "GET"
+            case .healthz, .readyz, .metrics, .events, .event, .order, .group, .adminChanges, .adminOrders, .openAPI: "GET"
             case .eventOrders, .eventGroups, .orderCancel, .groupJoin, .couponClaims, .paymentNotify: "POST"
             }
         }
@@ -34,6 +36,9 @@ public struct APIRoute: Sendable, Equatable {
             case .groupJoin: "/v1/groups/{group}/join"
             case .couponClaims: "/v1/coupons/{batch}/claims"
             case .paymentNotify: "/v1/payments/notify"
+            case .adminChanges: "/v1/admin/changes"
+            case .adminOrders: "/v1/admin/orders"
+            case .openAPI: "/openapi.yaml"
             }
         }
 
@@ -115,6 +120,7 @@ public struct APIRoute: Sendable, Equatable {
             if segment(segments.0, is: "healthz") { return (.healthz, 0..<0) }
             if segment(segments.0, is: "readyz") { return (.readyz, 0..<0) }
             if segment(segments.0, is: "metrics") { return (.metrics, 0..<0) }
+            if segment(segments.0, is: "openapi.yaml") { return (.openAPI, 0..<0) }
             return nil
         case 2:
             return segment(segments.0, is: "v1") && segment(segments.1, is: "events") ? (.events, 0..<0) : nil
@@ -124,6 +130,8 @@ public struct APIRoute: Sendable, Equatable {
             if segment(segments.1, is: "orders") { return (.order, segments.2) }
             if segment(segments.1, is: "groups") { return (.group, segments.2) }
             if segment(segments.1, is: "payments") && segment(segments.2, is: "notify") { return (.paymentNotify, 0..<0) }
+            if segment(segments.1, is: "admin") && segment(segments.2, is: "changes") { return (.adminChanges, 0..<0) }
+            if segment(segments.1, is: "admin") && segment(segments.2, is: "orders") { return (.adminOrders, 0..<0) }
             return nil
         default:
             guard segment(segments.0, is: "v1") else { return nil }

@@ -1,3 +1,4 @@
+import Crypto
 import FlashSale
 import FlashSaleJournal
 import InventoryActor
@@ -12,14 +13,17 @@ public struct BuyerAPI: HTTPResponder {
     /// Trusted proxies and per-IP rate limits; nil: the peer is the client and nothing is limited.
     let guards: BuyerGuards?
     let metrics: FlashSaleMetrics?
+    /// The admin bearer token's digest (`secrets.admin`); nil: every admin call is refused.
+    let adminDigest: SHA256Digest?
 
     /// An API over `engine`, verifying buyer tokens with `userTokenSecret` and applying
     /// `guards`; `listening` tells `/readyz` whether every listener (HTTP and ops) is open;
     /// `metrics`, if any, is served at `GET /metrics`.
     public init(
         engine: SaleEngine, userTokenSecret: String, guards: BuyerGuards? = nil,
-        listening: @escaping @Sendable () -> Bool = { true }, metrics: FlashSaleMetrics? = nil
+        listening: @escaping @Sendable () -> Bool = { true }, metrics: FlashSaleMetrics? = nil, adminSecret: String? = nil
     ) {
+        self.adminDigest = adminSecret.map { SHA256.hash(data: Array($0.utf8)) }
         self.engine = engine
         self.tokens = BuyerTokenVerifier(secret: userTokenSecret)
         self.guards = guards
@@ -51,6 +55,7 @@ public struct BuyerAPI: HTTPResponder {
     /// not): it passes the token check and the client's bucket before anything else (§3.2).
     static func isBuyerPost(_ request: APIRequest) -> Bool {
         request.method == "POST" && request.route.template != .paymentNotify && request.path.utf8.starts(with: "/v1/".utf8)
+            && !request.path.utf8.starts(with: "/v1/admin/".utf8)
     }
 
     /// The metrics scrape, besides the health checks: still answered when the connection cap is reached.
@@ -237,6 +242,9 @@ public struct BuyerAPI: HTTPResponder {
         case .groupJoin: return await joinGroup(request, id: id, user: buyer)
         case .group: return await showGroup(request, id: id)
         case .couponClaims: return await claimCoupon(request, batch: id, user: buyer)
+        case .adminChanges: return await listChanges(request)
+        case .adminOrders: return await listOrders(request)
+        case .openAPI: return Self.openAPIDocument
         case .healthz, .readyz, .metrics: return APIResponse(rejection: .routeNotFound)
         }
     }

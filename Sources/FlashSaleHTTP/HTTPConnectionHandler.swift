@@ -170,8 +170,13 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler
             return
         }
         var path = head.uri[...]
-        if let query = path.firstIndex(of: "?") { path = path[..<query] }
+        var query: Substring = ""
+        if let mark = path.firstIndex(of: "?") {
+            query = path[path.index(after: mark)...]
+            path = path[..<mark]
+        }
         var request = APIRequest(method: head.method.rawValue, path: String(path), clientIP: peerIP, body: body)
+        request.query = String(query)
         request.peer = peer
         if let repeated = Self.readHeaders(head.headers, into: &request) {
             // Two values for a header that names one thing: which one a proxy saw is unknowable.

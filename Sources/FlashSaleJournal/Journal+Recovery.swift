@@ -32,6 +32,12 @@ public struct RecoveredState: Sendable {
     public var nonces: [(nonce: String, untilSeconds: Int64)] = []
     /// Double charges recorded for refund: the order and the extra transaction.
     public var refunds: [(OrderID, String)] = []
+    /// Each webhook receiver's delivery cursor: every change up to it was delivered.
+    public var webhookCursors: [String: Int64] = [:]
+    /// Deliveries given up, oldest first.
+    public var parkedDeliveries: [ParkedDelivery] = []
+    /// The change feed's last id (0: none yet).
+    public var lastChangeID: Int64 = 0
 
     /// A state; every part empty by default (a first start).
     public init(
@@ -92,6 +98,18 @@ extension Journal {
         let nonces = try database.prepare("SELECT nonce, until_s FROM nonces")
         while try nonces.step() { state.nonces.append((nonces.string(at: 0) ?? "", nonces.int64(at: 1))) }
         state.checkpointSeq = try JournalStore.meta("checkpoint_seq", in: database) ?? 0
+        let cursors = try database.prepare("SELECT url, delivered_through FROM webhook_cursors")
+        while try cursors.step() { state.webhookCursors[cursors.string(at: 0) ?? ""] = cursors.int64(at: 1) }
+        let parked = try database.prepare(
+            "SELECT url, change_id, type, attempts, last_error, at_ms FROM webhook_parked ORDER BY at_ms, change_id")
+        while try parked.step() {
+            state.parkedDeliveries.append(ParkedDelivery(
+                url: parked.string(at: 0) ?? "", changeID: parked.int64(at: 1), type: parked.string(at: 2) ?? "",
+                attempts: Int(parked.int64(at: 3)), lastError: parked.string(at: 4) ?? "", atMs: parked.int64(at: 5)))
+        }
+        // AUTOINCREMENT's high-water mark: the last id ever given, even if pruned since.
+        let sequence = try database.prepare("SELECT seq FROM sqlite_sequence WHERE name = 'changes'")
+        if try sequence.step() { state.lastChangeID = sequence.int64(at: 0) }
         state.idempotentAnswers = try readIdempotentAnswers(database, newestMax: idempotentAnswersMax)
         let ledgers = try database.prepare(
             "SELECT event, sku, total, available, reserved, sold FROM ledgers WHERE checkpoint_seq = ?1")

@@ -22,6 +22,13 @@ public enum JournalRecord: Sendable, Equatable {
     case idempotentAnswer(IdempotentAnswer)
     /// The nonce of an accepted payment notification, remembered until `untilSeconds`.
     case nonce(String, untilSeconds: Int64)
+    /// A webhook receiver has every change up to `through` (its delivery cursor).
+    case webhookDelivered(url: String, through: Int64)
+    /// A webhook delivery was given up and parked.
+    case webhookParked(ParkedDelivery)
+    /// Change events older than `beforeMs` may go: at most `limit` of them in this record's
+    /// transaction, so pruning a long backlog never makes one commit long.
+    case pruneChanges(beforeMs: Int64, limit: Int)
 }
 
 /// Why a journal wait failed.
@@ -127,20 +134,23 @@ public final class Journal: ChangeSink, Sendable {
     /// starts the writer thread.
     ///
     /// `batchMax` bounds the records in one transaction (at least 1).
-    public convenience init(directory: String, synchronous: JournalSynchronous, batchMax: Int, logger: Logger) throws {
-        try self.init(directory: directory, synchronous: synchronous, batchMax: batchMax, logger: logger, faultInjector: nil)
+    /// With a `feed`, every change is also written as the feed's events, in its transaction.
+    public convenience init(
+        directory: String, synchronous: JournalSynchronous, batchMax: Int, logger: Logger, feed: (any ChangeFeedRenderer)? = nil
+    ) throws {
+        try self.init(directory: directory, synchronous: synchronous, batchMax: batchMax, logger: logger, feed: feed, faultInjector: nil)
     }
 
     /// As the public initializer, plus `faultInjector`, consulted before every COMMIT: a non-nil
     /// error fails that commit as if the disk had (for tests).
     init(
-        directory: String, synchronous: JournalSynchronous, batchMax: Int, logger: Logger,
+        directory: String, synchronous: JournalSynchronous, batchMax: Int, logger: Logger, feed: (any ChangeFeedRenderer)? = nil,
         faultInjector: (@Sendable () -> SQLiteError?)?
     ) throws {
         precondition(batchMax >= 1, "journal batchMax below 1")
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let store = try JournalStore(
-            path: Self.databasePath(directory), synchronous: synchronous, faultInjector: faultInjector)
+            path: Self.databasePath(directory), synchronous: synchronous, feed: feed, faultInjector: faultInjector)
         self.checkpointSeqValue = Atomic(try store.storedCheckpointSeq())
         self.handoff = Mutex(store)
         self.state = Mutex(State())

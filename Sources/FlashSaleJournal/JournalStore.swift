@@ -8,7 +8,7 @@ import InventoryActor
 /// The journal's SQLite connection and its prepared statements, owned by the writer thread.
 final class JournalStore {
     /// The on-disk layout version kept in `meta.schema_version`.
-    static let schemaVersion: Int64 = 3
+    static let schemaVersion: Int64 = 4
     /// How long a write waits for another connection's lock (a recovery reader), ms.
     static let busyTimeoutMs: Int32 = 5_000
 
@@ -33,7 +33,7 @@ final class JournalStore {
     /// The schema; every statement is idempotent so opening an existing file changes nothing.
     static let schemaSQL = """
         CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value);
-        INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', 3), ('checkpoint_seq', 0);
+        INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', 4), ('checkpoint_seq', 0);
         CREATE TABLE IF NOT EXISTS orders (
             id INTEGER PRIMARY KEY,
             event TEXT NOT NULL,
@@ -91,6 +91,18 @@ final class JournalStore {
             PRIMARY KEY (user, key)
         );
         CREATE INDEX IF NOT EXISTS idempotency_at ON idempotency (at_ms);
+        CREATE TABLE IF NOT EXISTS changes (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            type TEXT NOT NULL,
+            at_ms INTEGER NOT NULL,
+            data TEXT NOT NULL
+        );
+        CREATE TABLE IF NOT EXISTS webhook_cursors (url TEXT PRIMARY KEY, delivered_through INTEGER NOT NULL);
+        CREATE TABLE IF NOT EXISTS webhook_parked (
+            url TEXT NOT NULL, change_id INTEGER NOT NULL, type TEXT NOT NULL, attempts INTEGER NOT NULL,
+            last_error TEXT NOT NULL, at_ms INTEGER NOT NULL,
+            PRIMARY KEY (url, change_id)
+        );
         """
     /// Idempotent answers written between purges of the expired ones, records: keeps the table
     /// near a day's worth without a DELETE per insert.
@@ -121,9 +133,17 @@ final class JournalStore {
     private let purgeIdempotent: SQLiteStatement
     private var idempotentSincePurge = 0
     private let faultInjector: (@Sendable () -> SQLiteError?)?
+    private let feed: (any ChangeFeedRenderer)?
+    private let insertChange: SQLiteStatement
+    private let pruneChanges: SQLiteStatement
+    private let upsertCursor: SQLiteStatement
+    private let insertParked: SQLiteStatement
 
     /// Opens or creates the database at `path`: WAL, `synchronous`, schema, statements.
-    init(path: String, synchronous: JournalSynchronous, faultInjector: (@Sendable () -> SQLiteError?)?) throws(SQLiteError) {
+    init(
+        path: String, synchronous: JournalSynchronous, feed: (any ChangeFeedRenderer)? = nil,
+        faultInjector: (@Sendable () -> SQLiteError?)?
+    ) throws(SQLiteError) {
         let database = try SQLiteDatabase(path: path, flags: [.readWrite, .create, .noMutex])
         try database.setBusyTimeout(milliseconds: Self.busyTimeoutMs)
         let mode = try database.prepare("PRAGMA journal_mode=WAL")
@@ -139,6 +159,10 @@ final class JournalStore {
         if try Self.meta("schema_version", in: database) == 2 {
             try Self.migrateFromVersion2(database)
         }
+        if try Self.meta("schema_version", in: database) == 3 {
+            // Version 4 adds the change feed and the webhook tables, which `schemaSQL` made.
+            try database.exec("UPDATE meta SET value = 4 WHERE key = 'schema_version'")
+        }
         let version = try Self.meta("schema_version", in: database)
         guard version == Self.schemaVersion else {
             throw SQLiteError(
@@ -146,6 +170,17 @@ final class JournalStore {
         }
         self.database = database
         self.faultInjector = faultInjector
+        self.feed = feed
+        insertChange = try database.prepare("INSERT INTO changes (type, at_ms, data) VALUES (?1, ?2, ?3)")
+        pruneChanges = try database.prepare(
+            "DELETE FROM changes WHERE id IN (SELECT id FROM changes WHERE at_ms < ?1 ORDER BY id LIMIT ?2)")
+        upsertCursor = try database.prepare(
+            """
+            INSERT INTO webhook_cursors (url, delivered_through) VALUES (?1, ?2)
+            ON CONFLICT(url) DO UPDATE SET delivered_through = max(delivered_through, excluded.delivered_through)
+            """)
+        insertParked = try database.prepare(
+            "INSERT OR REPLACE INTO webhook_parked (url, change_id, type, attempts, last_error, at_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")
         begin = try database.prepare("BEGIN IMMEDIATE")
         commit = try database.prepare("COMMIT")
         rollback = try database.prepare("ROLLBACK")
@@ -260,8 +295,16 @@ final class JournalStore {
         }
     }
 
-    /// Writes one record's effect into the state tables.
+    /// Writes one record's effect into the state tables, and a change's events into the feed.
     private func apply(_ record: JournalRecord) throws(SQLiteError) {
+        if case .inventory(let change) = record, let feed {
+            for event in feed.events(for: change) {
+                try insertChange.bind(event.type, at: 1)
+                try insertChange.bind(event.atMs, at: 2)
+                try insertChange.bind(String(decoding: event.data, as: UTF8.self), at: 3)
+                try insertChange.execute()
+            }
+        }
         switch record {
         case .inventory(.order(let order)):
             let statement = upsertOrder
@@ -306,8 +349,8 @@ final class JournalStore {
             try statement.bind(coupon.claimedAtMs, at: 7)
             try statement.bind(coupon.expiresAtMs, at: 8)
             try statement.execute()
-        case .inventory(.doublePayment(let id, let transaction, let atMs)):
-            try insertRefund.bind(Int64(bitPattern: id.rawValue), at: 1)
+        case .inventory(.doublePayment(let order, let transaction, let atMs)):
+            try insertRefund.bind(Int64(bitPattern: order.id.rawValue), at: 1)
             try insertRefund.bind(transaction, at: 2)
             try insertRefund.bind(atMs, at: 3)
             try insertRefund.execute()
@@ -332,6 +375,22 @@ final class JournalStore {
                 try purgeNonces.bind(untilSeconds - JournalLimits.noncePurgeLagSeconds, at: 1)
                 try purgeNonces.execute()
             }
+        case .webhookDelivered(let url, let through):
+            try upsertCursor.bind(url, at: 1)
+            try upsertCursor.bind(through, at: 2)
+            try upsertCursor.execute()
+        case .webhookParked(let parked):
+            try insertParked.bind(parked.url, at: 1)
+            try insertParked.bind(parked.changeID, at: 2)
+            try insertParked.bind(parked.type, at: 3)
+            try insertParked.bind(Int64(parked.attempts), at: 4)
+            try insertParked.bind(parked.lastError, at: 5)
+            try insertParked.bind(parked.atMs, at: 6)
+            try insertParked.execute()
+        case .pruneChanges(let beforeMs, let limit):
+            try pruneChanges.bind(beforeMs, at: 1)
+            try pruneChanges.bind(Int64(limit), at: 2)
+            try pruneChanges.execute()
         case .idempotentAnswer(let answer):
             try upsertIdempotent.bind(answer.user, at: 1)
             try upsertIdempotent.bind(answer.key, at: 2)

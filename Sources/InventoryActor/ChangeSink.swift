@@ -2,8 +2,8 @@
 public enum InventoryChange: Sendable, Equatable {
     /// An order as it stands after a change (created, paid, expired, canceled, refund pending).
     case order(Order)
-    /// A second transaction paid an already-paid order: it is to be refunded.
-    case doublePayment(OrderID, transaction: String, atMs: Int64)
+    /// A second transaction paid an already-paid order (`order`, as it stands): it is to be refunded.
+    case doublePayment(Order, transaction: String, atMs: Int64)
     /// A ledger's stock changed by `delta` units.
     case restock(LedgerKey, delta: Int64)
     /// A group as it stands after a change (opened, formed, failed); its members are the

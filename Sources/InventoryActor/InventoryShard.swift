@@ -116,7 +116,7 @@ public actor InventoryShard {
         case .paid(let order), .latePaid(let order), .lateRefund(let order):
             ticket = recordOutbox(then: .order(order))
         case .doublePayment(let order):
-            ticket = recordOutbox(then: .doublePayment(order.id, transaction: transaction, atMs: nowMs))
+            ticket = recordOutbox(then: .doublePayment(order, transaction: transaction, atMs: nowMs))
         case .duplicate, .refundRepeated, .unknownOrder, .amountMismatch:
             ticket = recordOutbox()
         }

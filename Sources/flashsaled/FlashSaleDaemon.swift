@@ -12,11 +12,12 @@ enum FlashSaleDaemon {
     /// Opens the journal, starts the listeners, recovers, serves; returns after a clean stop.
     /// `metrics` is what `/metrics` serves (main bootstraps `MetricsSystem` with the same registry).
     public static func run(config: SaleConfig, logger: Logger, metrics: FlashSaleMetrics = FlashSaleMetrics()) async throws {
+        let clock = SystemClock()
         let journal: Journal?
         if config.journal.enabled {
             journal = try Journal(
                 directory: config.dataDirectory, synchronous: config.journal.synchronous,
-                batchMax: config.journal.batchMax, logger: logger)
+                batchMax: config.journal.batchMax, logger: logger, feed: ChangeFeedJSON(clock: clock))
         } else {
             journal = nil
             logger.warning("journal disabled: nothing is durable (benchmarks only)")
@@ -24,7 +25,7 @@ enum FlashSaleDaemon {
         // The shards run on the HTTP server's event loops: a claim is decided where it is read.
         let group = MultiThreadedEventLoopGroup.singleton
         let engine = SaleEngine(
-            config: config, clock: SystemClock(), journal: journal, logger: logger, loops: Array(group.makeIterator()))
+            config: config, clock: clock, journal: journal, logger: logger, loops: Array(group.makeIterator()))
         if let journal { metrics.observe(journal: journal) }
         let watchHub = StockWatchHub()
         await engine.inventory.setObserver(StockObserverFanout([watchHub, metrics]))
@@ -32,7 +33,7 @@ enum FlashSaleDaemon {
         let listening = ListeningFlag(required: 2)
         let api = BuyerAPI(
             engine: engine, userTokenSecret: config.secrets.userToken, guards: BuyerGuards(config: config),
-            listening: { listening.isSet }, metrics: metrics)
+            listening: { listening.isSet }, metrics: metrics, adminSecret: config.secrets.admin)
         let server = HTTPServer(
             responder: MeteredResponder(api, metrics: metrics), group: group, limits: httpLimits(inflightMax: config.admissionMaxInflight, logger: logger),
             logger: logger)

@@ -11,6 +11,9 @@ import Synchronization
 struct EngineService: Service {
     /// How often pending orders are swept for expiry, ms: the contract allows 1 s of lateness.
     public static let expirySweepIntervalMs: Int64 = 200
+    /// How often changes past their retention are pruned, ms; each prune deletes at most
+    /// `EngineLimits.changesPrunedPerRecordMax`, so a backlog drains over several minutes.
+    public static let changesPruneIntervalMs: Int64 = 10_000
 
     let engine: SaleEngine
     let dataDirectory: String
@@ -45,6 +48,13 @@ struct EngineService: Service {
                         while !Task.isCancelled, await journal.failed() {
                             await engine.rebuildAfterFailedCommit()
                         }
+                    }
+                }
+                // The change feed keeps `changes.retention`; older events go a bounded slice at a time.
+                group.addTask {
+                    while !Task.isCancelled {
+                        try? await Task.sleep(for: .milliseconds(Self.changesPruneIntervalMs))
+                        _ = await engine.admitted { engine.pruneChanges() }
                     }
                 }
                 group.addTask {

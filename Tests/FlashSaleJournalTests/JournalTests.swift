@@ -30,8 +30,8 @@ import Testing
         _ = journal.append(.paused(event: "e1", paused: true))
         _ = journal.append(.paused(event: "e2", paused: true))
         _ = journal.append(.paused(event: "e1", paused: false))
-        _ = journal.record(.doublePayment(expected[1].id, transaction: "x1", atMs: 10))
-        let last = journal.record(.doublePayment(expected[1].id, transaction: "x2", atMs: 11))
+        _ = journal.record(.doublePayment(expected[1], transaction: "x1", atMs: 10))
+        let last = journal.record(.doublePayment(expected[1], transaction: "x2", atMs: 11))
         try await journal.waitDurable(last)
         await journal.close()
 
@@ -479,7 +479,7 @@ import Testing
 // MARK: - Helpers (private: other test files have their own)
 
 /// A fresh temporary directory for one journal test.
-private struct JournalTestDirectory {
+struct JournalTestDirectory {
     let path = FileManager.default.temporaryDirectory.appendingPathComponent("flashsale-journal-\(UUID().uuidString)").path
 
     /// A journal in this directory, logging nowhere.
@@ -491,7 +491,7 @@ private struct JournalTestDirectory {
 }
 
 /// An order of `key` with fixed fields but for its sequence, status and transaction.
-private func makeJournalOrder(sequence: UInt64, key: LedgerKey, status: OrderStatus, transaction: String?) -> Order {
+func makeJournalOrder(sequence: UInt64, key: LedgerKey, status: OrderStatus, transaction: String?) -> Order {
     Order(
         id: OrderID(sequence: sequence, slot: key.slot), key: key, user: "u\(sequence % 17)", qty: 2, amountFen: 1_980,
         discountFen: 100, createdAtMs: 1_700_000_000_000 + Int64(sequence), expiresAtMs: 1_700_000_900_000 + Int64(sequence),

@@ -722,6 +722,8 @@ struct ConfigTests {
                 "FLASHSALE_SECRETS_USER_TOKEN": "env-user-token-secret",
                 "FLASHSALE_SECRETS_PAYMENT": "env-payment-secret",
                 "FLASHSALE_SECRETS_OPS": "env-ops-password",
+                "FLASHSALE_SECRETS_ADMIN": "env-admin-token-0123",
+                "FLASHSALE_CHANGES_RETENTION": "30d",
                 "FLASHSALE_TRUSTED_PROXIES": "192.168.0.0/16, ::1 ,",
                 "FLASHSALE_RATE_LIMIT_PER_IP_RATE": "0.5",
                 "FLASHSALE_RATE_LIMIT_PER_IP_BURST": "2",
@@ -740,7 +742,9 @@ struct ConfigTests {
             #expect(config.ops == HostPort(host: "::1", port: 9001))
             #expect(config.dataDirectory == "/tmp/fs")
             #expect(config.timeZoneIdentifier == "UTC")
-            #expect(config.secrets == Secrets(userToken: "env-user-token-secret", payment: "env-payment-secret", ops: "env-ops-password"))
+            #expect(config.secrets == Secrets(
+                userToken: "env-user-token-secret", payment: "env-payment-secret", ops: "env-ops-password", admin: "env-admin-token-0123"))
+            #expect(config.feed.retentionMs == 30 * 86_400_000)
             #expect(config.trustedProxies == ["192.168.0.0/16", "::1/128"])
             #expect(config.rateLimitPerIPRate == 0.5 && config.rateLimitPerIPBurst == 2)
             #expect(config.admissionMaxInflight == 10)

@@ -17,6 +17,7 @@ enum TestSecrets {
     static let userToken = "test-user-secret"
     static let payment = "test-payment-secret"
     static let ops = "test-ops-password"
+    static let admin = "test-admin-token-0123"
 
     /// The head of a config file for the real daemon: these secrets, no rate limit to speak of.
     static let configHeaderYAML = """
@@ -43,7 +44,7 @@ func makeTestConfig(
     return SaleConfig(
         sourceName: "<test>", http: HostPort(host: "127.0.0.1", port: 0), ops: HostPort(host: "127.0.0.1", port: 0),
         dataDirectory: dataDirectory, timeZoneIdentifier: "Asia/Shanghai",
-        secrets: Secrets(userToken: TestSecrets.userToken, payment: TestSecrets.payment, ops: TestSecrets.ops),
+        secrets: Secrets(userToken: TestSecrets.userToken, payment: TestSecrets.payment, ops: TestSecrets.ops, admin: TestSecrets.admin),
         trustedProxies: [], rateLimitPerIPRate: 1_000_000, rateLimitPerIPBurst: 1_000_000, admissionMaxInflight: 100_000,
         paymentWindowMs: paymentWindowMs, groupWindowMs: groupWindowMs, shards: shards,
         journal: JournalConfig(enabled: journalEnabled, synchronous: .normal, batchMax: 4096, checkpointIntervalMs: 30_000),
@@ -62,14 +63,17 @@ struct TestEngine {
     /// Opens (or reopens) the journal in `config.dataDirectory` and recovers from it.
     static func start(config: SaleConfig, clock: ManualClock) async throws -> TestEngine {
         let journal = config.journal.enabled
-            ? try Journal(directory: config.dataDirectory, synchronous: .normal, batchMax: config.journal.batchMax, logger: logger)
+            ? try Journal(
+                directory: config.dataDirectory, synchronous: .normal, batchMax: config.journal.batchMax, logger: logger,
+                feed: ChangeFeedJSON(clock: clock))
             : nil
         // The shards on NIO's loops, as in the daemon: orders placed by `order` run on them.
         let engine = SaleEngine(
             config: config, clock: clock, journal: journal, logger: logger, loops: Array(MultiThreadedEventLoopGroup.singleton.makeIterator()))
         let state = journal == nil ? RecoveredState() : try Journal.recover(directory: config.dataDirectory)
         await engine.recover(from: state)
-        let api = BuyerAPI(engine: engine, userTokenSecret: TestSecrets.userToken, guards: BuyerGuards(config: config))
+        let api = BuyerAPI(
+            engine: engine, userTokenSecret: TestSecrets.userToken, guards: BuyerGuards(config: config), adminSecret: config.secrets.admin)
         return TestEngine(config: config, clock: clock, engine: engine, api: api)
     }
 

@@ -119,6 +119,12 @@ struct ConfigMapping {
         try ConfigMapping(node: values[key], path: keyPath(key), keys: keys, overridable: overridable, context: context)
     }
 
+    /// Whether `key` holds a list.
+    func isList(_ key: String) -> Bool {
+        if case .sequence? = values[key] { return true }
+        return false
+    }
+
     /// The list at `key`; nil when absent or null.
     func list(_ key: String) throws(ConfigError) -> [Node]? {
         switch values[key] {

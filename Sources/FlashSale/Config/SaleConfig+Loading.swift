@@ -45,9 +45,12 @@ extension SaleConfig {
     enum Keys {
         static let top = [
             "http", "ops", "data", "timezone", "secrets", "trusted_proxies", "rate_limit", "admission", "payment",
-            "group", "engine", "journal", "events", "coupons",
+            "group", "engine", "journal", "events", "coupons", "changes", "webhooks",
         ]
-        static let secrets = ["user_token", "payment", "ops"]
+        static let secrets = ["user_token", "payment", "ops", "admin"]
+        static let changes = ["retention"]
+        static let webhooks = ["give_up_after", "receivers"]
+        static let webhook = ["url", "secret", "types"]
         static let rateLimit = ["per_ip"]
         static let perIP = ["rate", "burst"]
         static let admission = ["max_inflight"]
@@ -62,10 +65,10 @@ extension SaleConfig {
         ]
         /// Every key path that a `FLASHSALE_*` variable can set.
         static let overridablePaths = [
-            "http", "ops", "data", "timezone", "secrets.user_token", "secrets.payment", "secrets.ops",
+            "http", "ops", "data", "timezone", "secrets.user_token", "secrets.payment", "secrets.ops", "secrets.admin",
             "trusted_proxies", "rate_limit.per_ip.rate", "rate_limit.per_ip.burst", "admission.max_inflight",
             "payment.window", "group.window", "engine.shards", "journal.enabled", "journal.synchronous",
-            "journal.batch_max", "journal.checkpoint_interval",
+            "journal.batch_max", "journal.checkpoint_interval", "changes.retention",
         ]
     }
 
@@ -157,13 +160,16 @@ extension SaleConfig {
         let secretScalars = (
             userToken: try secretsMapping.required("user_token"), payment: try secretsMapping.required("payment"),
             ops: try secretsMapping.required("ops"))
+        let adminScalar = try secretsMapping.scalar("admin")
         let secrets = Secrets(
             userToken: try secretScalars.userToken.string(bytesMax: ConfigLimits.stringBytesMax),
             payment: try secretScalars.payment.string(bytesMax: ConfigLimits.stringBytesMax),
-            ops: try secretScalars.ops.string(bytesMax: ConfigLimits.stringBytesMax))
+            ops: try secretScalars.ops.string(bytesMax: ConfigLimits.stringBytesMax),
+            admin: try adminScalar?.string(bytesMax: ConfigLimits.stringBytesMax))
         // Checked once all three are read, so a missing or empty one is named first.
-        for (scalar, value) in [(secretScalars.userToken, secrets.userToken), (secretScalars.payment, secrets.payment), (secretScalars.ops, secrets.ops)]
-        where value.utf8.count < ConfigLimits.secretBytesMin {
+        var checked = [(secretScalars.userToken, secrets.userToken), (secretScalars.payment, secrets.payment), (secretScalars.ops, secrets.ops)]
+        if let adminScalar, let admin = secrets.admin { checked.append((adminScalar, admin)) }
+        for (scalar, value) in checked where value.utf8.count < ConfigLimits.secretBytesMin {
             throw scalar.error("must be at least \(ConfigLimits.secretBytesMin) bytes long (got \(value.utf8.count)): a short secret can be guessed")
         }
 
@@ -196,13 +202,76 @@ extension SaleConfig {
 
         let events = try decodeEvents(root, timeZone: timeZone)
         let coupons = try decodeCoupons(root)
+        let feed = try decodeFeed(root)
 
         return SaleConfig(
             sourceName: context.source, http: http, ops: ops, dataDirectory: dataDirectory,
             timeZoneIdentifier: timeZoneIdentifier, secrets: secrets, trustedProxies: trustedProxies,
             rateLimitPerIPRate: rate, rateLimitPerIPBurst: burst, admissionMaxInflight: maxInflight,
             paymentWindowMs: paymentWindowMs, groupWindowMs: groupWindowMs, shards: shards, journal: journal,
-            events: events, coupons: coupons)
+            events: events, coupons: coupons, feed: feed)
+    }
+
+    /// `changes.retention` and `webhooks`: a list of receivers, or a mapping of
+    /// `give_up_after` and `receivers`.
+    private static func decodeFeed(_ root: ConfigMapping) throws(ConfigError) -> FeedConfig {
+        var feed = FeedConfig()
+        if let retention = try root.mapping("changes", keys: Keys.changes).scalar("retention") {
+            feed.retentionMs = try retention.duration(minMs: 3_600_000)
+        }
+        let nodes: [Node]
+        let listPath: String
+        if root.isList("webhooks") {
+            nodes = try root.list("webhooks") ?? []
+            listPath = "webhooks"
+        } else {
+            let settings = try root.mapping("webhooks", keys: Keys.webhooks)
+            if let giveUp = try settings.scalar("give_up_after") {
+                feed.giveUpAfterMs = try giveUp.duration(minMs: 1_000)
+                guard feed.giveUpAfterMs <= feed.retentionMs else {
+                    throw giveUp.error("must not exceed changes.retention: a change must still be kept when its delivery is given up")
+                }
+            }
+            nodes = try settings.list("receivers") ?? []
+            listPath = "webhooks.receivers"
+        }
+        guard nodes.count <= ConfigLimits.webhooksMax else {
+            throw root.error("webhooks", "at most \(ConfigLimits.webhooksMax) receivers")
+        }
+        guard feed.giveUpAfterMs <= feed.retentionMs else {
+            throw root.error("changes.retention", "must be at least webhooks.give_up_after (\(feed.giveUpAfterMs / 1000) s)")
+        }
+        var pathByURL: [String: String] = [:]
+        for (index, node) in nodes.enumerated() {
+            let receiver = try ConfigMapping(
+                node: node, path: "\(listPath)[\(index)]", keys: Keys.webhook, overridable: false, context: root.context)
+            let urlScalar = try receiver.required("url")
+            let url = try urlScalar.string(bytesMax: ConfigLimits.stringBytesMax)
+            guard WebhookURL(url) != nil else {
+                throw urlScalar.error("expected an http:// or https:// URL with a host (got \(urlScalar.quoted))")
+            }
+            if let other = pathByURL[url] { throw urlScalar.error("duplicate webhook url (also \(other).url)") }
+            pathByURL[url] = receiver.path
+            let secretScalar = try receiver.required("secret")
+            let secret = try secretScalar.string(bytesMax: ConfigLimits.stringBytesMax)
+            guard secret.utf8.count >= ConfigLimits.secretBytesMin else {
+                throw secretScalar.error("must be at least \(ConfigLimits.secretBytesMin) bytes long (got \(secret.utf8.count)): a short secret can be guessed")
+            }
+            var types: Set<String>?
+            if let typeNodes = try receiver.list("types") {
+                var chosen: Set<String> = []
+                for (typeIndex, typeNode) in typeNodes.enumerated() {
+                    let type = try receiver.element(typeNode, path: receiver.keyPath("types[\(typeIndex)]"))
+                    guard ChangeFeedJSON.types.contains(type.text) else {
+                        throw type.error("unknown change type \(type.quoted); known: \(ChangeFeedJSON.types.joined(separator: ", "))")
+                    }
+                    chosen.insert(type.text)
+                }
+                types = chosen
+            }
+            feed.receivers.append(WebhookReceiverConfig(url: url, secret: secret, types: types))
+        }
+        return feed
     }
 
     /// A time zone identifier that `TimeZone` knows.

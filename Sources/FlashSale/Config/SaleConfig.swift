@@ -86,16 +86,21 @@ public struct Secrets: Sendable, Equatable, CustomStringConvertible {
     public var payment: String
     /// Password of the ops `AUTH` command (`secrets.ops`).
     public var ops: String
+    /// Bearer token of the admin API (`secrets.admin`); nil: the admin API refuses every call.
+    public var admin: String?
 
     /// Creates the secrets.
-    public init(userToken: String, payment: String, ops: String) {
+    public init(userToken: String, payment: String, ops: String, admin: String? = nil) {
         self.userToken = userToken
         self.payment = payment
         self.ops = ops
+        self.admin = admin
     }
 
     /// The field names with their values redacted.
-    public var description: String { "Secrets(userToken: <redacted>, payment: <redacted>, ops: <redacted>)" }
+    public var description: String {
+        "Secrets(userToken: <redacted>, payment: <redacted>, ops: <redacted>, admin: \(admin == nil ? "none" : "<redacted>"))"
+    }
 }
 
 /// How the journal (the SQLite database in the data directory) writes.
@@ -115,6 +120,40 @@ public struct JournalConfig: Sendable, Equatable {
         self.synchronous = synchronous
         self.batchMax = batchMax
         self.checkpointIntervalMs = checkpointIntervalMs
+    }
+}
+
+/// One receiver of the change feed (`webhooks[]`, contract §6).
+public struct WebhookReceiverConfig: Sendable, Equatable {
+    /// Where changes are POSTed (`http://` or `https://`).
+    public var url: String
+    /// The HMAC-SHA256 key of the `X-FlashSale-Signature` header.
+    public var secret: String
+    /// The change types it gets; nil: every type.
+    public var types: Set<String>?
+
+    /// A receiver.
+    public init(url: String, secret: String, types: Set<String>? = nil) {
+        self.url = url
+        self.secret = secret
+        self.types = types
+    }
+}
+
+/// The change feed and its webhooks (`changes.*`, `webhooks`).
+public struct FeedConfig: Sendable, Equatable {
+    /// Change events are kept at least this long, ms (`changes.retention`).
+    public var retentionMs: Int64
+    /// A delivery failing this long is parked, ms (`webhooks.give_up_after`).
+    public var giveUpAfterMs: Int64
+    /// The receivers, in file order; URLs unique.
+    public var receivers: [WebhookReceiverConfig]
+
+    /// A feed config.
+    public init(retentionMs: Int64 = 7 * 86_400_000, giveUpAfterMs: Int64 = 86_400_000, receivers: [WebhookReceiverConfig] = []) {
+        self.retentionMs = retentionMs
+        self.giveUpAfterMs = giveUpAfterMs
+        self.receivers = receivers
     }
 }
 
@@ -157,14 +196,17 @@ public struct SaleConfig: Sendable, Equatable {
     public var events: [EventConfig]
     /// Coupon batches in file order; ids unique.
     public var coupons: [CouponBatchConfig]
+    /// The change feed's retention and its webhook receivers.
+    public var feed: FeedConfig
 
     /// Creates a config from checked parts; `parse` is the checked way to get one.
     public init(
         sourceName: String, http: HostPort, ops: HostPort, dataDirectory: String, timeZoneIdentifier: String,
         secrets: Secrets, trustedProxies: [String], rateLimitPerIPRate: Double, rateLimitPerIPBurst: Int,
         admissionMaxInflight: Int, paymentWindowMs: Int64, groupWindowMs: Int64, shards: Int,
-        journal: JournalConfig, events: [EventConfig], coupons: [CouponBatchConfig]
+        journal: JournalConfig, events: [EventConfig], coupons: [CouponBatchConfig], feed: FeedConfig = FeedConfig()
     ) {
+        self.feed = feed
         self.sourceName = sourceName
         self.http = http
         self.ops = ops
@@ -264,6 +306,8 @@ enum ConfigLimits {
     static let itemsPerEventMax = 1_000
     /// Most coupon batches.
     static let couponsMax = 1_000
+    /// Most webhook receivers: each has a delivery task and a connection of its own.
+    static let webhooksMax = 16
     /// Most trusted proxy CIDRs: each request's forwarded chain is matched against all of them.
     static let trustedProxiesMax = 1_000
 }

@@ -60,6 +60,12 @@ public final class SaleEngine: Sendable {
     public let inventory: Inventory
     /// The journal; nil when `journal.enabled` is false (benchmarks only).
     public let journal: Journal?
+    /// Reads the journal's change feed and orders on a connection of its own; nil without a journal.
+    public let reader: JournalReader?
+    /// Where each webhook receiver's delivery stands.
+    public let outbox: WebhookOutbox
+    /// Change events are kept at least this long, ms (`changes.retention`).
+    public let feedRetentionMs: Int64
     /// The clock.
     public let clock: any SaleClock
     /// Counters for ops and metrics.
@@ -115,6 +121,9 @@ public final class SaleEngine: Sendable {
                 for decision in batch { engine.settle(decision.recorded, decision.checked, loop: origin, answer: decision.answer.value) }
             })
         self.journal = journal
+        self.reader = journal.map { JournalReader(directory: $0.directory) }
+        self.outbox = WebhookOutbox(urls: config.feed.receivers.map(\.url))
+        self.feedRetentionMs = config.feed.retentionMs
         self.clock = clock
         self.paymentWindowMs = config.paymentWindowMs
         self.groupWindowMs = config.groupWindowMs
@@ -156,6 +165,7 @@ public final class SaleEngine: Sendable {
 
     /// Loads `state` into empty shards and checks every invariant (the gate is closed).
     private func restore(_ state: RecoveredState) async {
+        outbox.restore(cursors: state.webhookCursors, parked: state.parkedDeliveries)
         await inventory.addLedgers(catalog.ledgers)
         await inventory.setSaleWindows(Dictionary(
             catalog.events.map { ($0.config.id, $0.config.startsAtMs..<max($0.config.startsAtMs, $0.config.endsAtMs)) },

@@ -145,6 +145,19 @@ public struct JSONWriter: Sendable {
         writeValue(value)
     }
 
+    /// Writes the member `key` holding `json`, a complete JSON value this writer (or another
+    /// `JSONWriter`) produced; it is copied as is, not checked.
+    public mutating func rawField(_ key: String, json: [UInt8]) {
+        writeKey(key)
+        bytes.append(contentsOf: json)
+    }
+
+    /// Writes `json`, a complete JSON value a `JSONWriter` produced, as an array element.
+    public mutating func rawElement(json: [UInt8]) {
+        beginValue()
+        bytes.append(contentsOf: json)
+    }
+
     // MARK: Encoding
 
     private mutating func beginValue() {

@@ -1,0 +1,114 @@
+import FlashSaleJournal
+import InventoryActor
+
+/// The change feed's wire format (contract §6): which changes are reported, under which type,
+/// and the JSON of each event's `data` and of the event itself. The journal stores what this
+/// renders in the change's own transaction; the admin listing and the webhooks read it back.
+public struct ChangeFeedJSON: ChangeFeedRenderer {
+    let clock: any SaleClock
+
+    /// A renderer stamping events with `clock`.
+    public init(clock: any SaleClock) {
+        self.clock = clock
+    }
+
+    /// Every type the feed reports.
+    public static let types: [String] = [
+        "order.created", "order.paid", "order.expired", "order.canceled", "order.formed", "order.refund_pending",
+        "payment.refund", "group.formed", "group.failed", "coupon.claimed",
+    ]
+
+    public func events(for change: InventoryChange) -> [ChangeEvent] {
+        switch change {
+        case .order(let order):
+            return [ChangeEvent(type: Self.type(of: order.status), atMs: clock.nowMs(), data: Self.order(order))]
+        case .doublePayment(let order, let transaction, let atMs):
+            return [ChangeEvent(type: "payment.refund", atMs: atMs, data: Self.order(order, refund: transaction))]
+        case .group(let group):
+            switch group.status {
+            case .open: return []
+            case .formed: return [ChangeEvent(type: "group.formed", atMs: clock.nowMs(), data: Self.group(group))]
+            case .failed: return [ChangeEvent(type: "group.failed", atMs: clock.nowMs(), data: Self.group(group))]
+            }
+        case .coupon(let coupon):
+            return [ChangeEvent(type: "coupon.claimed", atMs: coupon.claimedAtMs, data: Self.coupon(coupon))]
+        case .restock:
+            return []
+        }
+    }
+
+    /// The event type an order's record reports: its status is what changed.
+    static func type(of status: OrderStatus) -> String {
+        switch status {
+        case .pending: "order.created"
+        case .paid: "order.paid"
+        case .expired: "order.expired"
+        case .canceled: "order.canceled"
+        case .formed: "order.formed"
+        case .refundPending: "order.refund_pending"
+        }
+    }
+
+    /// The order object of §3.4 with `user` (and its group, coupon and paying transaction if
+    /// any); with `refund`, the transaction to give back.
+    public static func order(_ order: Order, refund: String? = nil) -> [UInt8] {
+        JSONWriter.object { json in
+            json.field("order", order.id.description)
+            json.field("event", order.key.event)
+            json.field("sku", order.key.sku)
+            json.field("user", order.user)
+            json.field("qty", Int(order.qty))
+            json.field("status", order.status.description)
+            json.field("amount", order.amountFen)
+            json.field("discount", order.discountFen)
+            json.field("created_at", rfc3339(ms: order.createdAtMs))
+            json.field("expires_at", rfc3339(ms: order.expiresAtMs))
+            if let transaction = order.transaction { json.field("transaction", transaction) }
+            if let group = order.group { json.field("group", group.description) }
+            if let coupon = order.coupon { json.field("coupon", coupon) }
+            if let refund { json.field("refund", refund) }
+        }
+    }
+
+    static func group(_ group: Group) -> [UInt8] {
+        JSONWriter.object { json in
+            json.field("group", group.id.description)
+            json.field("event", group.key.event)
+            json.field("sku", group.key.sku)
+            json.field("size", Int(group.size))
+            json.field("status", group.status.description)
+            json.field("price", group.priceFen)
+            json.field("leader", group.leader)
+            json.field("expires_at", rfc3339(ms: group.expiresAtMs))
+        }
+    }
+
+    static func coupon(_ coupon: Coupon) -> [UInt8] {
+        JSONWriter.object { json in
+            json.field("coupon", coupon.code.description)
+            json.field("batch", coupon.batch)
+            json.field("user", coupon.owner)
+            json.field("value", coupon.valueFen)
+            json.field("min_spend", coupon.minSpendFen)
+            json.field("claimed_at", rfc3339(ms: coupon.claimedAtMs))
+            json.field("expires_at", rfc3339(ms: coupon.expiresAtMs))
+        }
+    }
+
+    /// A stored change as the feed sends it: `{"id", "type", "at", "data"}`.
+    public static func event(_ change: StoredChange) -> [UInt8] {
+        var json = JSONWriter(capacity: change.data.count + 96)
+        write(change, into: &json)
+        return json.bytes
+    }
+
+    /// Writes `change` as an element of the array `json` is in (or as the document).
+    public static func write(_ change: StoredChange, into json: inout JSONWriter) {
+        json.object { json in
+            json.field("id", change.id)
+            json.field("type", change.type)
+            json.field("at", rfc3339(ms: change.atMs))
+            json.rawField("data", json: change.data)
+        }
+    }
+}

@@ -1,0 +1,206 @@
+// The change feed (contract §6): every change the shards decide becomes zero or more change
+// events, written by the journal in the same transaction as the change itself (a transactional
+// outbox), numbered by SQLite in strictly increasing order. What an event says (its type and
+// its JSON) is the engine's business: it hands the journal a `ChangeFeedRenderer`. The journal
+// only stores the bytes and reads them back, in id order.
+
+import CSQLite
+import Foundation
+import InventoryActor
+import Synchronization
+
+/// One event of the change feed as the engine renders it, before it has an id.
+public struct ChangeEvent: Sendable, Equatable {
+    /// `order.created`, `order.paid`, ...
+    public var type: String
+    /// When it happened, ms since the epoch.
+    public var atMs: Int64
+    /// The `data` object, as JSON.
+    public var data: [UInt8]
+
+    /// An event.
+    public init(type: String, atMs: Int64, data: [UInt8]) {
+        self.type = type
+        self.atMs = atMs
+        self.data = data
+    }
+}
+
+/// Turns a shard's change into the feed's events. Called on the journal's writer thread while
+/// the change's transaction is open: it must be quick and must not block.
+public protocol ChangeFeedRenderer: Sendable {
+    /// The events `change` produces, in order; none for a change the feed does not report.
+    func events(for change: InventoryChange) -> [ChangeEvent]
+}
+
+/// A change event as stored: its id, strictly increasing across restarts and pruning.
+public struct StoredChange: Sendable, Equatable {
+    /// The feed's sequence number.
+    public var id: Int64
+    /// The event's type.
+    public var type: String
+    /// When it happened, ms since the epoch.
+    public var atMs: Int64
+    /// The `data` object, as JSON.
+    public var data: [UInt8]
+
+    /// A stored change.
+    public init(id: Int64, type: String, atMs: Int64, data: [UInt8]) {
+        self.id = id
+        self.type = type
+        self.atMs = atMs
+        self.data = data
+    }
+}
+
+/// A webhook delivery given up after `give_up_after`, kept for ops (`OUTBOX`).
+public struct ParkedDelivery: Sendable, Equatable {
+    /// The receiver.
+    public var url: String
+    /// The change that was not delivered.
+    public var changeID: Int64
+    /// Its type.
+    public var type: String
+    /// Attempts made.
+    public var attempts: Int
+    /// What the last attempt got.
+    public var lastError: String
+    /// When it was parked, ms since the epoch.
+    public var atMs: Int64
+
+    /// A parked delivery.
+    public init(url: String, changeID: Int64, type: String, attempts: Int, lastError: String, atMs: Int64) {
+        self.url = url
+        self.changeID = changeID
+        self.type = type
+        self.attempts = attempts
+        self.lastError = lastError
+        self.atMs = atMs
+    }
+}
+
+/// An order as the journal holds it, for the admin listing and the export.
+public struct StoredOrder: Sendable, Equatable {
+    /// The order as last recorded.
+    public var order: Order
+    /// The refund transactions recorded against it (double charges to give back).
+    public var refunds: [String]
+}
+
+/// Reads the feed, the webhook progress and the orders from the database, on its own
+/// read-only connection: WAL lets it read while the writer writes, and it never takes the
+/// write lock. Each call reads one consistent snapshot. Blocking: call it off the event loops.
+public final class JournalReader: Sendable {
+    private let connection: Mutex<Connection?>
+    private let path: String
+
+    /// The prepared statements of one connection.
+    private final class Connection {
+        let database: SQLiteDatabase
+        let changes: SQLiteStatement
+        let lastChange: SQLiteStatement
+        let orders: SQLiteStatement
+        let refunds: SQLiteStatement
+
+        init(path: String) throws(SQLiteError) {
+            database = try SQLiteDatabase(path: path, flags: [.readOnly, .noMutex])
+            try database.setBusyTimeout(milliseconds: JournalStore.busyTimeoutMs)
+            changes = try database.prepare("SELECT id, type, at_ms, data FROM changes WHERE id > ?1 ORDER BY id LIMIT ?2")
+            lastChange = try database.prepare("SELECT coalesce(max(id), 0), count(*), min(at_ms) FROM changes WHERE id > ?1")
+            orders = try database.prepare(
+                """
+                SELECT id, event, sku, user, qty, amount, discount, created_ms, expires_ms, status, txn, group_id, coupon
+                FROM orders
+                WHERE id > ?1 AND (?2 IS NULL OR event = ?2) AND (?3 IS NULL OR status = ?3) AND created_ms >= ?4
+                ORDER BY id LIMIT ?5
+                """)
+            refunds = try database.prepare("SELECT txn FROM refunds WHERE order_id = ?1 ORDER BY at_ms")
+        }
+    }
+
+    /// A reader of the journal in `directory` (opened at the first read: the file may not exist yet).
+    public init(directory: String) {
+        self.path = Journal.databasePath(directory)
+        self.connection = Mutex(nil)
+    }
+
+    private func withConnection<T: Sendable>(_ body: (Connection) throws(SQLiteError) -> T) throws(SQLiteError) -> T {
+        try connection.withLock { (held: inout Connection?) throws(SQLiteError) -> T in
+            let open: Connection
+            if let held { open = held } else {
+                open = try Connection(path: path)
+                held = open
+            }
+            try open.database.exec("BEGIN")
+            defer { try? open.database.exec("COMMIT") }
+            return try body(open)
+        }
+    }
+
+    /// Up to `limit` changes with an id above `after`, in id order.
+    public func changes(after: Int64, limit: Int) throws(SQLiteError) -> [StoredChange] {
+        try withConnection { (connection) throws(SQLiteError) -> [StoredChange] in
+            let statement = connection.changes
+            defer { statement.reset() }
+            try statement.bind(after, at: 1)
+            try statement.bind(Int64(limit), at: 2)
+            var changes: [StoredChange] = []
+            while try statement.step() {
+                changes.append(StoredChange(
+                    id: statement.int64(at: 0), type: statement.string(at: 1) ?? "", atMs: statement.int64(at: 2),
+                    data: Array((statement.string(at: 3) ?? "").utf8)))
+            }
+            return changes
+        }
+    }
+
+    /// The backlog past `after`: the newest id (0: none), how many, and the oldest one's time.
+    public func backlog(after: Int64) throws(SQLiteError) -> (lastID: Int64, count: Int, oldestAtMs: Int64?) {
+        try withConnection { (connection) throws(SQLiteError) in
+            let statement = connection.lastChange
+            defer { statement.reset() }
+            try statement.bind(after, at: 1)
+            guard try statement.step() else { return (0, 0, nil) }
+            return (statement.int64(at: 0), Int(statement.int64(at: 1)), statement.isNull(at: 2) ? nil : statement.int64(at: 2))
+        }
+    }
+
+    /// Up to `limit` orders with an id above `after`, in id order, of `event` and `status` if
+    /// given, created at or after `sinceMs`; each with its refund transactions.
+    public func orders(event: String?, status: OrderStatus?, sinceMs: Int64 = .min, after: OrderID?, limit: Int) throws(SQLiteError) -> [StoredOrder] {
+        try withConnection { (connection) throws(SQLiteError) -> [StoredOrder] in
+            let statement = connection.orders
+            defer { statement.reset() }
+            // Ids are stored as the bit pattern of the unsigned id: compare in that order.
+            try statement.bind(after.map { Int64(bitPattern: $0.rawValue) } ?? .min, at: 1)
+            try statement.bind(event, at: 2)
+            if let status { try statement.bind(Int64(status.rawValue), at: 3) } else { try statement.bindNull(at: 3) }
+            try statement.bind(sinceMs, at: 4)
+            try statement.bind(Int64(limit), at: 5)
+            var rows: [StoredOrder] = []
+            while try statement.step() {
+                let id = OrderID(rawValue: UInt64(bitPattern: statement.int64(at: 0)))
+                let rawStatus = statement.int64(at: 9)
+                guard let status = UInt8(exactly: rawStatus).flatMap(OrderStatus.init(rawValue:)),
+                    let qty = Int32(exactly: statement.int64(at: 4))
+                else { throw SQLiteError(code: SQLITE_CORRUPT, message: "\(path): order \(id) has status \(rawStatus)") }
+                let order = Order(
+                    id: id, key: LedgerKey(event: statement.string(at: 1) ?? "", sku: statement.string(at: 2) ?? ""),
+                    user: statement.string(at: 3) ?? "", qty: qty, amountFen: statement.int64(at: 5),
+                    discountFen: statement.int64(at: 6), createdAtMs: statement.int64(at: 7), expiresAtMs: statement.int64(at: 8),
+                    status: status, transaction: statement.string(at: 10),
+                    group: statement.isNull(at: 11) ? nil : GroupID(rawValue: UInt64(bitPattern: statement.int64(at: 11))),
+                    coupon: statement.string(at: 12))
+                rows.append(StoredOrder(order: order, refunds: []))
+            }
+            for index in rows.indices where rows[index].order.status == .paid || rows[index].order.status == .formed
+                || rows[index].order.status == .refundPending {
+                let refunds = connection.refunds
+                defer { refunds.reset() }
+                try refunds.bind(Int64(bitPattern: rows[index].order.id.rawValue), at: 1)
+                while try refunds.step() { rows[index].refunds.append(refunds.string(at: 0) ?? "") }
+            }
+            return rows
+        }
+    }
+}

@@ -1,0 +1,117 @@
+import FlashSaleTestKit
+import Foundation
+import Testing
+
+@testable import FlashSale
+@testable import FlashSaleHTTP
+@testable import InventoryActor
+
+/// The change feed through the admin API (contract §6 pull, §7 auth and orders): every change
+/// appears once as its event, in id order, with the order's user; the admin token guards every
+/// admin route; the listing pages through the durable orders.
+@Suite struct ChangeFeedAndAdminTests {
+    static let nowMs: Int64 = 1_795_000_000_000
+
+    static func withEngine(_ body: (TestEngine) async throws -> Void) async throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let coupons = [CouponBatchConfig(
+            id: "c1", total: 10, valueFen: 100, minSpendFen: 0, perUser: 1, perIP: 10,
+            startsAtMs: nowMs - 60_000, endsAtMs: nowMs + 3_600_000, validForMs: 3_600_000)]
+        let config = makeTestConfig(dataDirectory: directory.path, nowMs: nowMs, stock: 10, limitPerUser: 2, coupons: coupons)
+        let world = try await TestEngine.start(config: config, clock: ManualClock(startMs: nowMs))
+        try await body(world)
+        await world.stop()
+    }
+
+    static func admin(_ world: TestEngine, _ path: String, query: String = "", token: String? = TestSecrets.admin) async -> APIResponse {
+        var request = APIRequest(method: "GET", path: path, authorization: token.map { "Bearer " + $0 })
+        request.query = query
+        return await world.api.respond(to: request)
+    }
+
+    @Test func everyChangeAppearsOnceInIDOrderWithItsUser() async throws {
+        try await Self.withEngine { world in
+            let first = try #require(await world.order("u1").json["order"]?.stringValue)
+            let second = try #require(await world.order("u2").json["order"]?.stringValue)
+            #expect(await world.pay(order: first, transaction: "t1", amount: 990).status == 200)
+            #expect(await world.pay(order: first, transaction: "t2", amount: 990).json["refund"]?.stringValue == "t2")
+            var cancel = APIRequest(method: "POST", path: "/v1/orders/\(second)/cancel", authorization: world.bearer("u2"))
+            cancel.clientIP = "10.0.0.2"
+            #expect(await world.respond(to: cancel).status == 200)
+            #expect(await world.claim("u3").status == 201)
+
+            let page = await Self.admin(world, "/v1/admin/changes", query: "after=0&limit=1000")
+            #expect(page.status == 200)
+            let changes = page.json["changes"]?.arrayValue ?? []
+            #expect(changes.compactMap { $0["type"]?.stringValue } == [
+                "order.created", "order.created", "order.paid", "payment.refund", "order.canceled", "coupon.claimed",
+            ])
+            let ids = changes.compactMap { $0["id"]?.intValue }
+            #expect(ids == ids.sorted() && Set(ids).count == ids.count, "ids strictly increase: \(ids)")
+            #expect(page.json["next"]?.intValue == ids.last)
+            #expect(changes[0]["data"]?["order"]?.stringValue == first)
+            #expect(changes[0]["data"]?["user"]?.stringValue == "u1")
+            #expect(changes[2]["data"]?["status"]?.stringValue == "paid")
+            #expect(changes[3]["data"]?["refund"]?.stringValue == "t2")
+            #expect(changes[5]["data"]?["user"]?.stringValue == "u3")
+            #expect(changes.allSatisfy { $0["at"]?.stringValue == rfc3339(ms: Self.nowMs) })
+
+            // Paging: after the third, two at a time.
+            let next = await Self.admin(world, "/v1/admin/changes", query: "after=\(ids[2])&limit=2")
+            #expect(next.json["changes"]?.arrayValue?.compactMap { $0["id"]?.intValue } == Array(ids[3...4]))
+            #expect(next.json["next"]?.intValue == ids[4])
+            let end = await Self.admin(world, "/v1/admin/changes", query: "after=\(ids.last!)")
+            #expect(end.json["changes"]?.arrayValue?.isEmpty == true)
+            #expect(end.json["next"]?.intValue == ids.last, "an empty page keeps the cursor")
+        }
+    }
+
+    @Test(arguments: ["/v1/admin/changes", "/v1/admin/orders"])
+    func adminRoutesNeedTheAdminToken(path: String) async throws {
+        try await Self.withEngine { world in
+            #expect(await Self.admin(world, path, token: nil).status == 401)
+            #expect(await Self.admin(world, path, token: "wrong-admin-token-0123").status == 401)
+            #expect(await Self.admin(world, path, token: TestSecrets.admin + "x").status == 401)
+            let buyer = String(world.bearer("u1").dropFirst("Bearer ".count))
+            #expect(await Self.admin(world, path, token: buyer).status == 401, "a buyer's token is not the admin's")
+            let refused = await Self.admin(world, path, token: nil)
+            #expect(refused.errorCode == "unauthorized")
+            #expect(await Self.admin(world, path).status == 200)
+        }
+    }
+
+    @Test(arguments: [
+        ("/v1/admin/changes", "limit=0"), ("/v1/admin/changes", "limit=1001"), ("/v1/admin/changes", "after=-1"),
+        ("/v1/admin/changes", "after=x"), ("/v1/admin/changes", "cursor=3"), ("/v1/admin/changes", "after=1&after=2"),
+        ("/v1/admin/changes", "after=%zz"), ("/v1/admin/orders", "status=shipped"), ("/v1/admin/orders", "after=42"),
+        ("/v1/admin/orders", "limit=abc"),
+    ])
+    func badQueriesAreRefusedByName(path: String, query: String) async throws {
+        try await Self.withEngine { world in
+            let response = await Self.admin(world, path, query: query)
+            #expect(response.status == 400, "\(path)?\(query): \(response.status)")
+            #expect(response.errorCode == "bad_request")
+        }
+    }
+
+    @Test func ordersArePagedWithTheirUserAndFiltered() async throws {
+        try await Self.withEngine { world in
+            var ids: [String] = []
+            for user in ["u1", "u2", "u3"] { ids.append(try #require(await world.order(user).json["order"]?.stringValue)) }
+            #expect(await world.pay(order: ids[1], transaction: "t1", amount: 990).status == 200)
+            let all = await Self.admin(world, "/v1/admin/orders", query: "event=e1&limit=2")
+            let firstPage = all.json["orders"]?.arrayValue ?? []
+            #expect(firstPage.count == 2)
+            let cursor = try #require(all.json["next"]?.stringValue)
+            let rest = await Self.admin(world, "/v1/admin/orders", query: "event=e1&after=\(cursor)")
+            let listed = (firstPage + (rest.json["orders"]?.arrayValue ?? [])).compactMap { $0["order"]?["order"]?.stringValue }
+            #expect(Set(listed) == Set(ids) && listed.count == 3)
+            #expect(rest.json["next"] == .null, "a short page is the last")
+            let paid = await Self.admin(world, "/v1/admin/orders", query: "status=paid")
+            #expect(paid.json["orders"]?.arrayValue?.compactMap { $0["order"]?["user"]?.stringValue } == ["u2"])
+            let other = await Self.admin(world, "/v1/admin/orders", query: "event=nope")
+            #expect(other.json["orders"]?.arrayValue?.isEmpty == true)
+        }
+    }
+}
