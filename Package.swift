@@ -10,6 +10,7 @@ let package = Package(
         .library(name: "FlashSaleJournal", targets: ["FlashSaleJournal"]),
         .library(name: "FlashSaleHTTP", targets: ["FlashSaleHTTP"]),
         .library(name: "FlashSaleOps", targets: ["FlashSaleOps"]),
+        .library(name: "FlashSaleWebhooks", targets: ["FlashSaleWebhooks"]),
         .library(name: "InventoryActor", targets: ["InventoryActor"]),
     ],
     dependencies: [
@@ -22,6 +23,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
     ],
     targets: [
         // The stock core: synchronous ledgers and the actors that own them. No I/O.
@@ -82,6 +84,21 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // The change feed pushed to the shop's receivers (contract §6): an adapter over the
+        // engine's feed reads, with a maintained HTTP client.
+        .target(
+            name: "FlashSaleWebhooks",
+            dependencies: [
+                "FlashSale",
+                "FlashSaleJournal",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+            ]
+        ),
         .executableTarget(
             name: "flashsaled",
             dependencies: [
@@ -89,6 +106,8 @@ let package = Package(
                 "FlashSaleHTTP",
                 "FlashSaleJournal",
                 "FlashSaleOps",
+                "FlashSaleWebhooks",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 "InventoryActor",
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -169,6 +188,8 @@ let package = Package(
                 "FlashSaleOps",
                 "InventoryActor",
                 "FlashSaleTestKit",
+                "FlashSaleWebhooks",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

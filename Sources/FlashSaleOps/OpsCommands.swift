@@ -20,6 +20,7 @@ enum OpsCommands {
         OpsCommand(name: "RESUME", arity: 1...1, needsAuth: true) { context, arguments in await setPaused(context, arguments[0], false) },
         OpsCommand(name: "CHECKPOINT", arity: 0...0, needsAuth: true, run: checkpoint),
         OpsCommand(name: "WATCH", arity: 1...2, needsAuth: false, run: watch),
+        OpsCommand(name: "OUTBOX", arity: 0...0, needsAuth: false, run: outbox),
         OpsCommand(name: "QUIT", arity: 0...0, needsAuth: false, usesEngine: false) { _, _ in OpsOutcome(reply: .ok("bye"), effect: .close) },
     ])
 
@@ -98,6 +99,23 @@ enum OpsCommands {
         stats.append(("groups_formed", await context.engine.groupsFormedTotal()))
         stats.append(("checkpoint_seq", Int(context.engine.journal?.checkpointSeq ?? 0)))
         return OpsOutcome(reply: .list(stats.map { "stat \($0.0)=\($0.1)" }))
+    }
+
+    /// `OUTBOX`: each receiver's progress, then the parked deliveries (contract §4).
+    static func outbox(_ context: OpsContext, _ arguments: [String]) async -> OpsOutcome {
+        let engine = context.engine
+        var lines: [String] = []
+        for receiver in engine.outbox.snapshot {
+            var pending = 0
+            if case .success(let backlog) = await engine.changeBacklog(after: receiver.deliveredThrough) { pending = backlog.count }
+            lines.append(
+                "webhook url=\(OpsReply.word(receiver.url)) delivered_through=\(receiver.deliveredThrough) pending=\(pending) "
+                    + "parked=\(receiver.parked) last_error=\(receiver.lastError.isEmpty ? "none" : OpsReply.word(receiver.lastError))")
+        }
+        for parked in engine.outbox.parked {
+            lines.append("parked id=\(parked.changeID) type=\(parked.type) url=\(OpsReply.word(parked.url)) attempts=\(parked.attempts)")
+        }
+        return OpsOutcome(reply: .list(lines))
     }
 
     // MARK: Auth

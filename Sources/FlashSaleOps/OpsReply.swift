@@ -53,6 +53,12 @@ public enum OpsReply: Sendable, Equatable {
     // MARK: Shared line shapes
 
     /// `sku=S total=N available=N reserved=N sold=N`
+    /// `text` as one `key=value` value: no spaces or control characters (each becomes `_`),
+    /// at most 200 bytes.
+    static func word(_ text: String) -> String {
+        String(String.UnicodeScalarView(text.unicodeScalars.prefix(200).map { $0.value <= 0x20 || $0.value == 0x7f ? "_" : $0 }))
+    }
+
     static func stock(sku: String, _ counters: StockCounters) -> String {
         "sku=\(sku) \(counters)"
     }

@@ -42,6 +42,7 @@ enum FlashSaleDaemon {
         let services: [any Service] = [
             JournalService(engine: engine, logger: logger),
             EngineService(engine: engine, dataDirectory: config.dataDirectory, checkpointIntervalMs: config.journal.checkpointIntervalMs, logger: logger),
+            WebhookService(engine: engine, feed: config.feed, logger: logger),
             HTTPService(server: server, address: config.http, onListening: { _ in listening.set() }),
             // After the journal and engine: shuts down before them, so no ops write races the final checkpoint.
             OpsService(server: ops, address: config.ops, onListening: { _ in listening.set() }),

@@ -1,6 +1,8 @@
 import FlashSale
 import FlashSaleHTTP
 import FlashSaleJournal
+import FlashSaleWebhooks
+import AsyncHTTPClient
 import InventoryActor
 import Logging
 import ServiceLifecycle
@@ -95,5 +97,30 @@ struct JournalService: Service {
             }
         }
         await journal.close()
+    }
+}
+
+/// Pushes the change feed to the `webhooks[]` receivers once the engine has recovered, until
+/// graceful shutdown; then shuts its HTTP client down. Listed after the engine's service, so it
+/// stops before the journal closes (it journals each receiver's cursor).
+struct WebhookService: Service {
+    let engine: SaleEngine
+    let dispatcher: WebhookDispatcher
+    let client: HTTPClient
+
+    /// A service delivering `feed` for `engine`.
+    init(engine: SaleEngine, feed: FeedConfig, logger: Logger) {
+        self.engine = engine
+        self.client = WebhookDispatcher.makeClient()
+        self.dispatcher = WebhookDispatcher(engine: engine, feed: feed, client: client, logger: logger)
+    }
+
+    func run() async throws {
+        await cancelWhenGracefulShutdown {
+            // Deliveries start from the recovered cursors.
+            while !engine.isReady && !Task.isCancelled { try? await Task.sleep(for: .milliseconds(50)) }
+            await dispatcher.run()
+        }
+        try await client.shutdown()
     }
 }
