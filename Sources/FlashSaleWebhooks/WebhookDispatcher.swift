@@ -37,7 +37,7 @@ public struct WebhookTiming: Sendable {
 /// holds only its own task. The backlog lives in the database, bounded by `changes.retention`.
 public final class WebhookDispatcher: Sendable {
     let engine: SaleEngine
-    let feed: FeedConfig
+    public let feed: FeedConfig
     let client: HTTPClient
     let timing: WebhookTiming
     let logger: Logger

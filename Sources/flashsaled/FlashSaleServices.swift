@@ -116,10 +116,15 @@ struct WebhookService: Service {
     }
 
     func run() async throws {
-        await cancelWhenGracefulShutdown {
-            // Deliveries start from the recovered cursors.
-            while !engine.isReady && !Task.isCancelled { try? await Task.sleep(for: .milliseconds(50)) }
-            await dispatcher.run()
+        if dispatcher.feed.receivers.isEmpty {
+            // Nothing to deliver: a service that returned early would stop the daemon.
+            try? await gracefulShutdown()
+        } else {
+            await cancelWhenGracefulShutdown {
+                // Deliveries start from the recovered cursors.
+                while !engine.isReady && !Task.isCancelled { try? await Task.sleep(for: .milliseconds(50)) }
+                await dispatcher.run()
+            }
         }
         try await client.shutdown()
     }

@@ -22,7 +22,7 @@ import Testing
         var timing = WebhookTiming()
         timing.backoffBaseMs = 20
         timing.backoffCapMs = 100
-        timing.requestTimeoutMs = 300
+        timing.requestTimeoutMs = 2_000
         timing.idlePollMs = 10
         return timing
     }
@@ -63,9 +63,12 @@ import Testing
         let first = try #require(await world.engine.order("u1").json["order"]?.stringValue)
         _ = await world.engine.order("u2")
         #expect(await world.engine.pay(order: first, transaction: "t1", amount: 990).status == 200)
-        try await pollUntil { receiver.accepted.count >= 3 }
-        let deliveries = receiver.accepted
-        #expect(deliveries.map(\.id) == deliveries.map(\.id).sorted() && Set(deliveries.map(\.id)).count == 3)
+        try await pollUntil { Set(receiver.accepted.map(\.id)).count >= 3 }
+        // At least once: an answer lost to a timeout on a loaded machine is sent again; the
+        // first of each id is what a deduping receiver keeps.
+        var seen: Set<Int64> = []
+        let deliveries = receiver.accepted.filter { seen.insert($0.id).inserted }
+        #expect(deliveries.map(\.id) == deliveries.map(\.id).sorted() && deliveries.count == 3)
         for delivery in deliveries {
             var mac = HMAC<SHA256>(key: SymmetricKey(data: Array(Self.secret.utf8)))
             mac.update(data: Array("\(delivery.timestamp)\n\(delivery.id)\n".utf8) + delivery.body)
@@ -90,7 +93,7 @@ import Testing
         #expect(await world.engine.pay(order: first, transaction: "t1", amount: 990).status == 200)
         try await pollUntil { receiver.accepted.count >= 1 }
         try await pollUntil { world.engine.engine.outbox.receiver(receiver.url)?.deliveredThrough == 2 }
-        #expect(try receiver.accepted.map { try JSONParser.parse($0.body)["type"]?.stringValue } == ["order.paid"])
+        #expect(try Set(receiver.accepted.map { try JSONParser.parse($0.body)["type"]?.stringValue }) == ["order.paid"])
         try await world.stop()
         try await receiver.close()
     }
@@ -104,13 +107,19 @@ import Testing
             default: .status(200)
             }
         }
-        let world = try await World(receivers: [Self.receiver(receiver)])
+        var timing = Self.timing
+        timing.requestTimeoutMs = 300
+        let world = try await World(receivers: [Self.receiver(receiver)], timing: timing)
         _ = await world.engine.order("u1")
         try await pollUntil { receiver.accepted.count == 1 }
-        #expect(receiver.deliveries.count == 3)
+        // (On a loaded machine a 200 may also miss the 300 ms timeout: then it is sent again.)
+        #expect(receiver.deliveries.count >= 3)
         #expect(Set(receiver.deliveries.map(\.id)).count == 1, "the same change each time")
+        #expect(receiver.deliveries[0].answered == false && receiver.deliveries[1].answered == false)
+        // The client reads the 200 after the receiver counted it.
+        try await pollUntil { world.engine.engine.outbox.receiver(receiver.url)?.delivered == 1 }
         let figures = try #require(world.engine.engine.outbox.receiver(receiver.url))
-        #expect(figures.failedAttempts == 2 && figures.delivered == 1 && figures.lastError.isEmpty)
+        #expect(figures.failedAttempts >= 2 && figures.lastError.isEmpty)
         try await world.stop()
         try await receiver.close()
     }
