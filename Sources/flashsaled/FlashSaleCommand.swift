@@ -12,7 +12,7 @@ struct FlashSaleCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "flashsaled",
         abstract: "FlashSale: a flash-sale engine that never sells stock it does not have.",
-        subcommands: [Serve.self, Token.self],
+        subcommands: [Serve.self, Token.self, Export.self],
         defaultSubcommand: Serve.self)
 }
 
@@ -97,5 +97,41 @@ struct Token: ParsableCommand {
         let token = BuyerTokenIssuer(secret: settings.secrets.userToken)
             .mint(user: user, nowSeconds: SystemClock().nowMs() / 1000, ttlSeconds: ttl)
         print(token)
+    }
+}
+
+struct Export: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Print every order of a data directory as CSV or NDJSON (finance reconciliation).",
+        discussion: """
+            Reads the database read-only, from a stopped daemon's data directory or a running one's.
+            Each order comes with its status (paid, refund_pending, ...) and the transactions of any
+            double charge to give back (refunds).
+            """)
+
+    @Option(help: "Data directory (holds the SQLite database).")
+    var data: String
+    @Option(help: "Only this event's orders.")
+    var event: String?
+    @Option(help: "Only orders created at or after this time (RFC 3339, or a UTC date such as 2026-12-06).")
+    var since: String?
+    @Option(help: "Output format: csv or ndjson.")
+    var format: String
+
+    func validate() throws {
+        guard OrderExport.Format(rawValue: format) != nil else { throw ValidationError("--format must be csv or ndjson") }
+        if let since, OrderExport.time(since) == nil {
+            throw ValidationError("--since must be an RFC 3339 time (2026-12-06T20:00:00+08:00) or a date (2026-12-06)")
+        }
+        guard FileManager.default.fileExists(atPath: data + "/flashsale.db") else {
+            throw ValidationError("no flashsale.db in \(data)")
+        }
+    }
+
+    func run() throws {
+        let exported = try OrderExport.run(
+            directory: data, event: event, sinceMs: since.flatMap(OrderExport.time), format: OrderExport.Format(rawValue: format)!
+        ) { line in print(line) }
+        FileHandle.standardError.write(Data("\(exported) orders\n".utf8))
     }
 }

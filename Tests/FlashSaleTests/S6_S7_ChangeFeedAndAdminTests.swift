@@ -115,3 +115,34 @@ import Testing
         }
     }
 }
+
+/// `flashsaled export`: the durable orders, with their refunds, as CSV or NDJSON.
+@Suite struct OrderExportTests {
+    @Test func csvAndNDJSONListEveryOrderWithItsRefunds() async throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let nowMs = ChangeFeedAndAdminTests.nowMs
+        let config = makeTestConfig(dataDirectory: directory.path, nowMs: nowMs, stock: 10, limitPerUser: 2)
+        let world = try await TestEngine.start(config: config, clock: ManualClock(startMs: nowMs))
+        let first = try #require(await world.order("u1").json["order"]?.stringValue)
+        _ = await world.order("u2")
+        #expect(await world.pay(order: first, transaction: "t1", amount: 990).status == 200)
+        #expect(await world.pay(order: first, transaction: "t,2", amount: 990).status == 200)
+        await world.stop()
+
+        var csv: [String] = []
+        #expect(try OrderExport.run(directory: directory.path, event: "e1", sinceMs: nil, format: .csv) { csv.append($0) } == 2)
+        #expect(csv[0] == OrderExport.csvColumns.joined(separator: ","))
+        let paidLine = try #require(csv.first { $0.hasPrefix(first + ",") })
+        #expect(paidLine.contains(",u1,1,paid,990,0,"))
+        #expect(paidLine.hasSuffix(",t1,,,\"t,2\""), "the double charge's transaction, quoted: \(paidLine)")
+        var lines: [String] = []
+        try OrderExport.run(directory: directory.path, event: nil, sinceMs: nowMs + 1, format: .ndjson) { lines.append($0) }
+        #expect(lines.isEmpty, "nothing created after --since")
+        try OrderExport.run(directory: directory.path, event: nil, sinceMs: nil, format: .ndjson) { lines.append($0) }
+        let parsed = try lines.map { try JSONParser.parse(Array($0.utf8)) }
+        #expect(parsed.compactMap { $0["order"]?["user"]?.stringValue }.sorted() == ["u1", "u2"])
+        #expect(parsed.first { $0["order"]?["order"]?.stringValue == first }?["refunds"]?.arrayValue?.compactMap(\.stringValue) == ["t,2"])
+        #expect(OrderExport.csvField("=cmd()") == "'=cmd()", "no formula in a spreadsheet")
+    }
+}

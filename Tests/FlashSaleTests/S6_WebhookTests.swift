@@ -7,6 +7,7 @@ import Testing
 @testable import FlashSale
 @testable import FlashSaleHTTP
 @testable import FlashSaleJournal
+@testable import FlashSaleOps
 @testable import FlashSaleWebhooks
 @testable import InventoryActor
 
@@ -151,6 +152,16 @@ import Testing
         _ = await world.engine.order("u2")
         try await pollUntil { receiver.accepted.count == 1 }
         #expect(receiver.accepted[0].id > parked.changeID)
+        try await pollUntil { world.engine.engine.outbox.receiver(receiver.url)?.deliveredThrough == receiver.accepted[0].id }
+        // Ops sees the receiver and the parked delivery (contract §4 OUTBOX).
+        let ops = OpsServer(engine: world.engine.engine, watchHub: StockWatchHub(), opsSecret: TestSecrets.ops, logger: TestEngine.logger)
+        let port = try await ops.start(host: "127.0.0.1", port: 0)
+        let lines = try await OpsTestClient.with(port: port) { try await $0.list("OUTBOX") }
+        await ops.shutdown()
+        #expect(lines == [
+            "webhook url=\(receiver.url) delivered_through=\(receiver.accepted[0].id) pending=0 parked=1 last_error=none",
+            "parked id=\(parked.changeID) type=order.created url=\(receiver.url) attempts=\(parked.attempts)",
+        ])
         try await world.stop(keeping: true)
         defer { world.directory.remove() }
         // Parked deliveries are journaled, for OUTBOX after a restart.
