@@ -7,6 +7,781 @@ openapi: 3.1.0
 info:
   title: FlashSale
   version: "2"
-paths: {}
+  summary: Seckill, group-buy and coupon sales behind one HTTP API.
+  description: |
+    The buyer API of `flashsaled`, its payment-notification endpoint, its admin reads and its
+    health checks. docs/API.md explains each call, the order of its checks and the signatures;
+    this file is served by the daemon at `GET /openapi.yaml`.
+
+    Money is integer fen (990 = 9.90 yuan). Times are RFC 3339 UTC with whole seconds.
+    Every error is `{"error": "<code>", "message": "<text>"}`. Every 2xx is durable.
+  license:
+    name: Proprietary
+servers:
+  - url: http://127.0.0.1:8080
+    description: the demo daemon (`scripts/run-demo.sh`)
+tags:
+  - name: events
+    description: Public sale pages (no token).
+  - name: orders
+    description: Seckill orders (buyer token).
+  - name: groups
+    description: Group-buy (buyer token).
+  - name: coupons
+    description: Coupon drops (buyer token).
+  - name: payments
+    description: Payment notifications from the payment provider (signed, no buyer token).
+  - name: admin
+    description: The shop's back office (admin token).
+  - name: health
+    description: Probes and metrics.
+
+components:
+  securitySchemes:
+    buyerToken:
+      type: http
+      scheme: bearer
+      bearerFormat: JWT
+      description: A JWT signed HS256 with `secrets.user_token`; `sub` is the user id, `exp` is required.
+    adminToken:
+      type: http
+      scheme: bearer
+      description: The config's `secrets.admin`.
+
+  parameters:
+    EventID:
+      name: event
+      in: path
+      required: true
+      description: An event id.
+      schema: { $ref: "#/components/schemas/ID" }
+      examples:
+        demo: { value: demo }
+        group: { value: demo-group }
+    OrderID:
+      name: order
+      in: path
+      required: true
+      description: An order id (`o` then 1 to 16 lowercase hex digits).
+      schema: { type: string, pattern: "^o[0-9a-f]{1,16}$" }
+    GroupID:
+      name: group
+      in: path
+      required: true
+      description: A group id (`g` then 1 to 16 lowercase hex digits).
+      schema: { type: string, pattern: "^g[0-9a-f]{1,16}$" }
+    BatchID:
+      name: batch
+      in: path
+      required: true
+      description: A coupon batch id.
+      schema: { $ref: "#/components/schemas/ID" }
+      examples:
+        demo: { value: demo-coupon }
+    IdempotencyKey:
+      name: Idempotency-Key
+      in: header
+      required: false
+      description: |
+        1 to 64 visible ASCII characters. A repeat by the same user with the same key within 24 h
+        gets the first answer; the same key on another request is `422 idempotency_mismatch`.
+      schema: { type: string, pattern: "^[\\x21-\\x7e]{1,64}$" }
+
+  headers:
+    RetryAfter:
+      description: Whole seconds to wait before retrying (at least 1).
+      schema: { type: string, pattern: "^[0-9]+$" }
+    CacheControl:
+      description: "`public, max-age=1`: a CDN may keep the answer for a second."
+      schema: { type: string }
+    Allow:
+      description: The method the path takes.
+      schema: { type: string }
+
+  schemas:
+    ID:
+      type: string
+      pattern: "^[A-Za-z0-9._-]{1,64}$"
+    Time:
+      type: string
+      description: RFC 3339, UTC, whole seconds.
+      examples: ["2026-12-09T12:00:00Z"]
+    Fen:
+      type: integer
+      description: Money, in fen.
+    Error:
+      type: object
+      required: [error, message]
+      properties:
+        error:
+          type: string
+          enum:
+            - unauthorized
+            - rate_limited
+            - unknown_event
+            - unknown_sku
+            - unknown_order
+            - bad_request
+            - not_started
+            - ended
+            - paused
+            - limit_exceeded
+            - coupon_invalid
+            - sold_out
+            - order_closed
+            - unknown_group
+            - group_full
+            - group_closed
+            - already_member
+            - unknown_batch
+            - exhausted
+            - ip_limit_exceeded
+            - bad_signature
+            - stale
+            - replay
+            - amount_mismatch
+            - unavailable
+            - overloaded
+            - too_large
+            - not_found
+            - method_not_allowed
+            - idempotency_mismatch
+        message: { type: string }
+        starts_at:
+          $ref: "#/components/schemas/Time"
+          description: With `not_started`, when the sale opens.
+    EventSummary:
+      type: object
+      required: [id, kind, state, starts_at, ends_at]
+      properties:
+        id: { $ref: "#/components/schemas/ID" }
+        kind: { type: string, enum: [seckill, groupbuy] }
+        state: { type: string, enum: [scheduled, live, paused, ended] }
+        starts_at: { $ref: "#/components/schemas/Time" }
+        ends_at: { $ref: "#/components/schemas/Time" }
+    Item:
+      type: object
+      required: [sku, name, price, limit_per_user, total, available, reserved, sold]
+      properties:
+        sku: { $ref: "#/components/schemas/ID" }
+        name: { type: string }
+        price: { $ref: "#/components/schemas/Fen" }
+        group_price: { $ref: "#/components/schemas/Fen" }
+        group_size: { type: integer, minimum: 2, maximum: 50 }
+        limit_per_user: { type: integer, minimum: 1 }
+        total: { type: integer, minimum: 0 }
+        available: { type: integer, minimum: 0 }
+        reserved: { type: integer, minimum: 0 }
+        sold: { type: integer, minimum: 0 }
+    Event:
+      type: object
+      required: [id, kind, state, starts_at, ends_at, server_time, groups_formed, items]
+      properties:
+        id: { $ref: "#/components/schemas/ID" }
+        kind: { type: string, enum: [seckill, groupbuy] }
+        state: { type: string, enum: [scheduled, live, paused, ended] }
+        starts_at: { $ref: "#/components/schemas/Time" }
+        ends_at: { $ref: "#/components/schemas/Time" }
+        server_time: { $ref: "#/components/schemas/Time" }
+        groups_formed: { type: integer, minimum: 0 }
+        items:
+          type: array
+          items: { $ref: "#/components/schemas/Item" }
+    OrderStatus:
+      type: string
+      enum: [pending, paid, expired, canceled, refund_pending, formed]
+    Order:
+      type: object
+      required: [order, event, sku, qty, status, amount, discount, expires_at]
+      properties:
+        order: { type: string, pattern: "^o[0-9a-f]{1,16}$" }
+        event: { $ref: "#/components/schemas/ID" }
+        sku: { $ref: "#/components/schemas/ID" }
+        qty: { type: integer, minimum: 1 }
+        status: { $ref: "#/components/schemas/OrderStatus" }
+        amount:
+          $ref: "#/components/schemas/Fen"
+          description: What the buyer pays (price × qty − discount, never below 0).
+        discount: { $ref: "#/components/schemas/Fen" }
+        expires_at: { $ref: "#/components/schemas/Time" }
+    OrderRequest:
+      type: object
+      required: [sku, qty]
+      properties:
+        sku: { $ref: "#/components/schemas/ID" }
+        qty: { type: integer, minimum: 1, description: "1 up to the item's limit_per_user." }
+        coupon: { type: string, description: A claimed coupon of this buyer, to redeem. }
+    GroupRequest:
+      type: object
+      required: [sku]
+      properties:
+        sku: { $ref: "#/components/schemas/ID" }
+    Membership:
+      type: object
+      required: [group, order, event, sku, size, members, status, amount, expires_at, order_expires_at]
+      properties:
+        group: { type: string, pattern: "^g[0-9a-f]{1,16}$" }
+        order: { type: string, pattern: "^o[0-9a-f]{1,16}$" }
+        event: { $ref: "#/components/schemas/ID" }
+        sku: { $ref: "#/components/schemas/ID" }
+        size: { type: integer, minimum: 2, maximum: 50 }
+        members: { type: integer, minimum: 1 }
+        status: { type: string, enum: [open, formed, failed] }
+        amount: { $ref: "#/components/schemas/Fen" }
+        expires_at:
+          $ref: "#/components/schemas/Time"
+          description: The group's deadline.
+        order_expires_at:
+          $ref: "#/components/schemas/Time"
+          description: The member order's payment deadline.
+    Group:
+      type: object
+      required: [group, event, sku, size, members, paid, status, price, expires_at]
+      properties:
+        group: { type: string, pattern: "^g[0-9a-f]{1,16}$" }
+        event: { $ref: "#/components/schemas/ID" }
+        sku: { $ref: "#/components/schemas/ID" }
+        size: { type: integer, minimum: 2, maximum: 50 }
+        members: { type: integer, minimum: 0 }
+        paid: { type: integer, minimum: 0 }
+        status: { type: string, enum: [open, formed, failed] }
+        price: { $ref: "#/components/schemas/Fen" }
+        expires_at: { $ref: "#/components/schemas/Time" }
+    Coupon:
+      type: object
+      required: [coupon, batch, value, min_spend, expires_at]
+      properties:
+        coupon: { type: string }
+        batch: { $ref: "#/components/schemas/ID" }
+        value: { $ref: "#/components/schemas/Fen" }
+        min_spend: { $ref: "#/components/schemas/Fen" }
+        expires_at: { $ref: "#/components/schemas/Time" }
+    PaymentNotification:
+      type: object
+      required: [order, transaction, amount]
+      properties:
+        order: { type: string }
+        transaction: { type: string, minLength: 1 }
+        amount: { $ref: "#/components/schemas/Fen" }
+    PaymentAck:
+      type: object
+      required: [status]
+      properties:
+        status: { $ref: "#/components/schemas/OrderStatus" }
+        duplicate: { type: boolean, const: true, description: The same transaction was seen before. }
+        refund: { type: string, description: A second transaction paid a paid order; give it back. }
+        late: { type: boolean, const: true, description: Paid after expiry or cancel; the stock was taken again. }
+    FeedOrder:
+      type: object
+      description: An order as the change feed and the admin listing show it.
+      required: [order, event, sku, user, qty, status, amount, discount, created_at, expires_at]
+      properties:
+        order: { type: string, pattern: "^o[0-9a-f]{1,16}$" }
+        event: { $ref: "#/components/schemas/ID" }
+        sku: { $ref: "#/components/schemas/ID" }
+        user: { $ref: "#/components/schemas/ID" }
+        qty: { type: integer, minimum: 1 }
+        status: { $ref: "#/components/schemas/OrderStatus" }
+        amount: { $ref: "#/components/schemas/Fen" }
+        discount: { $ref: "#/components/schemas/Fen" }
+        created_at: { $ref: "#/components/schemas/Time" }
+        expires_at: { $ref: "#/components/schemas/Time" }
+        transaction: { type: string, description: The transaction that paid it. }
+        group: { type: string }
+        coupon: { type: string }
+        refund: { type: string, description: "In `payment.refund`: the transaction to give back." }
+    Change:
+      type: object
+      required: [id, type, at, data]
+      properties:
+        id: { type: integer, minimum: 1, description: Strictly increasing. }
+        type:
+          type: string
+          enum:
+            - order.created
+            - order.paid
+            - order.expired
+            - order.canceled
+            - order.formed
+            - order.refund_pending
+            - payment.refund
+            - group.formed
+            - group.failed
+            - coupon.claimed
+        at: { $ref: "#/components/schemas/Time" }
+        data:
+          type: object
+          description: The order (`order.*`, `payment.refund`), group (`group.*`) or coupon (`coupon.claimed`) after the change.
+    ChangePage:
+      type: object
+      required: [changes, next]
+      properties:
+        changes:
+          type: array
+          items: { $ref: "#/components/schemas/Change" }
+        next: { type: integer, minimum: 0, description: "Pass as `after` for the next page." }
+    OrderPage:
+      type: object
+      required: [orders, next]
+      properties:
+        orders:
+          type: array
+          items:
+            type: object
+            required: [order]
+            properties:
+              order: { $ref: "#/components/schemas/FeedOrder" }
+              refunds:
+                type: array
+                description: Transactions of double charges to give back.
+                items: { type: string }
+        next:
+          description: Pass as `after` for the next page; null on the last page.
+          oneOf:
+            - { type: string, pattern: "^o[0-9a-f]{1,16}$" }
+            - { type: "null" }
+    Status:
+      type: object
+      required: [status]
+      properties:
+        status: { type: string }
+
+  responses:
+    Error:
+      description: A refusal; `error` says which (docs/API.md lists every code with its status).
+      content:
+        application/json:
+          schema: { $ref: "#/components/schemas/Error" }
+    RetryLater:
+      description: "`rate_limited` (429): over the per-IP budget."
+      headers:
+        Retry-After: { $ref: "#/components/headers/RetryAfter" }
+      content:
+        application/json:
+          schema: { $ref: "#/components/schemas/Error" }
+    Unavailable:
+      description: "`unavailable`, `overloaded` or `paused`: nothing changed; retry."
+      headers:
+        Retry-After: { $ref: "#/components/headers/RetryAfter" }
+      content:
+        application/json:
+          schema: { $ref: "#/components/schemas/Error" }
+    MethodNotAllowed:
+      description: "`method_not_allowed`: the path takes another method."
+      headers:
+        Allow: { $ref: "#/components/headers/Allow" }
+      content:
+        application/json:
+          schema: { $ref: "#/components/schemas/Error" }
+
+paths:
+  /v1/events:
+    get:
+      tags: [events]
+      operationId: listEvents
+      summary: Events not yet ended, and those ended in the last 24 h.
+      security: []
+      responses:
+        "200":
+          description: The events.
+          headers:
+            Cache-Control: { $ref: "#/components/headers/CacheControl" }
+          content:
+            application/json:
+              schema:
+                type: object
+                required: [server_time, events]
+                properties:
+                  server_time: { $ref: "#/components/schemas/Time" }
+                  events:
+                    type: array
+                    items: { $ref: "#/components/schemas/EventSummary" }
+        "400": { $ref: "#/components/responses/Error" }
+        "405": { $ref: "#/components/responses/MethodNotAllowed" }
+        "503": { $ref: "#/components/responses/Unavailable" }
+
+  /v1/events/{event}:
+    get:
+      tags: [events]
+      operationId: showEvent
+      summary: One event with its items and live stock.
+      security: []
+      parameters:
+        - $ref: "#/components/parameters/EventID"
+      responses:
+        "200":
+          description: The event.
+          headers:
+            Cache-Control: { $ref: "#/components/headers/CacheControl" }
+          content:
+            application/json:
+              schema: { $ref: "#/components/schemas/Event" }
+        "400": { $ref: "#/components/responses/Error" }
+        "404": { $ref: "#/components/responses/Error" }
+        "405": { $ref: "#/components/responses/MethodNotAllowed" }
+        "503": { $ref: "#/components/responses/Unavailable" }
+
+  /v1/events/{event}/orders:
+    post:
+      tags: [orders]
+      operationId: placeOrder
+      summary: A seckill order (or a single purchase in a group-buy event).
+      security: [{ buyerToken: [] }]
+      parameters:
+        - $ref: "#/components/parameters/EventID"
+        - $ref: "#/components/parameters/IdempotencyKey"
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema: { $ref: "#/components/schemas/OrderRequest" }
+            examples:
+              one: { value: { sku: A1, qty: 1 } }
+      responses:
+        "201":
+          description: The order, pending until paid or `expires_at`.
+          content:
+            application/json:
+              schema: { $ref: "#/components/schemas/Order" }
+          links:
+            ShowOrder:
+              operationId: showOrder
+              parameters: { order: "$response.body#/order" }
+            CancelOrder:
+              operationId: cancelOrder
+              parameters: { order: "$response.body#/order" }
+        "400": { $ref: "#/components/responses/Error" }
+        "401": { $ref: "#/components/responses/Error" }
+        "404": { $ref: "#/components/responses/Error" }
+        "405": { $ref: "#/components/responses/MethodNotAllowed" }
+        "409": { $ref: "#/components/responses/Error" }
+        "410": { $ref: "#/components/responses/Error" }
+        "413": { $ref: "#/components/responses/Error" }
+        "422": { $ref: "#/components/responses/Error" }
+        "425": { $ref: "#/components/responses/Error" }
+        "429": { $ref: "#/components/responses/RetryLater" }
+        "503": { $ref: "#/components/responses/Unavailable" }
+
+  /v1/orders/{order}:
+    get:
+      tags: [orders]
+      operationId: showOrder
+      summary: The caller's order as it stands.
+      security: [{ buyerToken: [] }]
+      parameters:
+        - $ref: "#/components/parameters/OrderID"
+      responses:
+        "200":
+          description: The order.
+          content:
+            application/json:
+              schema: { $ref: "#/components/schemas/Order" }
+        "400": { $ref: "#/components/responses/Error" }
+        "401": { $ref: "#/components/responses/Error" }
+        "404": { $ref: "#/components/responses/Error" }
+        "405": { $ref: "#/components/responses/MethodNotAllowed" }
+        "503": { $ref: "#/components/responses/Unavailable" }
+
+  /v1/orders/{order}/cancel:
+    post:
+      tags: [orders]
+      operationId: cancelOrder
+      summary: Cancels the caller's pending order; its stock and coupon go back.
+      security: [{ buyerToken: [] }]
+      parameters:
+        - $ref: "#/components/parameters/OrderID"
+      responses:
+        "200":
+          description: The order, `canceled`.
+          content:
+            application/json:
+              schema: { $ref: "#/components/schemas/Order" }
+        "400": { $ref: "#/components/responses/Error" }
+        "401": { $ref: "#/components/responses/Error" }
+        "404": { $ref: "#/components/responses/Error" }
+        "405": { $ref: "#/components/responses/MethodNotAllowed" }
+        "409": { $ref: "#/components/responses/Error" }
+        "413": { $ref: "#/components/responses/Error" }
+        "429": { $ref: "#/components/responses/RetryLater" }
+        "503": { $ref: "#/components/responses/Unavailable" }
+
+  /v1/events/{event}/groups:
+    post:
+      tags: [groups]
+      operationId: openGroup
+      summary: Opens a group on a group-buy item; the caller leads and holds one unit.
+      security: [{ buyerToken: [] }]
+      parameters:
+        - $ref: "#/components/parameters/EventID"
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema: { $ref: "#/components/schemas/GroupRequest" }
+            examples:
+              tea: { value: { sku: G1 } }
+      responses:
+        "201":
+          description: The new group and the leader's order.
+          content:
+            application/json:
+              schema: { $ref: "#/components/schemas/Membership" }
+          links:
+            ShowGroup:
+              operationId: showGroup
+              parameters: { group: "$response.body#/group" }
+            JoinGroup:
+              operationId: joinGroup
+              parameters: { group: "$response.body#/group" }
+        "400": { $ref: "#/components/responses/Error" }
+        "401": { $ref: "#/components/responses/Error" }
+        "404": { $ref: "#/components/responses/Error" }
+        "405": { $ref: "#/components/responses/MethodNotAllowed" }
+        "409": { $ref: "#/components/responses/Error" }
+        "410": { $ref: "#/components/responses/Error" }
+        "413": { $ref: "#/components/responses/Error" }
+        "425": { $ref: "#/components/responses/Error" }
+        "429": { $ref: "#/components/responses/RetryLater" }
+        "503": { $ref: "#/components/responses/Unavailable" }
+
+  /v1/groups/{group}:
+    get:
+      tags: [groups]
+      operationId: showGroup
+      summary: A group with its member counts.
+      security: [{ buyerToken: [] }]
+      parameters:
+        - $ref: "#/components/parameters/GroupID"
+      responses:
+        "200":
+          description: The group.
+          content:
+            application/json:
+              schema: { $ref: "#/components/schemas/Group" }
+        "400": { $ref: "#/components/responses/Error" }
+        "401": { $ref: "#/components/responses/Error" }
+        "404": { $ref: "#/components/responses/Error" }
+        "405": { $ref: "#/components/responses/MethodNotAllowed" }
+        "503": { $ref: "#/components/responses/Unavailable" }
+
+  /v1/groups/{group}/join:
+    post:
+      tags: [groups]
+      operationId: joinGroup
+      summary: Joins a group, holding one unit at the group price.
+      security: [{ buyerToken: [] }]
+      parameters:
+        - $ref: "#/components/parameters/GroupID"
+      responses:
+        "201":
+          description: The group and the new member's order.
+          content:
+            application/json:
+              schema: { $ref: "#/components/schemas/Membership" }
+        "400": { $ref: "#/components/responses/Error" }
+        "401": { $ref: "#/components/responses/Error" }
+        "404": { $ref: "#/components/responses/Error" }
+        "405": { $ref: "#/components/responses/MethodNotAllowed" }
+        "409": { $ref: "#/components/responses/Error" }
+        "410": { $ref: "#/components/responses/Error" }
+        "413": { $ref: "#/components/responses/Error" }
+        "425": { $ref: "#/components/responses/Error" }
+        "429": { $ref: "#/components/responses/RetryLater" }
+        "503": { $ref: "#/components/responses/Unavailable" }
+
+  /v1/coupons/{batch}/claims:
+    post:
+      tags: [coupons]
+      operationId: claimCoupon
+      summary: Claims a coupon of a batch (empty body).
+      security: [{ buyerToken: [] }]
+      parameters:
+        - $ref: "#/components/parameters/BatchID"
+      responses:
+        "201":
+          description: The coupon, the caller's to name in an order.
+          content:
+            application/json:
+              schema: { $ref: "#/components/schemas/Coupon" }
+        "400": { $ref: "#/components/responses/Error" }
+        "401": { $ref: "#/components/responses/Error" }
+        "404": { $ref: "#/components/responses/Error" }
+        "405": { $ref: "#/components/responses/MethodNotAllowed" }
+        "409": { $ref: "#/components/responses/Error" }
+        "410": { $ref: "#/components/responses/Error" }
+        "413": { $ref: "#/components/responses/Error" }
+        "425": { $ref: "#/components/responses/Error" }
+        "429": { $ref: "#/components/responses/RetryLater" }
+        "503": { $ref: "#/components/responses/Unavailable" }
+
+  /v1/payments/notify:
+    post:
+      tags: [payments]
+      operationId: notifyPayment
+      summary: A payment notification from the payment provider.
+      description: |
+        `X-Pay-Signature` is lowercase hex HMAC-SHA256(`secrets.payment`, timestamp + "\n" + nonce
+        + "\n" + raw body). Checked in this order: signature, staleness (300 s), nonce, order,
+        amount. A late or duplicate notification is still answered 200.
+      security: []
+      parameters:
+        - name: X-Pay-Timestamp
+          in: header
+          required: true
+          description: Unix seconds.
+          schema: { type: string, pattern: "^[0-9]{1,19}$" }
+        - name: X-Pay-Nonce
+          in: header
+          required: true
+          schema: { type: string, pattern: "^[\\x21-\\x7e]{1,64}$" }
+        - name: X-Pay-Signature
+          in: header
+          required: true
+          schema: { type: string, pattern: "^[0-9a-f]{64}$" }
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema: { $ref: "#/components/schemas/PaymentNotification" }
+      responses:
+        "200":
+          description: The order's status after the notification.
+          content:
+            application/json:
+              schema: { $ref: "#/components/schemas/PaymentAck" }
+        "400": { $ref: "#/components/responses/Error" }
+        "401": { $ref: "#/components/responses/Error" }
+        "404": { $ref: "#/components/responses/Error" }
+        "405": { $ref: "#/components/responses/MethodNotAllowed" }
+        "409": { $ref: "#/components/responses/Error" }
+        "413": { $ref: "#/components/responses/Error" }
+        "422": { $ref: "#/components/responses/Error" }
+        "503": { $ref: "#/components/responses/Unavailable" }
+
+  /v1/admin/changes:
+    get:
+      tags: [admin]
+      operationId: listChanges
+      summary: The change feed, in id order.
+      security: [{ adminToken: [] }]
+      parameters:
+        - name: after
+          in: query
+          required: false
+          description: Changes with a greater id (default 0).
+          schema: { type: integer, minimum: 0 }
+        - name: limit
+          in: query
+          required: false
+          description: At most this many (default 100).
+          schema: { type: integer, minimum: 1, maximum: 1000 }
+      responses:
+        "200":
+          description: A page of changes.
+          content:
+            application/json:
+              schema: { $ref: "#/components/schemas/ChangePage" }
+        "400": { $ref: "#/components/responses/Error" }
+        "401": { $ref: "#/components/responses/Error" }
+        "405": { $ref: "#/components/responses/MethodNotAllowed" }
+        "503": { $ref: "#/components/responses/Unavailable" }
+
+  /v1/admin/orders:
+    get:
+      tags: [admin]
+      operationId: listOrders
+      summary: The durable orders, in id order, with their buyers.
+      security: [{ adminToken: [] }]
+      parameters:
+        - name: event
+          in: query
+          required: false
+          schema: { type: string }
+        - name: status
+          in: query
+          required: false
+          schema: { $ref: "#/components/schemas/OrderStatus" }
+        - name: after
+          in: query
+          required: false
+          description: Orders after this id (the previous page's `next`).
+          schema: { type: string, pattern: "^o[0-9a-f]{1,16}$" }
+        - name: limit
+          in: query
+          required: false
+          description: At most this many (default 100).
+          schema: { type: integer, minimum: 1, maximum: 1000 }
+      responses:
+        "200":
+          description: A page of orders.
+          content:
+            application/json:
+              schema: { $ref: "#/components/schemas/OrderPage" }
+        "400": { $ref: "#/components/responses/Error" }
+        "401": { $ref: "#/components/responses/Error" }
+        "405": { $ref: "#/components/responses/MethodNotAllowed" }
+        "503": { $ref: "#/components/responses/Unavailable" }
+
+  /healthz:
+    get:
+      tags: [health]
+      operationId: health
+      summary: The process answers.
+      security: []
+      responses:
+        "200":
+          description: Alive.
+          content:
+            application/json:
+              schema: { $ref: "#/components/schemas/Status" }
+        "405": { $ref: "#/components/responses/MethodNotAllowed" }
+
+  /readyz:
+    get:
+      tags: [health]
+      operationId: ready
+      summary: Recovered, both listeners open, and the journal healthy.
+      security: []
+      responses:
+        "200":
+          description: Ready.
+          content:
+            application/json:
+              schema: { $ref: "#/components/schemas/Status" }
+        "405": { $ref: "#/components/responses/MethodNotAllowed" }
+        "503":
+          description: Recovering, or rebuilding after a failed commit.
+          content:
+            application/json:
+              schema: { $ref: "#/components/schemas/Status" }
+
+  /metrics:
+    get:
+      tags: [health]
+      operationId: metrics
+      summary: Prometheus metrics.
+      security: []
+      responses:
+        "200":
+          description: The Prometheus text format.
+          content:
+            text/plain:
+              schema: { type: string }
+        "405": { $ref: "#/components/responses/MethodNotAllowed" }
+
+  /openapi.yaml:
+    get:
+      tags: [health]
+      operationId: openAPI
+      summary: This document.
+      security: []
+      responses:
+        "200":
+          description: The OpenAPI 3.1 description of the API.
+          content:
+            application/yaml:
+              schema: { type: object, required: [openapi, info, paths] }
+        "405": { $ref: "#/components/responses/MethodNotAllowed" }
+        "503": { $ref: "#/components/responses/Unavailable" }
 """#
 }

@@ -17,6 +17,7 @@ extension SaleConfig {
           user_token: demo-user-token-secret
           payment: demo-payment-secret
           ops: demo-ops-password
+          admin: demo-admin-token-secret
 
         payment:
           window: 15m
@@ -54,19 +55,23 @@ extension SaleConfig {
 extension SaleConfig {
     /// The secrets of the built-in demo config (and of the shipped `config/flashsale.yaml`):
     /// printed in the README, so known to everyone.
-    public static let publicDemoSecrets: Set<String> = ["demo-user-token-secret", "demo-payment-secret", "demo-ops-password"]
+    public static let publicDemoSecrets: Set<String> = [
+        "demo-user-token-secret", "demo-payment-secret", "demo-ops-password", "demo-admin-token-secret",
+    ]
 
     /// Why this config must not serve: a public demo secret on a listener that is not loopback
     /// (anyone could mint buyer tokens, forge payments or restock); nil when it may.
     public var publicSecretsRefusal: String? {
         let exposed = [("http", http), ("ops", ops)].filter { !$0.1.isLoopback }
         guard let (name, address) = exposed.first else { return nil }
-        let named = [("secrets.user_token", secrets.userToken), ("secrets.payment", secrets.payment), ("secrets.ops", secrets.ops)]
-            .filter { Self.publicDemoSecrets.contains($0.1) }.map(\.0)
+        let named = [
+            ("secrets.user_token", secrets.userToken), ("secrets.payment", secrets.payment), ("secrets.ops", secrets.ops),
+            ("secrets.admin", secrets.admin ?? ""),
+        ].filter { Self.publicDemoSecrets.contains($0.1) }.map(\.0)
         guard !named.isEmpty else { return nil }
         return "refusing to listen on \(address) (\(name)) with the public demo \(named.joined(separator: ", ")): "
             + "anyone could use them. Set your own (at least \(ConfigLimits.secretBytesMin) bytes each) in the config file "
-            + "or in FLASHSALE_SECRETS_USER_TOKEN, FLASHSALE_SECRETS_PAYMENT and FLASHSALE_SECRETS_OPS, or listen on loopback only."
+            + "or in FLASHSALE_SECRETS_USER_TOKEN, FLASHSALE_SECRETS_PAYMENT, FLASHSALE_SECRETS_OPS and FLASHSALE_SECRETS_ADMIN, or listen on loopback only."
     }
 }
 
