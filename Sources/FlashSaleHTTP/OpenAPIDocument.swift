@@ -783,5 +783,6 @@ paths:
               schema: { type: object, required: [openapi, info, paths] }
         "405": { $ref: "#/components/responses/MethodNotAllowed" }
         "503": { $ref: "#/components/responses/Unavailable" }
+
 """#
 }

@@ -83,7 +83,8 @@ struct ConfigTests {
             #expect(
                 config.secrets
                     == Secrets(
-                        userToken: "demo-user-token-secret", payment: "demo-payment-secret", ops: "demo-ops-password"))
+                        userToken: "demo-user-token-secret", payment: "demo-payment-secret", ops: "demo-ops-password",
+                        admin: "demo-admin-token-secret"))
             #expect(config.trustedProxies == [])
             #expect(config.rateLimitPerIPRate == 20)
             #expect(config.rateLimitPerIPBurst == 40)
@@ -127,7 +128,8 @@ struct ConfigTests {
             #expect(
                 config.secrets
                     == Secrets(
-                        userToken: "demo-user-token-secret", payment: "demo-payment-secret", ops: "demo-ops-password"))
+                        userToken: "demo-user-token-secret", payment: "demo-payment-secret", ops: "demo-ops-password",
+                        admin: "demo-admin-token-secret"))
             #expect(config.paymentWindowMs == 15 * 60_000)
             #expect(config.groupWindowMs == hourMs)
             #expect(
@@ -963,7 +965,7 @@ struct ConfigTests {
             path: nil,
             environment: [
                 "FLASHSALE_SECRETS_USER_TOKEN": "own-user-token-secret", "FLASHSALE_SECRETS_PAYMENT": "own-payment-secret",
-                "FLASHSALE_SECRETS_OPS": "own-ops-password-0",
+                "FLASHSALE_SECRETS_OPS": "own-ops-password-0", "FLASHSALE_SECRETS_ADMIN": "own-admin-token-0123",
             ], nowMs: ConfigTests.wednesdayMs)
         var exposed = own
         exposed.http = HostPort(host: "0.0.0.0", port: 8080)

@@ -146,3 +146,35 @@ import Testing
         #expect(OrderExport.csvField("=cmd()") == "'=cmd()", "no formula in a spreadsheet")
     }
 }
+
+/// The API's reference is what the daemon does: the served spec is docs/openapi.yaml, and every
+/// error code the daemon can answer is documented in it and in docs/API.md.
+@Suite struct APIReferenceTests {
+    static func document(_ path: String) throws -> String {
+        try String(contentsOf: CrashRecoveryTests.packageRoot.appendingPathComponent(path), encoding: .utf8)
+    }
+
+    @Test func theServedSpecIsDocsOpenAPIYAML() throws {
+        #expect(OpenAPIDocument.yaml == (try Self.document("docs/openapi.yaml")), "run scripts/embed-openapi.sh")
+        #expect(BuyerAPI.openAPIDocument.status == 200 && BuyerAPI.openAPIDocument.contentType == "application/yaml")
+    }
+
+    /// Every case of `Rejection`, so a new one cannot be added undocumented.
+    static let everyRejection: [Rejection] = [
+        .unauthorized("x"), .rateLimited(retryAfterSeconds: 1), .unknownEvent, .unknownSKU, .unknownOrder, .badRequest("x"),
+        .notStarted(startsAtMs: 0), .ended, .paused, .limitExceeded, .couponInvalid("x"), .soldOut, .orderClosed(.paid),
+        .unknownGroup, .groupFull, .groupClosed, .alreadyMember, .unknownBatch, .exhausted, .ipLimitExceeded, .badSignature,
+        .stale, .replay, .amountMismatch(expectedFen: 1), .unavailable("x"), .overloaded(retryAfterSeconds: 1), .tooLarge,
+        .routeNotFound, .methodNotAllowed, .idempotencyMismatch,
+    ]
+
+    @Test func everyErrorCodeIsDocumentedWithItsStatus() throws {
+        let spec = try Self.document("docs/openapi.yaml")
+        let guide = try Self.document("docs/API.md")
+        for rejection in Self.everyRejection {
+            #expect(spec.contains("            - \(rejection.code)\n"), "\(rejection.code) missing from the Error enum of docs/openapi.yaml")
+            let row = guide.split(separator: "\n").first { $0.hasPrefix("| \(rejection.status) |") && $0.contains("`\(rejection.code)`") }
+            #expect(row != nil, "\(rejection.status) \(rejection.code) missing from docs/API.md's table of error codes")
+        }
+    }
+}

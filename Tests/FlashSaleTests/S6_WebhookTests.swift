@@ -35,10 +35,13 @@ import Testing
         let client: HTTPClient
         let delivering: Task<Void, Never>
 
-        init(receivers: [WebhookReceiverConfig], giveUpAfterMs: Int64 = 86_400_000, timing: WebhookTiming = WebhookTests.timing, dispatch: Bool = true) async throws {
-            var config = makeTestConfig(dataDirectory: directory.path, nowMs: WebhookTests.nowMs, stock: 1_000, limitPerUser: 1)
+        init(
+            receivers: [WebhookReceiverConfig], giveUpAfterMs: Int64 = 86_400_000, timing: WebhookTiming = WebhookTests.timing,
+            dispatch: Bool = true, nowMs: Int64 = WebhookTests.nowMs
+        ) async throws {
+            var config = makeTestConfig(dataDirectory: directory.path, nowMs: nowMs, stock: 1_000, limitPerUser: 1)
             config.feed = FeedConfig(retentionMs: 7 * 86_400_000, giveUpAfterMs: giveUpAfterMs, receivers: receivers)
-            engine = try await TestEngine.start(config: config, clock: ManualClock(startMs: WebhookTests.nowMs))
+            engine = try await TestEngine.start(config: config, clock: ManualClock(startMs: nowMs))
             client = WebhookDispatcher.makeClient(timing: timing)
             let dispatcher = WebhookDispatcher(engine: engine.engine, feed: config.feed, client: client, timing: timing, logger: TestEngine.logger)
             delivering = dispatch ? Task { await dispatcher.run() } : Task {}
@@ -197,5 +200,74 @@ import Testing
         try await quiet.stop()
         try await hung.close()
         try await healthy.close()
+    }
+
+    /// examples/webhook-receiver.py, the receiver the docs tell shops to copy, run for real.
+    @Test func theExampleReceiverStoresEachChangeOnceAndRefusesForgeries() async throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let port = CrashRecoveryTests.freePort()
+        let store = directory.path + "/received.ndjson"
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = [
+            "python3", CrashRecoveryTests.packageRoot.appendingPathComponent("examples/webhook-receiver.py").path,
+            "--port", String(port), "--secret", Self.secret, "--store", store,
+        ]
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        defer {
+            process.terminate()
+            process.waitUntilExit()
+        }
+        try await pollUntil { (try? Self.connects(port: port)) == true }
+
+        // The receiver checks timestamps against its own clock: the engine's must be near it.
+        let world = try await World(
+            receivers: [WebhookReceiverConfig(url: "http://127.0.0.1:\(port)/", secret: Self.secret)],
+            nowMs: Int64(Date().timeIntervalSince1970 * 1000))
+        func stored() -> [String] {
+            ((try? String(contentsOfFile: store, encoding: .utf8)) ?? "").split(separator: "\n").map(String.init)
+        }
+        do {
+            let placed = try #require(await world.engine.order("u1").json["order"]?.stringValue)
+            #expect(await world.engine.pay(order: placed, transaction: "t1", amount: 990).status == 200)
+            try await pollUntil { stored().count == 2 }
+        } catch {
+            try? await world.stop()
+            throw error
+        }
+        try await world.stop()
+        let order = try #require(try JSONParser.parse(Array(stored()[0].utf8))["data"]?["order"]?.stringValue)
+
+        let first = try JSONParser.parse(Array(stored()[0].utf8))
+        #expect(first["type"]?.stringValue == "order.created" && first["data"]?["order"]?.stringValue == order)
+        let id = try #require(first["id"]?.intValue)
+        let body = Array(stored()[0].utf8)
+        let timestamp = String(Int64(Date().timeIntervalSince1970))
+        let signature = WebhookSignature.sign(secret: Self.secret, timestamp: timestamp, id: id, body: body)
+        // The example speaks HTTP/1.0: one request per connection.
+        func post(_ headers: [(String, String)]) async throws -> Int {
+            try await HTTPTestConnection.with(port: port) { try await $0.send(.POST, "/", headers: headers, body: body).status }
+        }
+        let headers = [("x-flashsale-id", String(id)), ("x-flashsale-timestamp", timestamp), ("content-type", "application/json")]
+        #expect(try await post(headers + [("x-flashsale-signature", String(repeating: "0", count: 64))]) == 401, "a forgery")
+        let stale = WebhookSignature.sign(secret: Self.secret, timestamp: "1000", id: id, body: body)
+        #expect(try await post([("x-flashsale-id", String(id)), ("x-flashsale-timestamp", "1000"), ("x-flashsale-signature", stale)]) == 401, "a stale one")
+        #expect(try await post(headers + [("x-flashsale-signature", signature)]) == 200, "a repeat is acknowledged")
+        #expect(stored().count == 2, "and stored once")
+    }
+
+    static func connects(port: Int) throws -> Bool {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = UInt16(port).bigEndian
+        let result = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        return result == 0
     }
 }
