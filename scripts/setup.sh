@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Installs the Debian packages FlashSale needs, if they are missing: the system SQLite
-# (libsqlite3-dev) and the daemon's allocator (libjemalloc-dev). Safe to run again.
+# (libsqlite3-dev), the daemon's allocator (libjemalloc-dev) and nc for the ops port
+# (netcat-openbsd). Safe to run again.
 set -euo pipefail
 
-packages=(libsqlite3-dev libjemalloc-dev)
+packages=(libsqlite3-dev libjemalloc-dev netcat-openbsd)
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
