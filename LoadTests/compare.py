@@ -26,6 +26,7 @@ SERVERS = {  # key: label, in the order compare.sh runs them
     "lua": "nginx + Lua + Redis",
     "flashsaled": "flashsaled (journal on)",
     "journal-off": "flashsaled, journal off",
+    "webhook": "flashsaled + 1 webhook receiver",
     "glibc": "flashsaled, glibc malloc",
 }
 
@@ -152,6 +153,8 @@ def report(results):
           0.5, higher_better=False)
     ratio("nginx+Lua+Redis / nginx return 200, req/s", median["lua"]["rps"] / median["nginx"]["rps"])
     ratio("journal on / journal off, req/s", fs["rps"] / median["journal-off"]["rps"], 0.8)
+    if "webhook" in median:
+        ratio("with one webhook receiver / without, req/s", median["webhook"]["rps"] / fs["rps"], 0.9)
     if "glibc" in median:
         ratio("jemalloc / glibc malloc, req/s", fs["rps"] / median["glibc"]["rps"])
     refused = sum(row["non2xx"] + row["socket_errors"] for row in rows)

@@ -7,6 +7,8 @@
 #      per-user set, the decrement
 #   C. flashsaled seckill orders (release, jemalloc, journal synchronous=full per perf.yaml's default)
 #   D. flashsaled with the journal off (FLASHSALE_JOURNAL_ENABLED=false)
+#   D2. flashsaled with one live webhook receiver (an nginx `return 200` on 127.0.0.1:18084,
+#      outside the measured process tree): every order's change POSTed to it, signed
 #   E. flashsaled built with glibc malloc instead of jemalloc (FLASHSALE_GLIBC_MALLOC=1, its own
 #      scratch path .build-glibc: a full release build the first time; skip with --no-glibc)
 # In interleaved rounds (A B C D E, A B C D E, ...; --rounds, default 3), each server started
@@ -176,12 +178,33 @@ CONF
 
 run_daemon() { # server, binary, env...
   local server=$1 binary=$2; shift 2
+  local config=LoadTests/perf.yaml
+  [[ $server == webhook ]] && config=$work/perf-webhook.yaml
   rm -rf "$work/data"
-  start env "$@" "$binary" serve --config LoadTests/perf.yaml --data "$work/data" \
+  start env "$@" "$binary" serve --config "$config" --data "$work/data" \
     --http 127.0.0.1:18082 --ops 127.0.0.1:17072 2>"$work/flashsaled.log"
   wait_up "$pid" http://127.0.0.1:18082/readyz -f
   measure "$server" http://127.0.0.1:18082/ "$pid"
   stop "$pid"
+}
+
+# The webhook receiver: nginx answering 200 to every POST.
+cat >"$work/nginx-hook.conf" <<CONF
+worker_processes 1;
+daemon off;
+pid $work/nginx-hook.pid;
+error_log $work/nginx-hook-error.log;
+events { worker_connections 1024; }
+http { access_log off; keepalive_requests 1000000; client_body_buffer_size 16k;
+  server { listen 127.0.0.1:18084; location / { return 200 "ok"; } } }
+CONF
+{ cat LoadTests/perf.yaml; printf 'webhooks:\n  receivers:\n    - { url: "http://127.0.0.1:18084/hook", secret: perf-webhook-secret-0123 }\n'; } >"$work/perf-webhook.yaml"
+run_webhook() {
+  start nginx -c "$work/nginx-hook.conf"
+  local hook_pid=$pid
+  wait_up "$hook_pid" http://127.0.0.1:18084/
+  run_daemon webhook "$scratch"/release/flashsaled
+  stop "$hook_pid"
 }
 
 echo "machine: $(nproc) cores, $(uname -r), load average $(cut -d' ' -f1-3 /proc/loadavg);" \
@@ -191,6 +214,7 @@ for round in $(seq 1 "$rounds"); do
   run_lua
   run_daemon flashsaled "$scratch"/release/flashsaled
   run_daemon journal-off "$scratch"/release/flashsaled FLASHSALE_JOURNAL_ENABLED=false
+  run_webhook
   if ((glibc)); then run_daemon glibc .build-glibc/release/flashsaled; fi
 done
 python3 LoadTests/compare.py report "$work/results.jsonl"

@@ -149,6 +149,10 @@ struct InventoryBench {
             try await LoopBench.run(quick: quick)
             return
         }
+        if CommandLine.arguments.contains("--feed") {
+            try await FeedBench.run(quick: quick)
+            return
+        }
         if CommandLine.arguments.contains("--book") {
             for _ in 1...3 { print("core only (one OrderBook, no actor): \(format(await bookOnly(count: 2_000_000)))") }
             return

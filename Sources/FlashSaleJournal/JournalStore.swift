@@ -301,7 +301,7 @@ final class JournalStore {
             for event in feed.events(for: change) {
                 try insertChange.bind(event.type, at: 1)
                 try insertChange.bind(event.atMs, at: 2)
-                try insertChange.bind(String(decoding: event.data, as: UTF8.self), at: 3)
+                try insertChange.bind(utf8: event.data, at: 3)
                 try insertChange.execute()
             }
         }

@@ -145,6 +145,18 @@ final class SQLiteStatement {
         try check(code)
     }
 
+    /// Binds `bytes` as text (UTF-8 the caller vouches for) to parameter `index` (1-based);
+    /// SQLite copies them.
+    func bind(utf8 bytes: [UInt8], at index: Int32) throws(SQLiteError) {
+        let code = bytes.withUnsafeBufferPointer { buffer -> Int32 in
+            guard let base = buffer.baseAddress else { return sqlite3_bind_text(handle, index, "", 0, sqliteTransient) }
+            return base.withMemoryRebound(to: CChar.self, capacity: buffer.count) {
+                sqlite3_bind_text(handle, index, $0, Int32(buffer.count), sqliteTransient)
+            }
+        }
+        try check(code)
+    }
+
     /// Binds text, or NULL when `value` is nil, to parameter `index` (1-based).
     func bind(_ value: String?, at index: Int32) throws(SQLiteError) {
         if let value { try bind(value, at: index) } else { try bindNull(at: index) }

@@ -178,3 +178,24 @@ import Testing
         }
     }
 }
+
+/// The change feed's time fields, written digit by digit, read as `rfc3339(ms:)` does.
+@Suite struct FeedTimeTests {
+    @Test(arguments: [
+        Int64(0), 999, 1_000, 1_795_000_000_000, 1_795_000_000_999, -1, -1_000, -1_001, 951_782_400_000, 4_102_444_799_000,
+        253_402_300_799_000,
+    ])
+    func timeFieldsMatchRFC3339(ms: Int64) {
+        let bytes = JSONWriter.object { $0.timeField("t", ms: ms) }
+        #expect(String(decoding: bytes, as: UTF8.self) == "{\"t\":\"\(rfc3339(ms: ms))\"}")
+    }
+
+    @Test func timeFieldsMatchOverAYearOfSeconds() {
+        var rng = SplitMix64(state: 42)
+        for _ in 0..<2_000 {
+            let ms = Int64(rng.next() % 40_000_000_000_000) - 1_000_000_000_000
+            let bytes = JSONWriter.object { $0.timeField("t", ms: ms) }
+            #expect(String(decoding: bytes, as: UTF8.self) == "{\"t\":\"\(rfc3339(ms: ms))\"}", "\(ms)")
+        }
+    }
+}

@@ -52,7 +52,7 @@ public struct ChangeFeedJSON: ChangeFeedRenderer {
     /// The order object of §3.4 with `user` (and its group, coupon and paying transaction if
     /// any); with `refund`, the transaction to give back.
     public static func order(_ order: Order, refund: String? = nil) -> [UInt8] {
-        JSONWriter.object { json in
+        JSONWriter.object(capacity: 320) { json in
             json.field("order", order.id.description)
             json.field("event", order.key.event)
             json.field("sku", order.key.sku)
@@ -61,8 +61,8 @@ public struct ChangeFeedJSON: ChangeFeedRenderer {
             json.field("status", order.status.description)
             json.field("amount", order.amountFen)
             json.field("discount", order.discountFen)
-            json.field("created_at", rfc3339(ms: order.createdAtMs))
-            json.field("expires_at", rfc3339(ms: order.expiresAtMs))
+            json.timeField("created_at", ms: order.createdAtMs)
+            json.timeField("expires_at", ms: order.expiresAtMs)
             if let transaction = order.transaction { json.field("transaction", transaction) }
             if let group = order.group { json.field("group", group.description) }
             if let coupon = order.coupon { json.field("coupon", coupon) }
@@ -79,7 +79,7 @@ public struct ChangeFeedJSON: ChangeFeedRenderer {
             json.field("status", group.status.description)
             json.field("price", group.priceFen)
             json.field("leader", group.leader)
-            json.field("expires_at", rfc3339(ms: group.expiresAtMs))
+            json.timeField("expires_at", ms: group.expiresAtMs)
         }
     }
 
@@ -90,8 +90,8 @@ public struct ChangeFeedJSON: ChangeFeedRenderer {
             json.field("user", coupon.owner)
             json.field("value", coupon.valueFen)
             json.field("min_spend", coupon.minSpendFen)
-            json.field("claimed_at", rfc3339(ms: coupon.claimedAtMs))
-            json.field("expires_at", rfc3339(ms: coupon.expiresAtMs))
+            json.timeField("claimed_at", ms: coupon.claimedAtMs)
+            json.timeField("expires_at", ms: coupon.expiresAtMs)
         }
     }
 
@@ -107,7 +107,7 @@ public struct ChangeFeedJSON: ChangeFeedRenderer {
         json.object { json in
             json.field("id", change.id)
             json.field("type", change.type)
-            json.field("at", rfc3339(ms: change.atMs))
+            json.timeField("at", ms: change.atMs)
             json.rawField("data", json: change.data)
         }
     }

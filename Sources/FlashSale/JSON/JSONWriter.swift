@@ -145,6 +145,44 @@ public struct JSONWriter: Sendable {
         writeValue(value)
     }
 
+    /// Writes the member `key` holding the time `ms` as RFC 3339 UTC with whole seconds
+    /// (`"2026-11-25T12:00:00Z"`, as `rfc3339(ms:)` gives it), digit by digit: no string, no
+    /// `gmtime` (the change feed writes two per order on the journal's thread).
+    public mutating func timeField(_ key: String, ms: Int64) {
+        writeKey(key)
+        let (daysSinceEpoch, secondOfDay) = ms >= 0
+            ? ((ms / 1000) / 86_400, (ms / 1000) % 86_400)
+            : { () -> (Int64, Int64) in
+                let seconds = (ms - 999) / 1000
+                let days = (seconds - 86_399) / 86_400
+                return (days, seconds - days * 86_400)
+            }()
+        let (year, month, day) = RFC3339.civilFromDays(daysSinceEpoch)
+        guard (0...9999).contains(year) else {
+            writeValue(.string(rfc3339(ms: ms)))
+            return
+        }
+        func two(_ value: Int64) {
+            bytes.append(UInt8(ascii: "0") + UInt8(value / 10))
+            bytes.append(UInt8(ascii: "0") + UInt8(value % 10))
+        }
+        bytes.append(UInt8(ascii: "\""))
+        two(year / 100)
+        two(year % 100)
+        bytes.append(UInt8(ascii: "-"))
+        two(month)
+        bytes.append(UInt8(ascii: "-"))
+        two(day)
+        bytes.append(UInt8(ascii: "T"))
+        two(secondOfDay / 3600)
+        bytes.append(UInt8(ascii: ":"))
+        two(secondOfDay % 3600 / 60)
+        bytes.append(UInt8(ascii: ":"))
+        two(secondOfDay % 60)
+        bytes.append(UInt8(ascii: "Z"))
+        bytes.append(UInt8(ascii: "\""))
+    }
+
     /// Writes the member `key` holding `json`, a complete JSON value this writer (or another
     /// `JSONWriter`) produced; it is copied as is, not checked.
     public mutating func rawField(_ key: String, json: [UInt8]) {
