@@ -386,16 +386,7 @@ public struct BuyerAPI: HTTPResponder {
 
     /// The contract's order object.
     static func render(_ order: Order) -> [UInt8] {
-        JSONWriter.object { json in
-            json.field("order", order.id.description)
-            json.field("event", order.key.event)
-            json.field("sku", order.key.sku)
-            json.field("qty", Int(order.qty))
-            json.field("status", order.status.description)
-            json.field("amount", order.amountFen)
-            json.field("discount", order.discountFen)
-            json.field("expires_at", rfc3339(ms: order.expiresAtMs))
-        }
+        JSONWriter.object { json in ChangeFeedJSON.writeOrder(order, into: &json, full: false) }
     }
 }
 

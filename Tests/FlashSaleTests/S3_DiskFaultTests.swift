@@ -47,7 +47,7 @@ final class BurstOutcomes: Sendable {
             let failing = FaultFlag()
             let journal = try Journal(
                 directory: config.dataDirectory, synchronous: .normal, batchMax: config.journal.batchMax, logger: log.logger,
-                faultInjector: { failing.isOn ? fault : nil })
+                feed: ChangeFeedJSON(clock: clock), faultInjector: { failing.isOn ? fault : nil })
             let engine = SaleEngine(config: config, clock: clock, journal: journal, logger: log.logger)
             await engine.recover(from: try Journal.recover(directory: config.dataDirectory))
             self.world = TestEngine(

@@ -4,6 +4,7 @@ import Testing
 
 @testable import FlashSale
 @testable import FlashSaleHTTP
+@testable import FlashSaleJournal
 @testable import InventoryActor
 
 /// The change feed through the admin API (contract §6 pull, §7 auth and orders): every change
@@ -197,5 +198,32 @@ import Testing
             let bytes = JSONWriter.object { $0.timeField("t", ms: ms) }
             #expect(String(decoding: bytes, as: UTF8.self) == "{\"t\":\"\(rfc3339(ms: ms))\"}", "\(ms)")
         }
+    }
+}
+
+/// The outbox through the engine (contract §6): an order whose commit fails leaves neither the
+/// order nor its event; the orders acknowledged around it have both, once each.
+@Suite struct ChangeFeedFailStopTests {
+    @Test func anOrderWhoseCommitFailsLeavesNoEventAndTheFeedGoesOn() async throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let nowMs = ChangeFeedAndAdminTests.nowMs
+        let config = makeTestConfig(dataDirectory: directory.path, nowMs: nowMs, stock: 10, limitPerUser: 1)
+        let disk = try await DiskFaultTests.FailingWorld(config: config, clock: ManualClock(startMs: nowMs), fault: DiskFaultTests.faults[0])
+        let before = try #require(await disk.world.order("u1").json["order"]?.stringValue)
+        disk.fail()
+        #expect(await disk.world.order("u2").status == 503)
+        try await disk.heal()
+        let after = try #require(await disk.world.order("u3").json["order"]?.stringValue)
+        await disk.stop()
+
+        let changes = try JournalReader(directory: directory.path).changes(after: 0, limit: 100)
+        let orders = try changes.map { try JSONParser.parse($0.data)["order"]?.stringValue }
+        #expect(orders == [before, after], "u2's refused order has no event")
+        #expect(try changes.map { try JSONParser.parse($0.data)["user"]?.stringValue } == ["u1", "u3"])
+        #expect(changes.map(\.type) == ["order.created", "order.created"])
+        #expect(changes[1].id > changes[0].id)
+        let state = try Journal.recover(directory: directory.path)
+        #expect(Set(state.orders.map(\.user)) == ["u1", "u3"], "and no order")
     }
 }

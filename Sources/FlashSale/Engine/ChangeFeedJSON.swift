@@ -53,21 +53,29 @@ public struct ChangeFeedJSON: ChangeFeedRenderer {
     /// any); with `refund`, the transaction to give back.
     public static func order(_ order: Order, refund: String? = nil) -> [UInt8] {
         JSONWriter.object(capacity: 320) { json in
-            json.field("order", order.id.description)
-            json.field("event", order.key.event)
-            json.field("sku", order.key.sku)
-            json.field("user", order.user)
-            json.field("qty", Int(order.qty))
-            json.field("status", order.status.description)
-            json.field("amount", order.amountFen)
-            json.field("discount", order.discountFen)
-            json.timeField("created_at", ms: order.createdAtMs)
-            json.timeField("expires_at", ms: order.expiresAtMs)
-            if let transaction = order.transaction { json.field("transaction", transaction) }
-            if let group = order.group { json.field("group", group.description) }
-            if let coupon = order.coupon { json.field("coupon", coupon) }
+            writeOrder(order, into: &json, full: true)
             if let refund { json.field("refund", refund) }
         }
+    }
+
+    /// The members of the order object: the buyer's (§3.4: order, event, sku, qty, status,
+    /// amount, discount, expires_at) or, `full`, the feed's, which adds the buyer, the creation
+    /// time, and the paying transaction, group and coupon when there are.
+    public static func writeOrder(_ order: Order, into json: inout JSONWriter, full: Bool) {
+        json.field("order", order.id.description)
+        json.field("event", order.key.event)
+        json.field("sku", order.key.sku)
+        if full { json.field("user", order.user) }
+        json.field("qty", Int(order.qty))
+        json.field("status", order.status.description)
+        json.field("amount", order.amountFen)
+        json.field("discount", order.discountFen)
+        if full { json.timeField("created_at", ms: order.createdAtMs) }
+        json.timeField("expires_at", ms: order.expiresAtMs)
+        guard full else { return }
+        if let transaction = order.transaction { json.field("transaction", transaction) }
+        if let group = order.group { json.field("group", group.description) }
+        if let coupon = order.coupon { json.field("coupon", coupon) }
     }
 
     static func group(_ group: Group) -> [UInt8] {
