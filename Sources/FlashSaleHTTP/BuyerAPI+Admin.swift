@@ -1,4 +1,3 @@
-import Crypto
 import FlashSale
 import FlashSaleJournal
 import InventoryActor
@@ -10,13 +9,12 @@ extension BuyerAPI {
     /// The refusal of an admin call without the admin token.
     static let adminRefusal = Rejection.unauthorized("admin API: send Authorization: Bearer <secrets.admin>")
 
-    /// Whether `request` carries the admin token, compared in constant time (as digests, so the
-    /// comparison does not even depend on the length).
+    /// Whether `request` carries the admin token, compared in constant time (`SharedSecret`).
     func isAdmin(_ request: APIRequest) -> Bool {
-        guard let adminDigest, let header = request.authorization,
+        guard let adminSecret, let header = request.authorization,
             case .success(let token) = BuyerTokenVerifier.bearerToken(fromAuthorization: header)
         else { return false }
-        return SHA256.hash(data: Array(token.utf8)) == adminDigest
+        return adminSecret.matches(token)
     }
 
     /// `GET /v1/admin/changes?after=SEQ&limit=N` → `{"changes": [...], "next": SEQ}`.

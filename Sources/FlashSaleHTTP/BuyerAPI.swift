@@ -1,4 +1,3 @@
-import Crypto
 import FlashSale
 import FlashSaleJournal
 import InventoryActor
@@ -13,8 +12,8 @@ public struct BuyerAPI: HTTPResponder {
     /// Trusted proxies and per-IP rate limits; nil: the peer is the client and nothing is limited.
     let guards: BuyerGuards?
     let metrics: FlashSaleMetrics?
-    /// The admin bearer token's digest (`secrets.admin`); nil: every admin call is refused.
-    let adminDigest: SHA256Digest?
+    /// The admin bearer token (`secrets.admin`); nil: every admin call is refused.
+    let adminSecret: SharedSecret?
 
     /// An API over `engine`, verifying buyer tokens with `userTokenSecret` and applying
     /// `guards`; `listening` tells `/readyz` whether every listener (HTTP and ops) is open;
@@ -23,7 +22,7 @@ public struct BuyerAPI: HTTPResponder {
         engine: SaleEngine, userTokenSecret: String, guards: BuyerGuards? = nil,
         listening: @escaping @Sendable () -> Bool = { true }, metrics: FlashSaleMetrics? = nil, adminSecret: String? = nil
     ) {
-        self.adminDigest = adminSecret.map { SHA256.hash(data: Array($0.utf8)) }
+        self.adminSecret = adminSecret.map(SharedSecret.init)
         self.engine = engine
         self.tokens = BuyerTokenVerifier(secret: userTokenSecret)
         self.guards = guards

@@ -98,7 +98,7 @@ public final class JournalReader: Sendable {
     private final class Connection {
         let database: SQLiteDatabase
         let changes: SQLiteStatement
-        let lastChange: SQLiteStatement
+        let countAfter: SQLiteStatement
         let orders: SQLiteStatement
         let refunds: SQLiteStatement
 
@@ -106,7 +106,7 @@ public final class JournalReader: Sendable {
             database = try SQLiteDatabase(path: path, flags: [.readOnly, .noMutex])
             try database.setBusyTimeout(milliseconds: JournalStore.busyTimeoutMs)
             changes = try database.prepare("SELECT id, type, at_ms, data FROM changes WHERE id > ?1 ORDER BY id LIMIT ?2")
-            lastChange = try database.prepare("SELECT coalesce(max(id), 0), count(*), min(at_ms) FROM changes WHERE id > ?1")
+            countAfter = try database.prepare("SELECT count(*) FROM changes WHERE id > ?1")
             orders = try database.prepare(
                 """
                 SELECT id, event, sku, user, qty, amount, discount, created_ms, expires_ms, status, txn, group_id, coupon
@@ -154,14 +154,14 @@ public final class JournalReader: Sendable {
         }
     }
 
-    /// The backlog past `after`: the newest id (0: none), how many, and the oldest one's time.
-    public func backlog(after: Int64) throws(SQLiteError) -> (lastID: Int64, count: Int, oldestAtMs: Int64?) {
+    /// How many changes have an id above `after`.
+    public func count(after: Int64) throws(SQLiteError) -> Int {
         try withConnection { (connection) throws(SQLiteError) in
-            let statement = connection.lastChange
+            let statement = connection.countAfter
             defer { statement.reset() }
             try statement.bind(after, at: 1)
-            guard try statement.step() else { return (0, 0, nil) }
-            return (statement.int64(at: 0), Int(statement.int64(at: 1)), statement.isNull(at: 2) ? nil : statement.int64(at: 2))
+            guard try statement.step() else { return 0 }
+            return Int(statement.int64(at: 0))
         }
     }
 

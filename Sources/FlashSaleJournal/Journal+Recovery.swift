@@ -36,8 +36,6 @@ public struct RecoveredState: Sendable {
     public var webhookCursors: [String: Int64] = [:]
     /// Deliveries given up, oldest first.
     public var parkedDeliveries: [ParkedDelivery] = []
-    /// The change feed's last id (0: none yet).
-    public var lastChangeID: Int64 = 0
 
     /// A state; every part empty by default (a first start).
     public init(
@@ -107,9 +105,6 @@ extension Journal {
                 url: parked.string(at: 0) ?? "", changeID: parked.int64(at: 1), type: parked.string(at: 2) ?? "",
                 attempts: Int(parked.int64(at: 3)), lastError: parked.string(at: 4) ?? "", atMs: parked.int64(at: 5)))
         }
-        // AUTOINCREMENT's high-water mark: the last id ever given, even if pruned since.
-        let sequence = try database.prepare("SELECT seq FROM sqlite_sequence WHERE name = 'changes'")
-        if try sequence.step() { state.lastChangeID = sequence.int64(at: 0) }
         state.idempotentAnswers = try readIdempotentAnswers(database, newestMax: idempotentAnswersMax)
         let ledgers = try database.prepare(
             "SELECT event, sku, total, available, reserved, sold FROM ledgers WHERE checkpoint_seq = ?1")

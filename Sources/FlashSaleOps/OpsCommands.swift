@@ -1,4 +1,3 @@
-import Crypto
 import FlashSale
 import InventoryActor
 import NIOCore
@@ -107,7 +106,7 @@ enum OpsCommands {
         var lines: [String] = []
         for receiver in engine.outbox.snapshot {
             var pending = 0
-            if case .success(let backlog) = await engine.changeBacklog(after: receiver.deliveredThrough) { pending = backlog.count }
+            if case .success(let count) = await engine.changesPending(after: receiver.deliveredThrough) { pending = count }
             lines.append(
                 "webhook url=\(OpsReply.word(receiver.url)) delivered_through=\(receiver.deliveredThrough) pending=\(pending) "
                     + "parked=\(receiver.parked) last_error=\(receiver.lastError.isEmpty ? "none" : OpsReply.word(receiver.lastError))")
@@ -127,11 +126,9 @@ enum OpsCommands {
         return OpsOutcome(reply: .ok(), effect: .authenticated)
     }
 
-    /// Compares in time independent of where the two differ, and of their lengths: both are
-    /// hashed to 32 bytes and the digests compared by swift-crypto's constant-time equality.
+    /// Compares in constant time (`SharedSecret`).
     static func isOpsSecret(_ candidate: String, secret: String) -> Bool {
-        guard !secret.isEmpty else { return false }
-        return SHA256.hash(data: Array(candidate.utf8)) == SHA256.hash(data: Array(secret.utf8))
+        SharedSecret(secret).matches(candidate)
     }
 
     // MARK: Writes (after AUTH)

@@ -107,7 +107,6 @@ struct Receiver {
             }
             if batch.isEmpty {
                 lag.record(0)
-                engine.outbox.update(config.url) { $0.oldestUndeliveredAtMs = nil }
                 try? await Task.sleep(for: .milliseconds(timing.idlePollMs))
                 continue
             }
@@ -134,7 +133,6 @@ struct Receiver {
     /// Sends `change` until it is delivered or parked (true), or the task is cancelled (false).
     private func deliver(_ change: StoredChange) async -> Bool {
         let firstAttemptMs = engine.clock.nowMs()
-        engine.outbox.update(config.url) { $0.oldestUndeliveredAtMs = change.atMs }
         var attempts = 0
         while !Task.isCancelled {
             attempts += 1
@@ -230,14 +228,7 @@ public enum WebhookSignature {
         var mac = HMAC<SHA256>(key: key)
         mac.update(data: Array("\(timestamp)\n\(id)\n".utf8))
         mac.update(data: body)
-        let hex: [UInt8] = Array("0123456789abcdef".utf8)
-        var text: [UInt8] = []
-        text.reserveCapacity(64)
-        for byte in mac.finalize() {
-            text.append(hex[Int(byte >> 4)])
-            text.append(hex[Int(byte & 0x0f)])
-        }
-        return String(decoding: text, as: UTF8.self)
+        return LowercaseHex.encode(mac.finalize())
     }
 
     /// The signature with a secret given as text.

@@ -63,7 +63,6 @@ private struct OrderStatusFeed: ChangeFeedRenderer {
         try await journal.waitDurable(journal.append(.pruneChanges(beforeMs: .max, limit: 100)))
         await journal.close()
         #expect(try JournalReader(directory: directory.path).changes(after: 0, limit: 10).isEmpty)
-        #expect(try Journal.recover(directory: directory.path).lastChangeID == 3)
 
         journal = try Self.open(directory)
         let paid = journal.record(.order(makeJournalOrder(sequence: 1, key: Self.key, status: .paid, transaction: "t1")))
@@ -87,7 +86,7 @@ private struct OrderStatusFeed: ChangeFeedRenderer {
         // Nothing older than the cut: nothing goes.
         try await journal.waitDurable(journal.append(.pruneChanges(beforeMs: 0, limit: 100)))
         #expect(try reader.changes(after: 0, limit: 100).count == 6)
-        #expect(try reader.backlog(after: 7).count == 3)
+        #expect(try reader.count(after: 7) == 3)
         await journal.close()
     }
 

@@ -34,15 +34,7 @@ public struct PaymentSignature: Sendable {
 
     /// The signature of a notification, as lowercase hex (for tests and load generators).
     public func sign(timestamp: String, nonce: String, body: [UInt8]) -> String {
-        let mac = authenticationCode(timestamp: timestamp, nonce: nonce, body: body)
-        let digits: StaticString = "0123456789abcdef"
-        var hex: [UInt8] = []
-        hex.reserveCapacity(SHA256.byteCount * 2)
-        for byte in mac {
-            hex.append(digits.utf8Start[Int(byte >> 4)])
-            hex.append(digits.utf8Start[Int(byte & 0x0F)])
-        }
-        return String(decoding: hex, as: UTF8.self)
+        LowercaseHex.encode(authenticationCode(timestamp: timestamp, nonce: nonce, body: body))
     }
 
     /// The unix seconds in an `X-Pay-Timestamp` value: 1 to 18 ASCII digits, nothing else.

@@ -14,9 +14,9 @@ extension SaleEngine {
         await read { try $0.changes(after: after, limit: limit) }
     }
 
-    /// The backlog past `after`: the newest id, how many, and the oldest one's time.
-    public func changeBacklog(after: Int64) async -> Result<(lastID: Int64, count: Int, oldestAtMs: Int64?), Rejection> {
-        await read { try $0.backlog(after: after) }
+    /// How many changes have an id above `after` (a receiver's backlog).
+    public func changesPending(after: Int64) async -> Result<Int, Rejection> {
+        await read { try $0.count(after: after) }
     }
 
     /// A page of orders as stored (durable), for the admin listing and the export.

@@ -20,8 +20,6 @@ public final class WebhookOutbox: Sendable {
         public var parked: Int = 0
         /// What the last failed attempt got; empty when the last attempt succeeded.
         public var lastError: String = ""
-        /// When the change being delivered now happened, ms (nil: nothing waiting): the lag.
-        public var oldestUndeliveredAtMs: Int64?
     }
 
     /// Parked deliveries kept for `OUTBOX`, newest last; older ones are still in the journal.
