@@ -61,8 +61,8 @@ public enum EngineLimits {
     /// bits is never expected, so even a second draw is a curiosity.
     public static let couponCodeDrawsMax = 4
 
-    /// Change events deleted by one prune record: a long backlog goes over several commits,
-    /// none of them long.
+    /// Change events deleted by one prune record (whole rows of the change log, at least one
+    /// row's worth): a long backlog goes over several commits, none of them long.
     public static let changesPrunedPerRecordMax = 2_000
     /// Most changes one `GET /v1/admin/changes` returns (contract §6).
     public static let changesPageMax = 1_000

@@ -1,36 +1,25 @@
-// The change feed (contract §6): every change the shards decide becomes zero or more change
-// events, written by the journal in the same transaction as the change itself (a transactional
-// outbox), numbered by SQLite in strictly increasing order. What an event says (its type and
-// its JSON) is the engine's business: it hands the journal a `ChangeFeedRenderer`. The journal
-// only stores the bytes and reads them back, in id order.
+// The change feed (contract §6): every change the shards decide that the feed reports is
+// written by the journal in the same transaction as the change itself (a transactional outbox),
+// numbered by the journal in strictly increasing order. What an event says (its type and its
+// JSON) is the engine's business: it hands the journal a `ChangeFeedRenderer`. The journal
+// stores the changes (`ChangeLog`) and reads them back in id order, rendered.
 
 import CSQLite
 import Foundation
 import InventoryActor
 import Synchronization
 
-/// One event of the change feed as the engine renders it, before it has an id.
-public struct ChangeEvent: Sendable, Equatable {
-    /// `order.created`, `order.paid`, ...
-    public var type: String
-    /// When it happened, ms since the epoch.
-    public var atMs: Int64
-    /// The `data` object, as JSON.
-    public var data: [UInt8]
-
-    /// An event.
-    public init(type: String, atMs: Int64, data: [UInt8]) {
-        self.type = type
-        self.atMs = atMs
-        self.data = data
-    }
-}
-
-/// Turns a shard's change into the feed's events. Called on the journal's writer thread while
-/// the change's transaction is open: it must be quick and must not block.
+/// Which changes the feed reports, when, and what each says. The journal asks `eventTime` on
+/// its writer thread, in the change's transaction, and stores the change itself (see
+/// `ChangeLog`); `event` renders it when the feed is read.
 public protocol ChangeFeedRenderer: Sendable {
-    /// The events `change` produces, in order; none for a change the feed does not report.
-    func events(for change: InventoryChange) -> [ChangeEvent]
+    /// When `change` happened, ms since the epoch, if the feed reports it; nil if it does not.
+    /// Called on the journal's writer thread while the change's transaction is open: it must
+    /// be quick and must not block.
+    func eventTime(of change: InventoryChange) -> Int64?
+
+    /// The event a reported change becomes: its type and its `data` object as JSON.
+    func event(for change: InventoryChange) -> (type: String, data: [UInt8])
 }
 
 /// A change event as stored: its id, strictly increasing across restarts and pruning.
@@ -105,8 +94,11 @@ public final class JournalReader: Sendable {
         init(path: String) throws(SQLiteError) {
             database = try SQLiteDatabase(path: path, flags: [.readOnly, .noMutex])
             try database.setBusyTimeout(milliseconds: JournalStore.busyTimeoutMs)
-            changes = try database.prepare("SELECT id, type, at_ms, data FROM changes WHERE id > ?1 ORDER BY id LIMIT ?2")
-            countAfter = try database.prepare("SELECT count(*) FROM changes WHERE id > ?1")
+            // The rows from the one holding `after + 1` on, found through the primary key.
+            let from = "first_id >= coalesce((SELECT max(first_id) FROM change_log WHERE first_id <= ?1 + 1), 0)"
+            changes = try database.prepare("SELECT first_id, data FROM change_log WHERE \(from) ORDER BY first_id")
+            countAfter = try database.prepare(
+                "SELECT coalesce(sum(last_id - max(first_id, ?1 + 1) + 1), 0) FROM change_log WHERE \(from) AND last_id > ?1")
             orders = try database.prepare(
                 """
                 SELECT id, event, sku, user, qty, amount, discount, created_ms, expires_ms, status, txn, group_id, coupon
@@ -118,10 +110,14 @@ public final class JournalReader: Sendable {
         }
     }
 
-    /// A reader of the journal in `directory` (opened at the first read: the file may not exist yet).
-    public init(directory: String) {
+    private let feed: (any ChangeFeedRenderer)?
+
+    /// A reader of the journal in `directory` (opened at the first read: the file may not exist
+    /// yet), rendering the change feed with `feed`.
+    public init(directory: String, feed: (any ChangeFeedRenderer)? = nil) {
         self.path = Journal.databasePath(directory)
         self.connection = Mutex(nil)
+        self.feed = feed
     }
 
     private func withConnection<T: Sendable>(_ body: (Connection) throws(SQLiteError) -> T) throws(SQLiteError) -> T {
@@ -137,18 +133,32 @@ public final class JournalReader: Sendable {
         }
     }
 
-    /// Up to `limit` changes with an id above `after`, in id order.
+    /// Up to `limit` changes with an id above `after`, in id order, rendered by the feed.
     public func changes(after: Int64, limit: Int) throws(SQLiteError) -> [StoredChange] {
-        try withConnection { (connection) throws(SQLiteError) -> [StoredChange] in
+        guard let feed else { throw SQLiteError(code: SQLITE_MISUSE, message: "\(path): the change feed read without a renderer") }
+        return try withConnection { (connection) throws(SQLiteError) -> [StoredChange] in
             let statement = connection.changes
             defer { statement.reset() }
             try statement.bind(after, at: 1)
-            try statement.bind(Int64(limit), at: 2)
             var changes: [StoredChange] = []
-            while try statement.step() {
-                changes.append(StoredChange(
-                    id: statement.int64(at: 0), type: statement.string(at: 1) ?? "", atMs: statement.int64(at: 2),
-                    data: Array((statement.string(at: 3) ?? "").utf8)))
+            while changes.count < limit, try statement.step() {
+                var id = statement.int64(at: 0)
+                do throws(ChangeLogDecoder.Malformed) {
+                    var decoder = try ChangeLogDecoder(statement.blob(at: 1))
+                    while changes.count < limit, let (atMs, logged) = try decoder.next() {
+                        defer { id += 1 }
+                        guard id > after else { continue }
+                        switch logged {
+                        case .rendered(let type, let data):
+                            changes.append(StoredChange(id: id, type: type, atMs: atMs, data: data))
+                        case .change(let change):
+                            let event = feed.event(for: change)
+                            changes.append(StoredChange(id: id, type: event.type, atMs: atMs, data: event.data))
+                        }
+                    }
+                } catch {
+                    throw SQLiteError(code: SQLITE_CORRUPT, message: "\(path): change log row \(statement.int64(at: 0)) is malformed")
+                }
             }
             return changes
         }

@@ -26,8 +26,9 @@ public enum JournalRecord: Sendable, Equatable {
     case webhookDelivered(url: String, through: Int64)
     /// A webhook delivery was given up and parked.
     case webhookParked(ParkedDelivery)
-    /// Change events older than `beforeMs` may go: at most `limit` of them in this record's
-    /// transaction, so pruning a long backlog never makes one commit long.
+    /// Change events older than `beforeMs` may go, oldest first: whole rows of the change log
+    /// (a row goes when all its events are older), at most `limit` events (at least one row) in
+    /// this record's transaction, so pruning a long backlog never makes one commit long.
     case pruneChanges(beforeMs: Int64, limit: Int)
 }
 
@@ -129,6 +130,8 @@ public final class Journal: ChangeSink, Sendable {
     private let logger: Logger
     /// The data directory (what `recover(directory:)` reads back).
     public let directory: String
+    /// What renders the change feed this journal writes, if it writes one.
+    public let feed: (any ChangeFeedRenderer)?
 
     /// Opens (creating if needed) `<directory>/flashsale.db` in WAL mode with the schema, and
     /// starts the writer thread.
@@ -155,6 +158,7 @@ public final class Journal: ChangeSink, Sendable {
         self.handoff = Mutex(store)
         self.state = Mutex(State())
         self.directory = directory
+        self.feed = feed
         self.batchMax = batchMax
         var logger = logger
         logger[metadataKey: "journal"] = "\(directory)"

@@ -8,7 +8,7 @@ import InventoryActor
 /// The journal's SQLite connection and its prepared statements, owned by the writer thread.
 final class JournalStore {
     /// The on-disk layout version kept in `meta.schema_version`.
-    static let schemaVersion: Int64 = 4
+    static let schemaVersion: Int64 = 5
     /// How long a write waits for another connection's lock (a recovery reader), ms.
     static let busyTimeoutMs: Int32 = 5_000
 
@@ -33,7 +33,7 @@ final class JournalStore {
     /// The schema; every statement is idempotent so opening an existing file changes nothing.
     static let schemaSQL = """
         CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value);
-        INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', 4), ('checkpoint_seq', 0);
+        INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', 5), ('checkpoint_seq', 0), ('next_change_id', 1);
         CREATE TABLE IF NOT EXISTS orders (
             id INTEGER PRIMARY KEY,
             event TEXT NOT NULL,
@@ -91,11 +91,11 @@ final class JournalStore {
             PRIMARY KEY (user, key)
         );
         CREATE INDEX IF NOT EXISTS idempotency_at ON idempotency (at_ms);
-        CREATE TABLE IF NOT EXISTS changes (
-            id INTEGER PRIMARY KEY AUTOINCREMENT,
-            type TEXT NOT NULL,
+        CREATE TABLE IF NOT EXISTS change_log (
+            first_id INTEGER PRIMARY KEY,
+            last_id INTEGER NOT NULL,
             at_ms INTEGER NOT NULL,
-            data TEXT NOT NULL
+            data BLOB NOT NULL
         );
         CREATE TABLE IF NOT EXISTS webhook_cursors (url TEXT PRIMARY KEY, delivered_through INTEGER NOT NULL);
         CREATE TABLE IF NOT EXISTS webhook_parked (
@@ -134,8 +134,11 @@ final class JournalStore {
     private var idempotentSincePurge = 0
     private let faultInjector: (@Sendable () -> SQLiteError?)?
     private let feed: (any ChangeFeedRenderer)?
-    private let insertChange: SQLiteStatement
+    private let insertChangeRow: SQLiteStatement
     private let pruneChanges: SQLiteStatement
+    private let setNextChangeID: SQLiteStatement
+    /// The id the next change event gets: above every id ever given, pruned or not.
+    private var nextChangeID: Int64
     private let upsertCursor: SQLiteStatement
     private let insertParked: SQLiteStatement
 
@@ -163,6 +166,9 @@ final class JournalStore {
             // Version 4 adds the change feed and the webhook tables, which `schemaSQL` made.
             try database.exec("UPDATE meta SET value = 4 WHERE key = 'schema_version'")
         }
+        if try Self.meta("schema_version", in: database) == 4 {
+            try Self.migrateFromVersion4(database)
+        }
         let version = try Self.meta("schema_version", in: database)
         guard version == Self.schemaVersion else {
             throw SQLiteError(
@@ -171,9 +177,16 @@ final class JournalStore {
         self.database = database
         self.faultInjector = faultInjector
         self.feed = feed
-        insertChange = try database.prepare("INSERT INTO changes (type, at_ms, data) VALUES (?1, ?2, ?3)")
+        insertChangeRow = try database.prepare("INSERT INTO change_log (first_id, last_id, at_ms, data) VALUES (?1, ?2, ?3, ?4)")
         pruneChanges = try database.prepare(
-            "DELETE FROM changes WHERE id IN (SELECT id FROM changes WHERE at_ms < ?1 ORDER BY id LIMIT ?2)")
+            """
+            DELETE FROM change_log WHERE first_id IN (
+                SELECT first_id FROM change_log
+                WHERE at_ms < ?1
+                    AND (last_id < (SELECT min(first_id) FROM change_log) + ?2 OR first_id = (SELECT min(first_id) FROM change_log)))
+            """)
+        setNextChangeID = try database.prepare("UPDATE meta SET value = max(value, ?1) WHERE key = 'next_change_id'")
+        nextChangeID = try Self.nextChangeID(in: database)
         upsertCursor = try database.prepare(
             """
             INSERT INTO webhook_cursors (url, delivered_through) VALUES (?1, ?2)
@@ -240,8 +253,91 @@ final class JournalStore {
 
     /// Applies `records` in one transaction; on any failure rolls back and throws, changing nothing.
     func commit(_ records: ArraySlice<JournalRecord>) throws(SQLiteError) {
+        var log = ChangeLogRows(nextID: nextChangeID)
         try transaction { () throws(SQLiteError) in
-            for record in records { try apply(record) }
+            for record in records {
+                try apply(record, log: &log)
+                if case .inventory(let change) = record, let feed, let atMs = feed.eventTime(of: change) {
+                    log.encoder.append(change, atMs: atMs)
+                    if log.encoder.count == ChangeLog.changesPerRowMax { try insertRow(&log) }
+                }
+            }
+            if log.encoder.count > 0 { try insertRow(&log) }
+        }
+        nextChangeID = log.nextID
+    }
+
+    /// The change log rows one commit is writing, and the id its next event gets.
+    private struct ChangeLogRows {
+        var nextID: Int64
+        var encoder = ChangeLogEncoder()
+    }
+
+    /// Writes the events encoded so far as one row of `change_log`, numbered from `log.nextID`.
+    private func insertRow(_ log: inout ChangeLogRows) throws(SQLiteError) {
+        let count = Int64(log.encoder.count)
+        try insertChangeRow.bind(log.nextID, at: 1)
+        try insertChangeRow.bind(log.nextID + count - 1, at: 2)
+        try insertChangeRow.bind(log.encoder.newestAtMs, at: 3)
+        try insertChangeRow.bind(blob: log.encoder.bytes, at: 4)
+        try insertChangeRow.execute()
+        log.nextID += count
+        log.encoder = ChangeLogEncoder()
+    }
+
+    /// The id the next change event gets: past the newest row, and past every id handed out
+    /// before the rows holding them were pruned (kept in `meta` by each prune).
+    private static func nextChangeID(in database: SQLiteDatabase) throws(SQLiteError) -> Int64 {
+        let newest = try database.prepare("SELECT coalesce(max(last_id), 0) + 1 FROM change_log")
+        guard try newest.step() else { return 1 }
+        return max(newest.int64(at: 0), try meta("next_change_id", in: database) ?? 1)
+    }
+
+    /// Brings a version-4 file to version 5: the change feed's rows of rendered JSON (table
+    /// `changes`) move into `change_log` as rendered entries, under their own ids.
+    static func migrateFromVersion4(_ database: SQLiteDatabase) throws(SQLiteError) {
+        try database.exec("BEGIN IMMEDIATE")
+        do throws(SQLiteError) {
+            let exists = try database.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'changes'")
+            if try exists.step() {
+                exists.reset()
+                let rows = try database.prepare("SELECT id, type, at_ms, data FROM changes ORDER BY id")
+                let insert = try database.prepare("INSERT INTO change_log (first_id, last_id, at_ms, data) VALUES (?1, ?2, ?3, ?4)")
+                var encoder = ChangeLogEncoder()
+                var firstID: Int64 = 0, nextID: Int64 = 1
+                func flush() throws(SQLiteError) {
+                    guard encoder.count > 0 else { return }
+                    try insert.bind(firstID, at: 1)
+                    try insert.bind(firstID + Int64(encoder.count) - 1, at: 2)
+                    try insert.bind(encoder.newestAtMs, at: 3)
+                    try insert.bind(blob: encoder.bytes, at: 4)
+                    try insert.execute()
+                    encoder = ChangeLogEncoder()
+                }
+                while try rows.step() {
+                    let id = rows.int64(at: 0)
+                    // A row holds consecutive ids only.
+                    if encoder.count == ChangeLog.changesPerRowMax || (encoder.count > 0 && id != nextID) { try flush() }
+                    if encoder.count == 0 { firstID = id }
+                    encoder.appendRendered(type: rows.string(at: 1) ?? "", data: Array((rows.string(at: 3) ?? "").utf8), atMs: rows.int64(at: 2))
+                    nextID = id + 1
+                }
+                try flush()
+                rows.reset()
+                // AUTOINCREMENT remembered ids handed out before the newest rows were pruned.
+                let sequence = try database.prepare(
+                    "SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'changes'), 0) + 1")
+                let handedOut = try sequence.step() ? sequence.int64(at: 0) : 1
+                sequence.reset()
+                let setNext = try database.prepare("UPDATE meta SET value = max(value, ?1) WHERE key = 'next_change_id'")
+                try setNext.bind(max(nextID, handedOut), at: 1)
+                try setNext.execute()
+                try database.exec("DROP TABLE changes")
+            }
+            try database.exec("UPDATE meta SET value = 5 WHERE key = 'schema_version'; COMMIT")
+        } catch {
+            if !database.isAutocommit { try? database.exec("ROLLBACK") }
+            throw error
         }
     }
 
@@ -295,16 +391,8 @@ final class JournalStore {
         }
     }
 
-    /// Writes one record's effect into the state tables, and a change's events into the feed.
-    private func apply(_ record: JournalRecord) throws(SQLiteError) {
-        if case .inventory(let change) = record, let feed {
-            for event in feed.events(for: change) {
-                try insertChange.bind(event.type, at: 1)
-                try insertChange.bind(event.atMs, at: 2)
-                try insertChange.bind(utf8: event.data, at: 3)
-                try insertChange.execute()
-            }
-        }
+    /// Writes one record's effect into the state tables (the change log's rows are `commit`'s).
+    private func apply(_ record: JournalRecord, log: inout ChangeLogRows) throws(SQLiteError) {
         switch record {
         case .inventory(.order(let order)):
             let statement = upsertOrder
@@ -388,6 +476,11 @@ final class JournalStore {
             try insertParked.bind(parked.atMs, at: 6)
             try insertParked.execute()
         case .pruneChanges(let beforeMs, let limit):
+            // Events of this transaction before the prune are written first, in order; the
+            // newest row may go too: `meta` keeps the next id from going back.
+            if log.encoder.count > 0 { try insertRow(&log) }
+            try setNextChangeID.bind(log.nextID, at: 1)
+            try setNextChangeID.execute()
             try pruneChanges.bind(beforeMs, at: 1)
             try pruneChanges.bind(Int64(limit), at: 2)
             try pruneChanges.execute()

@@ -157,6 +157,14 @@ final class SQLiteStatement {
         try check(code)
     }
 
+    /// Binds `bytes` as a blob to parameter `index` (1-based); SQLite copies them.
+    func bind(blob bytes: [UInt8], at index: Int32) throws(SQLiteError) {
+        let code = bytes.withUnsafeBytes { buffer -> Int32 in
+            sqlite3_bind_blob(handle, index, buffer.baseAddress, Int32(buffer.count), sqliteTransient)
+        }
+        try check(code)
+    }
+
     /// Binds text, or NULL when `value` is nil, to parameter `index` (1-based).
     func bind(_ value: String?, at index: Int32) throws(SQLiteError) {
         if let value { try bind(value, at: index) } else { try bindNull(at: index) }
@@ -218,5 +226,12 @@ final class SQLiteStatement {
         guard let text = sqlite3_column_text(handle, index) else { return nil }
         let count = Int(sqlite3_column_bytes(handle, index))
         return String(decoding: UnsafeBufferPointer(start: text, count: count), as: UTF8.self)
+    }
+
+    /// Column `index` (0-based) of the current row as bytes (NULL reads as none).
+    func blob(at index: Int32) -> [UInt8] {
+        let count = Int(sqlite3_column_bytes(handle, index))
+        guard count > 0, let bytes = sqlite3_column_blob(handle, index) else { return [] }
+        return Array(UnsafeRawBufferPointer(start: bytes, count: count))
     }
 }

@@ -7,10 +7,15 @@ import Testing
 @testable import InventoryActor
 
 /// A feed that reports every order record as `order.<status>`, its data the order id.
-private struct OrderStatusFeed: ChangeFeedRenderer {
-    func events(for change: InventoryChange) -> [ChangeEvent] {
-        guard case .order(let order) = change else { return [] }
-        return [ChangeEvent(type: "order.\(order.status)", atMs: order.createdAtMs, data: Array("\"\(order.id)\"".utf8))]
+struct OrderStatusFeed: ChangeFeedRenderer {
+    func eventTime(of change: InventoryChange) -> Int64? {
+        guard case .order(let order) = change else { return nil }
+        return order.createdAtMs
+    }
+
+    func event(for change: InventoryChange) -> (type: String, data: [UInt8]) {
+        guard case .order(let order) = change else { return ("other", Array("null".utf8)) }
+        return ("order.\(order.status)", Array("\"\(order.id)\"".utf8))
     }
 }
 
@@ -45,7 +50,7 @@ private struct OrderStatusFeed: ChangeFeedRenderer {
         await journal.close()
 
         let state = try Journal.recover(directory: directory.path)
-        let reader = JournalReader(directory: directory.path)
+        let reader = JournalReader(directory: directory.path, feed: OrderStatusFeed())
         let changes = try reader.changes(after: 0, limit: 10)
         #expect(state.orders.map(\.id) == [makeJournalOrder(sequence: 2, key: Self.key, status: .pending, transaction: nil).id])
         #expect(changes.map(\.type) == ["order.pending"], "the failed commit left neither its order nor its event")
@@ -62,13 +67,13 @@ private struct OrderStatusFeed: ChangeFeedRenderer {
         // Everything goes: the table is empty, yet the next id is not reused.
         try await journal.waitDurable(journal.append(.pruneChanges(beforeMs: .max, limit: 100)))
         await journal.close()
-        #expect(try JournalReader(directory: directory.path).changes(after: 0, limit: 10).isEmpty)
+        #expect(try JournalReader(directory: directory.path, feed: OrderStatusFeed()).changes(after: 0, limit: 10).isEmpty)
 
         journal = try Self.open(directory)
         let paid = journal.record(.order(makeJournalOrder(sequence: 1, key: Self.key, status: .paid, transaction: "t1")))
         try await journal.waitDurable(paid)
         await journal.close()
-        let changes = try JournalReader(directory: directory.path).changes(after: 0, limit: 10)
+        let changes = try JournalReader(directory: directory.path, feed: OrderStatusFeed()).changes(after: 0, limit: 10)
         #expect(changes.map(\.id) == [4])
         #expect(changes.map(\.type) == ["order.paid"])
     }
@@ -77,11 +82,14 @@ private struct OrderStatusFeed: ChangeFeedRenderer {
         let directory = JournalTestDirectory()
         defer { directory.remove() }
         let journal = try Self.open(directory)
+        // One commit each: ten rows of the change log.
         for sequence in 1...10 {
-            _ = journal.record(.order(makeJournalOrder(sequence: UInt64(sequence), key: Self.key, status: .pending, transaction: nil)))
+            try await journal.waitDurable(
+                journal.record(.order(makeJournalOrder(sequence: UInt64(sequence), key: Self.key, status: .pending, transaction: nil))))
         }
+        // Rows go whole and oldest first, never more events than the limit (at least one row).
         try await journal.waitDurable(journal.append(.pruneChanges(beforeMs: .max, limit: 4)))
-        let reader = JournalReader(directory: directory.path)
+        let reader = JournalReader(directory: directory.path, feed: OrderStatusFeed())
         #expect(try reader.changes(after: 0, limit: 100).map(\.id) == Array(5...10))
         // Nothing older than the cut: nothing goes.
         try await journal.waitDurable(journal.append(.pruneChanges(beforeMs: 0, limit: 100)))

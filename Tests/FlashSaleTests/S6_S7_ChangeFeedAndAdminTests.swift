@@ -260,7 +260,7 @@ import Testing
         let after = try #require(await disk.world.order("u3").json["order"]?.stringValue)
         await disk.stop()
 
-        let changes = try JournalReader(directory: directory.path).changes(after: 0, limit: 100)
+        let changes = try JournalReader(directory: directory.path, feed: ChangeFeedJSON(clock: ManualClock(startMs: nowMs))).changes(after: 0, limit: 100)
         let orders = try changes.map { try JSONParser.parse($0.data)["order"]?.stringValue }
         #expect(orders == [before, after], "u2's refused order has no event")
         #expect(try changes.map { try JSONParser.parse($0.data)["user"]?.stringValue } == ["u1", "u3"])

@@ -2,8 +2,8 @@ import FlashSaleJournal
 import InventoryActor
 
 /// The change feed's wire format (contract §6): which changes are reported, under which type,
-/// and the JSON of each event's `data` and of the event itself. The journal stores what this
-/// renders in the change's own transaction; the admin listing and the webhooks read it back.
+/// and the JSON of each event's `data` and of the event itself. The journal stores each reported
+/// change in its own transaction; the admin listing and the webhooks read it back rendered here.
 public struct ChangeFeedJSON: ChangeFeedRenderer {
     let clock: any SaleClock
 
@@ -18,22 +18,33 @@ public struct ChangeFeedJSON: ChangeFeedRenderer {
         "payment.refund", "group.formed", "group.failed", "coupon.claimed",
     ]
 
-    public func events(for change: InventoryChange) -> [ChangeEvent] {
+    public func eventTime(of change: InventoryChange) -> Int64? {
+        switch change {
+        case .order: clock.nowMs()
+        case .doublePayment(_, _, let atMs): atMs
+        case .group(let group): group.status == .open ? nil : clock.nowMs()
+        case .coupon(let coupon): coupon.claimedAtMs
+        case .restock: nil
+        }
+    }
+
+    public func event(for change: InventoryChange) -> (type: String, data: [UInt8]) {
         switch change {
         case .order(let order):
-            return [ChangeEvent(type: Self.type(of: order.status), atMs: clock.nowMs(), data: Self.order(order))]
-        case .doublePayment(let order, let transaction, let atMs):
-            return [ChangeEvent(type: "payment.refund", atMs: atMs, data: Self.order(order, refund: transaction))]
+            (Self.type(of: order.status), Self.order(order))
+        case .doublePayment(let order, let transaction, _):
+            ("payment.refund", Self.order(order, refund: transaction))
         case .group(let group):
-            switch group.status {
-            case .open: return []
-            case .formed: return [ChangeEvent(type: "group.formed", atMs: clock.nowMs(), data: Self.group(group))]
-            case .failed: return [ChangeEvent(type: "group.failed", atMs: clock.nowMs(), data: Self.group(group))]
-            }
+            (group.status == .failed ? "group.failed" : "group.formed", Self.group(group))
         case .coupon(let coupon):
-            return [ChangeEvent(type: "coupon.claimed", atMs: coupon.claimedAtMs, data: Self.coupon(coupon))]
-        case .restock:
-            return []
+            ("coupon.claimed", Self.coupon(coupon))
+        case .restock(let key, let delta):
+            // Not reported (`eventTime` is nil); rendered only for completeness.
+            ("restock", JSONWriter.object { json in
+                json.field("event", key.event)
+                json.field("sku", key.sku)
+                json.field("delta", delta)
+            })
         }
     }
 

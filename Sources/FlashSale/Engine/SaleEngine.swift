@@ -121,7 +121,7 @@ public final class SaleEngine: Sendable {
                 for decision in batch { engine.settle(decision.recorded, decision.checked, loop: origin, answer: decision.answer.value) }
             })
         self.journal = journal
-        self.reader = journal.map { JournalReader(directory: $0.directory) }
+        self.reader = journal.map { JournalReader(directory: $0.directory, feed: $0.feed ?? ChangeFeedJSON(clock: clock)) }
         self.outbox = WebhookOutbox(urls: config.feed.receivers.map(\.url))
         self.feedRetentionMs = config.feed.retentionMs
         self.clock = clock
