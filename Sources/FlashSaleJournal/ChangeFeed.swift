@@ -90,6 +90,9 @@ public final class JournalReader: Sendable {
         let countAfter: SQLiteStatement
         let orders: SQLiteStatement
         let refunds: SQLiteStatement
+        let order: SQLiteStatement
+        let group: SQLiteStatement
+        let coupon: SQLiteStatement
 
         init(path: String) throws(SQLiteError) {
             database = try SQLiteDatabase(path: path, flags: [.readOnly, .noMutex])
@@ -107,6 +110,75 @@ public final class JournalReader: Sendable {
                 ORDER BY id LIMIT ?5
                 """)
             refunds = try database.prepare("SELECT txn FROM refunds WHERE order_id = ?1 ORDER BY at_ms")
+            order = try database.prepare(
+                """
+                SELECT id, event, sku, user, qty, amount, discount, created_ms, expires_ms, status, txn, group_id, coupon
+                FROM orders WHERE id = ?1
+                """)
+            group = try database.prepare("SELECT event, sku, size, price, leader, created_ms, expires_ms FROM groups WHERE id = ?1")
+            coupon = try database.prepare("SELECT batch, owner, ip, value, min_spend, claimed_ms, expires_ms FROM coupons WHERE code = ?1")
+        }
+
+        /// The order `id` with the status and transaction a change gave it; nil if it is not stored.
+        func order(_ id: OrderID, status: OrderStatus, transaction: String?, path: String) throws(SQLiteError) -> Order? {
+            defer { order.reset() }
+            try order.bind(Int64(bitPattern: id.rawValue), at: 1)
+            guard try order.step() else { return nil }
+            let stored = try JournalReader.order(order, path: path)
+            return Order(
+                id: id, key: stored.key, user: stored.user, qty: stored.qty, amountFen: stored.amountFen,
+                discountFen: stored.discountFen, createdAtMs: stored.createdAtMs, expiresAtMs: stored.expiresAtMs,
+                status: status, transaction: transaction, group: stored.group, coupon: stored.coupon)
+        }
+
+        /// The group `id` with the status a change gave it; nil if it is not stored.
+        func group(_ id: GroupID, status: GroupStatus, path: String) throws(SQLiteError) -> Group? {
+            defer { group.reset() }
+            try group.bind(Int64(bitPattern: id.rawValue), at: 1)
+            guard try group.step() else { return nil }
+            guard let size = Int32(exactly: group.int64(at: 2)) else {
+                throw SQLiteError(code: SQLITE_CORRUPT, message: "\(path): group \(id) has size \(group.int64(at: 2))")
+            }
+            return Group(
+                id: id, key: LedgerKey(event: group.string(at: 0) ?? "", sku: group.string(at: 1) ?? ""), size: size,
+                priceFen: group.int64(at: 3), leader: group.string(at: 4) ?? "", createdAtMs: group.int64(at: 5),
+                expiresAtMs: group.int64(at: 6), status: status)
+        }
+
+        /// The coupon `code` as claimed; nil if it is not stored.
+        func coupon(_ code: CouponCode) throws(SQLiteError) -> Coupon? {
+            defer { coupon.reset() }
+            try coupon.bind(code.description, at: 1)
+            guard try coupon.step() else { return nil }
+            return Coupon(
+                code: code, batch: coupon.string(at: 0) ?? "", owner: coupon.string(at: 1) ?? "", clientIP: coupon.string(at: 2) ?? "",
+                valueFen: coupon.int64(at: 3), minSpendFen: coupon.int64(at: 4), claimedAtMs: coupon.int64(at: 5),
+                expiresAtMs: coupon.int64(at: 6))
+        }
+
+        /// The change a log entry records, joined with the facts it names.
+        func change(_ logged: LoggedChange, atMs: Int64, path: String) throws(SQLiteError) -> InventoryChange {
+            func missing(_ what: String) -> SQLiteError {
+                SQLiteError(code: SQLITE_CORRUPT, message: "\(path): the change feed names \(what), which is not stored")
+            }
+            switch logged {
+            case .order(let id, let status, let transaction):
+                guard let order = try order(id, status: status, transaction: transaction, path: path) else { throw missing("order \(id)") }
+                return .order(order)
+            case .doublePayment(let id, let status, let transaction, let refund):
+                guard let order = try order(id, status: status, transaction: transaction, path: path) else { throw missing("order \(id)") }
+                return .doublePayment(order, transaction: refund, atMs: atMs)
+            case .group(let id, let status):
+                guard let group = try group(id, status: status, path: path) else { throw missing("group \(id)") }
+                return .group(group)
+            case .coupon(let code):
+                guard let coupon = try coupon(code) else { throw missing("coupon \(code)") }
+                return .coupon(coupon)
+            case .restock(let key, let delta):
+                return .restock(key, delta: delta)
+            case .rendered:
+                preconditionFailure("a rendered entry has no change to join")
+            }
         }
     }
 
@@ -143,21 +215,24 @@ public final class JournalReader: Sendable {
             var changes: [StoredChange] = []
             while changes.count < limit, try statement.step() {
                 var id = statement.int64(at: 0)
+                let entries: [(atMs: Int64, change: LoggedChange)]
                 do throws(ChangeLogDecoder.Malformed) {
                     var decoder = try ChangeLogDecoder(statement.blob(at: 1))
-                    while changes.count < limit, let (atMs, logged) = try decoder.next() {
-                        defer { id += 1 }
-                        guard id > after else { continue }
-                        switch logged {
-                        case .rendered(let type, let data):
-                            changes.append(StoredChange(id: id, type: type, atMs: atMs, data: data))
-                        case .change(let change):
-                            let event = feed.event(for: change)
-                            changes.append(StoredChange(id: id, type: event.type, atMs: atMs, data: event.data))
-                        }
-                    }
+                    var decoded: [(atMs: Int64, change: LoggedChange)] = []
+                    while let entry = try decoder.next() { decoded.append(entry) }
+                    entries = decoded
                 } catch {
-                    throw SQLiteError(code: SQLITE_CORRUPT, message: "\(path): change log row \(statement.int64(at: 0)) is malformed")
+                    throw SQLiteError(code: SQLITE_CORRUPT, message: "\(path): change log row \(id) is malformed")
+                }
+                for (atMs, logged) in entries where changes.count < limit {
+                    defer { id += 1 }
+                    guard id > after else { continue }
+                    if case .rendered(let type, let data) = logged {
+                        changes.append(StoredChange(id: id, type: type, atMs: atMs, data: data))
+                    } else {
+                        let event = feed.event(for: try connection.change(logged, atMs: atMs, path: path))
+                        changes.append(StoredChange(id: id, type: event.type, atMs: atMs, data: event.data))
+                    }
                 }
             }
             return changes
@@ -189,19 +264,7 @@ public final class JournalReader: Sendable {
             try statement.bind(Int64(limit), at: 5)
             var rows: [StoredOrder] = []
             while try statement.step() {
-                let id = OrderID(rawValue: UInt64(bitPattern: statement.int64(at: 0)))
-                let rawStatus = statement.int64(at: 9)
-                guard let status = UInt8(exactly: rawStatus).flatMap(OrderStatus.init(rawValue:)),
-                    let qty = Int32(exactly: statement.int64(at: 4))
-                else { throw SQLiteError(code: SQLITE_CORRUPT, message: "\(path): order \(id) has status \(rawStatus)") }
-                let order = Order(
-                    id: id, key: LedgerKey(event: statement.string(at: 1) ?? "", sku: statement.string(at: 2) ?? ""),
-                    user: statement.string(at: 3) ?? "", qty: qty, amountFen: statement.int64(at: 5),
-                    discountFen: statement.int64(at: 6), createdAtMs: statement.int64(at: 7), expiresAtMs: statement.int64(at: 8),
-                    status: status, transaction: statement.string(at: 10),
-                    group: statement.isNull(at: 11) ? nil : GroupID(rawValue: UInt64(bitPattern: statement.int64(at: 11))),
-                    coupon: statement.string(at: 12))
-                rows.append(StoredOrder(order: order, refunds: []))
+                rows.append(StoredOrder(order: try Self.order(statement, path: path), refunds: []))
             }
             for index in rows.indices where rows[index].order.status == .paid || rows[index].order.status == .formed
                 || rows[index].order.status == .refundPending {
@@ -212,5 +275,22 @@ public final class JournalReader: Sendable {
             }
             return rows
         }
+    }
+
+    /// The order in the current row of `statement`, whose columns are `id, event, sku, user,
+    /// qty, amount, discount, created_ms, expires_ms, status, txn, group_id, coupon`.
+    static func order(_ statement: SQLiteStatement, path: String) throws(SQLiteError) -> Order {
+        let id = OrderID(rawValue: UInt64(bitPattern: statement.int64(at: 0)))
+        let rawStatus = statement.int64(at: 9)
+        guard let status = UInt8(exactly: rawStatus).flatMap(OrderStatus.init(rawValue:)),
+            let qty = Int32(exactly: statement.int64(at: 4))
+        else { throw SQLiteError(code: SQLITE_CORRUPT, message: "\(path): order \(id) has status \(rawStatus)") }
+        return Order(
+            id: id, key: LedgerKey(event: statement.string(at: 1) ?? "", sku: statement.string(at: 2) ?? ""),
+            user: statement.string(at: 3) ?? "", qty: qty, amountFen: statement.int64(at: 5),
+            discountFen: statement.int64(at: 6), createdAtMs: statement.int64(at: 7), expiresAtMs: statement.int64(at: 8),
+            status: status, transaction: statement.string(at: 10),
+            group: statement.isNull(at: 11) ? nil : GroupID(rawValue: UInt64(bitPattern: statement.int64(at: 11))),
+            coupon: statement.string(at: 12))
     }
 }

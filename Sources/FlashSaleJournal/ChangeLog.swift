@@ -1,12 +1,15 @@
-// How the change feed is stored: the changes the feed reports, as the shards decided them, in
-// a compact binary form, many to a row of `change_log`. A commit of a hundred orders adds one
-// row of a few kilobytes, not a hundred rows of JSON, so the feed costs the writer little; the
-// JSON is rendered when the feed is read (the admin listing, the webhooks), off the writer.
+// How the change feed is stored: what changed, as the shards decided it, in a compact binary
+// form, many changes to a row of `change_log`. An order's, group's or coupon's fixed facts
+// (buyer, SKU, price, times) are in its own table from the transaction that created it and
+// never change there; an entry keeps only what the change made of it (the status, the paying
+// transaction) and the reader joins the two. A commit of a hundred orders so adds one row of
+// about a kilobyte, not a hundred rows of JSON; the JSON is rendered when the feed is read
+// (the admin listing, the webhooks), off the writer.
 //
 // A row holds the changes numbered `first_id...last_id`, in order. Its `data` is a format byte
 // and then one entry per change: a tag, the change's time as a delta from the entry before,
 // and its fields. Integers are LEB128 varints (signed ones zigzagged), strings a varint length
-// and their UTF-8, and a ledger key the same as the entry before's is one byte.
+// and their UTF-8.
 
 import InventoryActor
 
@@ -26,10 +29,18 @@ enum ChangeLog {
     }
 }
 
-/// One change of the log, decoded: what the shards decided, or an event already rendered.
-public enum LoggedChange: Sendable, Equatable {
-    /// A change, to be rendered by the feed.
-    case change(InventoryChange)
+/// One change of the log as stored: what changed, to be joined with the facts it names.
+enum LoggedChange: Sendable, Equatable {
+    /// An order's status (and paying transaction) after a change.
+    case order(OrderID, OrderStatus, transaction: String?)
+    /// A second payment `refund` of an order, the order as it then stood.
+    case doublePayment(OrderID, OrderStatus, transaction: String?, refund: String)
+    /// A group's status after a change.
+    case group(GroupID, GroupStatus)
+    /// A coupon claimed.
+    case coupon(CouponCode)
+    /// A ledger's stock changed.
+    case restock(LedgerKey, delta: Int64)
     /// An event rendered by an older version of the journal: its type and `data`.
     case rendered(type: String, data: [UInt8])
 }
@@ -41,7 +52,6 @@ struct ChangeLogEncoder {
     /// The newest change time in the row: the row is pruned once it is older than retention.
     private(set) var newestAtMs: Int64 = .min
     private var previousAtMs: Int64 = 0
-    private var previousKey: LedgerKey?
 
     init() {
         bytes = [ChangeLog.format]
@@ -53,36 +63,24 @@ struct ChangeLogEncoder {
         switch change {
         case .order(let order):
             header(.order, atMs: atMs)
-            write(order, atMs: atMs)
+            write(order)
         case .doublePayment(let order, let transaction, _):
             header(.doublePayment, atMs: atMs)
-            write(order, atMs: atMs)
+            write(order)
             string(transaction)
         case .group(let group):
             header(.group, atMs: atMs)
             unsigned(group.id.rawValue)
-            key(group.key)
-            signed(Int64(group.size))
-            signed(group.priceFen)
-            string(group.leader)
-            signed(group.createdAtMs &- atMs)
-            signed(group.expiresAtMs &- group.createdAtMs)
             bytes.append(group.status.rawValue)
         case .coupon(let coupon):
             header(.coupon, atMs: atMs)
             unsigned(UInt64(bitPattern: Int64(coupon.code.slot)))
             fixed(coupon.code.high)
             fixed(coupon.code.low)
-            string(coupon.batch)
-            string(coupon.owner)
-            string(coupon.clientIP)
-            signed(coupon.valueFen)
-            signed(coupon.minSpendFen)
-            signed(coupon.claimedAtMs &- atMs)
-            signed(coupon.expiresAtMs &- coupon.claimedAtMs)
         case .restock(let ledger, let delta):
             header(.restock, atMs: atMs)
-            key(ledger)
+            string(ledger.event)
+            string(ledger.sku)
             signed(delta)
         }
     }
@@ -103,32 +101,15 @@ struct ChangeLogEncoder {
         count += 1
     }
 
-    private mutating func write(_ order: Order, atMs: Int64) {
+    private mutating func write(_ order: Order) {
         unsigned(order.id.rawValue)
-        key(order.key)
-        string(order.user)
-        signed(Int64(order.qty))
-        signed(order.amountFen)
-        signed(order.discountFen)
-        signed(order.createdAtMs &- atMs)
-        signed(order.expiresAtMs &- order.createdAtMs)
         bytes.append(order.status.rawValue)
-        let flags: UInt8 = (order.transaction == nil ? 0 : 1) | (order.group == nil ? 0 : 2) | (order.coupon == nil ? 0 : 4)
-        bytes.append(flags)
-        if let transaction = order.transaction { string(transaction) }
-        if let group = order.group { unsigned(group.rawValue) }
-        if let coupon = order.coupon { string(coupon) }
-    }
-
-    private mutating func key(_ key: LedgerKey) {
-        if key == previousKey {
+        if let transaction = order.transaction {
+            bytes.append(1)
+            string(transaction)
+        } else {
             bytes.append(0)
-            return
         }
-        bytes.append(1)
-        string(key.event)
-        string(key.sku)
-        previousKey = key
     }
 
     private mutating func unsigned(_ value: UInt64) {
@@ -165,7 +146,6 @@ struct ChangeLogDecoder {
     private let bytes: [UInt8]
     private var position = 1
     private var previousAtMs: Int64 = 0
-    private var previousKey: LedgerKey?
 
     init(_ bytes: [UInt8]) throws(Malformed) {
         guard bytes.first == ChangeLog.format else { throw Malformed() }
@@ -185,72 +165,36 @@ struct ChangeLogDecoder {
         previousAtMs = atMs
         switch tag {
         case .order:
-            return (atMs, .change(.order(try order(atMs: atMs))))
+            let (id, status, transaction) = try order()
+            return (atMs, .order(id, status, transaction: transaction))
         case .doublePayment:
-            let order = try order(atMs: atMs)
-            return (atMs, .change(.doublePayment(order, transaction: try string(), atMs: atMs)))
+            let (id, status, transaction) = try order()
+            return (atMs, .doublePayment(id, status, transaction: transaction, refund: try string()))
         case .group:
             let id = GroupID(rawValue: try unsigned())
-            let key = try key()
-            guard let size = Int32(exactly: try signed()) else { throw Malformed() }
-            let price = try signed()
-            let leader = try string()
-            let created = atMs &+ (try signed())
-            let expires = created &+ (try signed())
             guard let status = GroupStatus(rawValue: try byte()) else { throw Malformed() }
-            return (atMs, .change(.group(Group(
-                id: id, key: key, size: size, priceFen: price, leader: leader, createdAtMs: created,
-                expiresAtMs: expires, status: status))))
+            return (atMs, .group(id, status))
         case .coupon:
             guard let slot = Int(exactly: Int64(bitPattern: try unsigned())) else { throw Malformed() }
-            let high = try fixed(), low = try fixed()
-            let batch = try string(), owner = try string(), ip = try string()
-            let value = try signed(), minSpend = try signed()
-            let claimed = atMs &+ (try signed())
-            let expires = claimed &+ (try signed())
-            return (atMs, .change(.coupon(Coupon(
-                code: CouponCode(slot: slot, high: high, low: low), batch: batch, owner: owner, clientIP: ip,
-                valueFen: value, minSpendFen: minSpend, claimedAtMs: claimed, expiresAtMs: expires))))
+            let high = try fixed()
+            return (atMs, .coupon(CouponCode(slot: slot, high: high, low: try fixed())))
         case .restock:
-            let key = try key()
-            return (atMs, .change(.restock(key, delta: try signed())))
+            let event = try string()
+            let key = LedgerKey(event: event, sku: try string())
+            return (atMs, .restock(key, delta: try signed()))
         case .rendered:
             let type = try string()
             return (atMs, .rendered(type: type, data: try slice()))
         }
     }
 
-    private mutating func order(atMs: Int64) throws(Malformed) -> Order {
+    private mutating func order() throws(Malformed) -> (OrderID, OrderStatus, String?) {
         let id = OrderID(rawValue: try unsigned())
-        let key = try key()
-        let user = try string()
-        guard let qty = Int32(exactly: try signed()) else { throw Malformed() }
-        let amount = try signed(), discount = try signed()
-        let created = atMs &+ (try signed())
-        let expires = created &+ (try signed())
         guard let status = OrderStatus(rawValue: try byte()) else { throw Malformed() }
-        let flags = try byte()
-        guard flags & ~7 == 0 else { throw Malformed() }
-        let transaction = flags & 1 == 0 ? nil : try string()
-        let group = flags & 2 == 0 ? nil : GroupID(rawValue: try unsigned())
-        let coupon = flags & 4 == 0 ? nil : try string()
-        return Order(
-            id: id, key: key, user: user, qty: qty, amountFen: amount, discountFen: discount, createdAtMs: created,
-            expiresAtMs: expires, status: status, transaction: transaction, group: group, coupon: coupon)
-    }
-
-    private mutating func key() throws(Malformed) -> LedgerKey {
         switch try byte() {
-        case 0:
-            guard let previousKey else { throw Malformed() }
-            return previousKey
-        case 1:
-            let event = try string()
-            let key = LedgerKey(event: event, sku: try string())
-            previousKey = key
-            return key
-        default:
-            throw Malformed()
+        case 0: return (id, status, nil)
+        case 1: return (id, status, try string())
+        default: throw Malformed()
         }
     }
 
