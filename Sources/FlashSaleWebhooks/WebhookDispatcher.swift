@@ -6,6 +6,11 @@ import Logging
 import Metrics
 import NIOCore
 import NIOHTTP1
+import NIOPosix
+
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// How webhook deliveries are paced (the daemon's defaults; tests shorten them).
 public struct WebhookTiming: Sendable {
@@ -19,6 +24,11 @@ public struct WebhookTiming: Sendable {
     public var idlePollMs: Int64 = 100
     /// Changes read per look.
     public var batch: Int = 100
+    /// Journal records committed per second at or above which a sale is taken to be on.
+    public var busyRecordsPerSecond: Int = 1_000
+    /// Most deliveries per second to one receiver while a sale is on: the rest wait in the
+    /// database until the burst is over, and the buyers keep the cores.
+    public var busyDeliveriesPerSecond: Int = 200
 
     /// The defaults.
     public init() {}
@@ -32,42 +42,98 @@ public struct WebhookTiming: Sendable {
 /// (`webhookDelivered`), so a restart resumes where delivery stood; a change delivered but not
 /// yet recorded is sent again (receivers dedupe by `X-FlashSale-Id`).
 ///
-/// Nothing here is on a buyer's path: the feed is read from the database on NIO's blocking
-/// thread pool, requests go out on the HTTP client's own connections, and a slow receiver
-/// holds only its own task. The backlog lives in the database, bounded by `changes.retention`.
+/// Nothing here is on a buyer's path, nor on a buyer's thread: the feed is read and rendered,
+/// and requests go out, on the dispatcher's own threads (`WebhookThreads`), which run below
+/// the buyers' priority. In a burst the buyers get the cores and deliveries fall behind; they
+/// catch up when it ends. A slow receiver holds only its own task, and the backlog lives in
+/// the database, bounded by `changes.retention`.
 public final class WebhookDispatcher: Sendable {
     let engine: SaleEngine
     public let feed: FeedConfig
+    let threads: WebhookThreads
     let client: HTTPClient
     let timing: WebhookTiming
     let logger: Logger
 
-    /// A dispatcher for `feed`'s receivers, sending with `client`.
-    public init(engine: SaleEngine, feed: FeedConfig, client: HTTPClient, timing: WebhookTiming = WebhookTiming(), logger: Logger) {
+    /// A dispatcher for `feed`'s receivers, with threads and an HTTP client of its own.
+    public init(engine: SaleEngine, feed: FeedConfig, timing: WebhookTiming = WebhookTiming(), logger: Logger) async throws {
         self.engine = engine
         self.feed = feed
-        self.client = client
+        self.threads = try await WebhookThreads.start()
+        self.client = Self.makeClient(timing: timing, group: threads.group)
         self.timing = timing
         self.logger = logger
     }
 
-    /// A client as the dispatcher wants it: no redirects followed (a 3xx is a failure), the
-    /// connect and read timeouts of `timing`.
-    public static func makeClient(timing: WebhookTiming = WebhookTiming()) -> HTTPClient {
+    /// A client as the dispatcher wants it: on `group`, no redirects followed (a 3xx is a
+    /// failure), the connect and read timeouts of `timing`.
+    static func makeClient(timing: WebhookTiming, group: any EventLoopGroup) -> HTTPClient {
         var configuration = HTTPClient.Configuration(
             redirectConfiguration: .disallow,
             timeout: .init(connect: .milliseconds(min(timing.requestTimeoutMs, 5_000)), read: .milliseconds(timing.requestTimeoutMs)))
         configuration.decompression = .disabled
-        return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+        return HTTPClient(eventLoopGroupProvider: .shared(group), configuration: configuration)
     }
 
-    /// Delivers until cancelled.
+    /// Delivers until cancelled. Every receiver's task runs on the dispatcher's event loop.
     public func run() async {
-        await withDiscardingTaskGroup { group in
-            for receiver in feed.receivers {
-                group.addTask { await Receiver(dispatcher: self, config: receiver).run() }
+        await withTaskExecutorPreference(threads.executor) {
+            await withDiscardingTaskGroup { group in
+                for receiver in feed.receivers {
+                    group.addTask { await Receiver(dispatcher: self, config: receiver).run() }
+                }
             }
         }
+    }
+
+    /// Closes the client and stops the threads; after `run` has returned.
+    public func shutdown() async throws {
+        try await client.shutdown()
+        try await threads.shutdown()
+    }
+}
+
+/// The threads webhook deliveries run on, niced below the daemon's other threads: one event
+/// loop for the receivers' tasks (`executor`) and the HTTP client, and one thread to read and
+/// render the feed. On Linux a nice value is a thread's own: the buyers' event loops, the
+/// journal writer and Swift's shared pool keep theirs.
+final class WebhookThreads: Sendable {
+    /// The nice increment: competing for a core with a thread at 0, a thread at +10 gets
+    /// about a tenth of it (CFS weights 110 against 1024); an idle core it gets whole.
+    static let niceIncrement: Int32 = 10
+
+    let group: MultiThreadedEventLoopGroup
+    let pool: NIOThreadPool
+    let executor: EventLoopTaskExecutor
+
+    private init(group: MultiThreadedEventLoopGroup, pool: NIOThreadPool) {
+        self.group = group
+        self.pool = pool
+        self.executor = EventLoopTaskExecutor(group.next())
+    }
+
+    /// Starts the two threads and lowers their priority.
+    static func start() async throws -> WebhookThreads {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let pool = NIOThreadPool(numberOfThreads: 1)
+        pool.start()
+        try await group.next().submit { lowerThisThread() }.get()
+        try await pool.runIfActive { lowerThisThread() }
+        return WebhookThreads(group: group, pool: pool)
+    }
+
+    /// Raises the calling thread's nice value by `niceIncrement` (Linux: this thread only).
+    private static func lowerThisThread() {
+        let which = __priority_which_t(PRIO_PROCESS.rawValue)
+        errno = 0
+        let current = getpriority(which, 0)
+        guard errno == 0 else { return }
+        _ = setpriority(which, 0, min(current + niceIncrement, 19))
+    }
+
+    func shutdown() async throws {
+        try await group.shutdownGracefully()
+        try await pool.shutdownGracefully()
     }
 }
 
@@ -97,9 +163,10 @@ struct Receiver {
 
     func run() async {
         var cursor = engine.outbox.receiver(config.url)?.deliveredThrough ?? 0
+        var pacer = DeliveryPacer(timing: timing)
         while !Task.isCancelled {
             let batch: [StoredChange]
-            switch await engine.changes(after: cursor, limit: timing.batch) {
+            switch await engine.changes(after: cursor, limit: timing.batch, on: dispatcher.threads.pool) {
             case .success(let changes): batch = changes
             case .failure(let rejection):
                 dispatcher.logger.warning("webhook: cannot read the change feed", metadata: ["url": "\(config.url)", "error": "\(rejection.message)"])
@@ -115,6 +182,9 @@ struct Receiver {
                     cursor = change.id
                     continue
                 }
+                let wait = pacer.delayNs(nowNs: NIODeadline.now().uptimeNanoseconds, recordsCommitted: engine.journal?.recordsCommitted ?? 0)
+                if wait > 0 { try? await Task.sleep(nanoseconds: wait) }
+                pacer.delivering(atNs: NIODeadline.now().uptimeNanoseconds)
                 guard await deliver(change) else { return }  // cancelled: the cursor stays before it
                 cursor = change.id
                 record(cursor)
@@ -234,5 +304,64 @@ public enum WebhookSignature {
     /// The signature with a secret given as text.
     public static func sign(secret: String, timestamp: String, id: Int64, body: [UInt8]) -> String {
         sign(key: SymmetricKey(data: Array(secret.utf8)), timestamp: timestamp, id: id, body: body)
+    }
+}
+
+/// Runs Swift tasks' jobs on one NIO event loop: a task preferring it (and its child tasks)
+/// runs between that loop's I/O, on its thread, whatever that thread's priority.
+final class EventLoopTaskExecutor: TaskExecutor {
+    let loop: any EventLoop
+
+    init(_ loop: any EventLoop) {
+        self.loop = loop
+    }
+
+    func enqueue(_ job: consuming ExecutorJob) {
+        let job = UnownedJob(job)
+        loop.execute { job.runSynchronously(on: self.asUnownedTaskExecutor()) }
+    }
+}
+
+/// Holds a receiver to `busyDeliveriesPerSecond` while a sale is on: while the journal commits
+/// `busyRecordsPerSecond` or more (measured over the last tenth of a second). Deliveries cost
+/// CPU in the daemon and in a receiver that may share its machine; in a burst that CPU is the
+/// buyers'. Outside a burst a receiver is fed as fast as it answers.
+struct DeliveryPacer {
+    /// How long the journal's rate is measured over, ns.
+    static let windowNs: UInt64 = 100_000_000
+
+    let timing: WebhookTiming
+    private var windowStartNs: UInt64?
+    private var windowStartRecords = 0
+    private var lastDeliveryNs: UInt64?
+    /// Whether the last window's rate said a sale is on.
+    private(set) var busy = false
+
+    init(timing: WebhookTiming) {
+        self.timing = timing
+    }
+
+    /// How long to wait before the next delivery, ns, at `nowNs` with the journal having
+    /// committed `recordsCommitted` records so far.
+    mutating func delayNs(nowNs: UInt64, recordsCommitted: Int) -> UInt64 {
+        if let start = windowStartNs {
+            if nowNs &- start >= Self.windowNs {
+                let perSecond = Double(recordsCommitted - windowStartRecords) * 1e9 / Double(nowNs &- start)
+                busy = perSecond >= Double(timing.busyRecordsPerSecond)
+                windowStartNs = nowNs
+                windowStartRecords = recordsCommitted
+            }
+        } else {
+            windowStartNs = nowNs
+            windowStartRecords = recordsCommitted
+        }
+        guard busy, let last = lastDeliveryNs, timing.busyDeliveriesPerSecond > 0 else { return 0 }
+        let next = last &+ 1_000_000_000 / UInt64(timing.busyDeliveriesPerSecond)
+        return next > nowNs ? next - nowNs : 0
+    }
+
+    /// A delivery starts at `atNs`.
+    mutating func delivering(atNs: UInt64) {
+        lastDeliveryNs = atNs
     }
 }

@@ -2,7 +2,6 @@ import FlashSale
 import FlashSaleHTTP
 import FlashSaleJournal
 import FlashSaleWebhooks
-import AsyncHTTPClient
 import InventoryActor
 import Logging
 import ServiceLifecycle
@@ -105,27 +104,28 @@ struct JournalService: Service {
 /// stops before the journal closes (it journals each receiver's cursor).
 struct WebhookService: Service {
     let engine: SaleEngine
-    let dispatcher: WebhookDispatcher
-    let client: HTTPClient
+    let feed: FeedConfig
+    let logger: Logger
 
     /// A service delivering `feed` for `engine`.
     init(engine: SaleEngine, feed: FeedConfig, logger: Logger) {
         self.engine = engine
-        self.client = WebhookDispatcher.makeClient()
-        self.dispatcher = WebhookDispatcher(engine: engine, feed: feed, client: client, logger: logger)
+        self.feed = feed
+        self.logger = logger
     }
 
     func run() async throws {
-        if dispatcher.feed.receivers.isEmpty {
+        guard !feed.receivers.isEmpty else {
             // Nothing to deliver: a service that returned early would stop the daemon.
             try? await gracefulShutdown()
-        } else {
-            await cancelWhenGracefulShutdown {
-                // Deliveries start from the recovered cursors.
-                while !engine.isReady && !Task.isCancelled { try? await Task.sleep(for: .milliseconds(50)) }
-                await dispatcher.run()
-            }
+            return
         }
-        try await client.shutdown()
+        let dispatcher = try await WebhookDispatcher(engine: engine, feed: feed, logger: logger)
+        await cancelWhenGracefulShutdown {
+            // Deliveries start from the recovered cursors.
+            while !engine.isReady && !Task.isCancelled { try? await Task.sleep(for: .milliseconds(50)) }
+            await dispatcher.run()
+        }
+        try await dispatcher.shutdown()
     }
 }

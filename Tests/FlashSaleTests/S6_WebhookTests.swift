@@ -4,6 +4,10 @@ import FlashSaleTestKit
 import Foundation
 import Testing
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 @testable import FlashSale
 @testable import FlashSaleHTTP
 @testable import FlashSaleJournal
@@ -32,7 +36,7 @@ import Testing
     final class World: Sendable {
         let directory = TemporaryDirectory()
         let engine: TestEngine
-        let client: HTTPClient
+        let dispatcher: WebhookDispatcher
         let delivering: Task<Void, Never>
 
         init(
@@ -42,8 +46,8 @@ import Testing
             var config = makeTestConfig(dataDirectory: directory.path, nowMs: nowMs, stock: 1_000, limitPerUser: 1)
             config.feed = FeedConfig(retentionMs: 7 * 86_400_000, giveUpAfterMs: giveUpAfterMs, receivers: receivers)
             engine = try await TestEngine.start(config: config, clock: ManualClock(startMs: nowMs))
-            client = WebhookDispatcher.makeClient(timing: timing)
-            let dispatcher = WebhookDispatcher(engine: engine.engine, feed: config.feed, client: client, timing: timing, logger: TestEngine.logger)
+            let dispatcher = try await WebhookDispatcher(engine: engine.engine, feed: config.feed, timing: timing, logger: TestEngine.logger)
+            self.dispatcher = dispatcher
             delivering = dispatch ? Task { await dispatcher.run() } : Task {}
         }
 
@@ -51,7 +55,7 @@ import Testing
         func stop(keeping: Bool = false) async throws {
             delivering.cancel()
             await delivering.value
-            try await client.shutdown()
+            try await dispatcher.shutdown()
             await engine.stop()
             if !keeping { directory.remove() }
         }
@@ -59,6 +63,39 @@ import Testing
 
     static func receiver(_ receiver: WebhookTestReceiver, types: Set<String>? = nil) -> WebhookReceiverConfig {
         WebhookReceiverConfig(url: receiver.url, secret: secret, types: types)
+    }
+
+    @Test func aReceiverIsPacedOnlyWhileASaleIsOn() {
+        var pacer = DeliveryPacer(timing: WebhookTiming())  // busy at 1 000 records/s, then 200 deliveries/s
+        let ms: UInt64 = 1_000_000
+        #expect(pacer.delayNs(nowNs: 0, recordsCommitted: 0) == 0)
+        pacer.delivering(atNs: 0)
+        // 500 records a second: quiet, no wait.
+        #expect(pacer.delayNs(nowNs: 100 * ms, recordsCommitted: 50) == 0)
+        pacer.delivering(atNs: 100 * ms)
+        // 2 000 a second: a sale is on, one delivery per 5 ms.
+        #expect(pacer.delayNs(nowNs: 200 * ms, recordsCommitted: 250) == 0, "the last delivery was long ago")
+        pacer.delivering(atNs: 200 * ms)
+        #expect(pacer.busy)
+        #expect(pacer.delayNs(nowNs: 201 * ms, recordsCommitted: 260) == 4 * ms)
+        pacer.delivering(atNs: 205 * ms)
+        #expect(pacer.delayNs(nowNs: 205 * ms, recordsCommitted: 300) == 5 * ms)
+        // The burst ends: full speed again from the next window on.
+        pacer.delivering(atNs: 299 * ms)
+        #expect(pacer.delayNs(nowNs: 300 * ms, recordsCommitted: 300) == 0)
+        #expect(!pacer.busy)
+    }
+
+    @Test func deliveriesRunOnThreadsBelowTheBuyersPriority() async throws {
+        let threads = try await WebhookThreads.start()
+        let which = __priority_which_t(PRIO_PROCESS.rawValue)
+        let mine = getpriority(which, 0)
+        let loop = try await threads.group.next().submit { getpriority(which, 0) }.get()
+        let pool = try await threads.pool.runIfActive { getpriority(which, 0) }
+        try await threads.shutdown()
+        #expect(loop == min(mine + WebhookThreads.niceIncrement, 19))
+        #expect(pool == loop)
+        #expect(getpriority(which, 0) == mine, "only the dispatcher's own threads are lowered")
     }
 
     @Test func changesArriveInIDOrderSignedAsDocumented() async throws {

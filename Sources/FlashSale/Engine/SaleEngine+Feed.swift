@@ -9,9 +9,10 @@ extension SaleEngine {
     /// What a read answers when the journal is off or the database cannot be read.
     static let feedUnavailable = Rejection.unavailable("the change feed needs the journal")
 
-    /// Up to `limit` changes with an id above `after`, in id order.
-    public func changes(after: Int64, limit: Int) async -> Result<[StoredChange], Rejection> {
-        await read { try $0.changes(after: after, limit: limit) }
+    /// Up to `limit` changes with an id above `after`, in id order, read on `pool` (NIO's
+    /// shared blocking pool unless given one).
+    public func changes(after: Int64, limit: Int, on pool: NIOThreadPool = .singleton) async -> Result<[StoredChange], Rejection> {
+        await read(on: pool) { try $0.changes(after: after, limit: limit) }
     }
 
     /// How many changes have an id above `after` (a receiver's backlog).
@@ -33,10 +34,12 @@ extension SaleEngine {
         _ = journal.append(.pruneChanges(beforeMs: clock.nowMs() - feedRetentionMs, limit: limit))
     }
 
-    private func read<T: Sendable>(_ body: @escaping @Sendable (JournalReader) throws -> T) async -> Result<T, Rejection> {
+    private func read<T: Sendable>(
+        on pool: NIOThreadPool = .singleton, _ body: @escaping @Sendable (JournalReader) throws -> T
+    ) async -> Result<T, Rejection> {
         guard let reader else { return .failure(Self.feedUnavailable) }
         do {
-            return .success(try await NIOThreadPool.singleton.runIfActive { try body(reader) })
+            return .success(try await pool.runIfActive { try body(reader) })
         } catch {
             logger.error("change feed read failed", metadata: ["error": "\(error)"])
             return .failure(.unavailable("cannot read the journal: \(error)"))
