@@ -202,7 +202,9 @@ public struct BuyerAPI: HTTPResponder {
     public func respond(to request: APIRequest) async -> APIResponse {
         let check = request.route.check(method: request.method)
         if check == .allowed(.metrics), let metrics {
-            return APIResponse(status: 200, body: await metrics.render(engine: engine), contentType: "text/plain; version=0.0.4; charset=utf-8")
+            return APIResponse(
+                status: 200, body: await metrics.render(engine: engine, ready: engine.isReady && listening()),
+                contentType: "text/plain; version=0.0.4; charset=utf-8")
         }
         var request = request
         let client = clientAddress(of: request)

@@ -36,9 +36,34 @@ public final class FlashSaleMetrics: Sendable {
         public static let httpProbeConnections = "flashsale_http_probe_connections"
         /// Gauge: the last checkpoint's sequence number.
         public static let checkpointSeq = "flashsale_checkpoint_seq"
-        /// Gauges `{event, sku}`: stock counters, prefixed to `_total`, `_available`, `_reserved`, `_sold`.
-        public static let stockPrefix = "flashsale_stock_"
+        /// Gauge `{event, sku, state}`: stock units by state (`total`, `available`, `reserved`, `sold`).
+        public static let stock = "flashsale_stock"
+        /// Histogram `{route, status_class}`: seconds from a decoded request to its answer.
+        public static let httpRequestDuration = "flashsale_http_request_duration_seconds"
+        /// Gauge: 1 while the journal writes durably.
+        public static let journalHealthy = "flashsale_journal_healthy"
+        /// Gauge: 1 while the daemon is ready (`/readyz` 200).
+        public static let ready = "flashsale_ready"
+        /// Gauge `{version, swift}`: always 1.
+        public static let buildInfo = "flashsale_build_info"
     }
+
+    /// The daemon's version, as `flashsaled --version` and `flashsale_build_info` give it.
+    public static let version = "0.7.0"
+
+    /// The Swift compiler that built it, major.minor.
+    static let swiftVersion: String = {
+        #if compiler(>=6.3)
+        "6.3"
+        #elseif compiler(>=6.2)
+        "6.2"
+        #else
+        "6"
+        #endif
+    }()
+
+    /// Status classes of the duration histograms; anything else is counted with `5xx`'s neighbour `other`.
+    static let statusClasses = ["1xx", "2xx", "3xx", "4xx", "5xx"]
 
     /// Journal batch-size buckets, records: powers of two up to a large `journal.batch_max`.
     static let journalBatchRecordsBuckets: [Double] = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192]
@@ -51,7 +76,7 @@ public final class FlashSaleMetrics: Sendable {
 
     /// The registry the series live in (what `/metrics` renders).
     public let registry: PrometheusCollectorRegistry
-    private let factory: PrometheusMetricsFactory
+    private let factory: FlashSaleMetricsFactory
     private let inflight: CoreMetrics.Meter
     private let journalBatchRecords: CoreMetrics.Recorder
     private let journalCommit: CoreMetrics.Timer
@@ -62,6 +87,11 @@ public final class FlashSaleMetrics: Sendable {
     private let requestCounters: [[CoreMetrics.Counter]]
     /// `flashsale_claims_total` by outcome, created up front for every outcome an order can have.
     private let claimCounters: [String: CoreMetrics.Counter]
+    /// `flashsale_http_request_duration_seconds` by route (as `requestCounters`) and status
+    /// class (`statusClasses`, then one for anything else).
+    private let requestDurations: [[CoreMetrics.Timer]]
+    /// What `process_cpu_seconds_total` has been counted up to.
+    private let cpuSecondsCounted = Mutex<Double>(0)
     /// The HTTP server whose open connections are read at scrape time; nil until `observe(server:)`.
     /// A weak reference, not a closure: a closure read out of a `Mutex` gains a reabstraction
     /// thunk at every read (see `Journal.CommitObserver`).
@@ -69,9 +99,7 @@ public final class FlashSaleMetrics: Sendable {
 
     /// Series on `registry` (a fresh one by default; tests pass their own and read it back).
     public init(registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
-        var factory = PrometheusMetricsFactory(registry: registry)
-        factory.valueHistogramBuckets[Name.journalBatchRecords] = Self.journalBatchRecordsBuckets
-        factory.durationHistogramBuckets[Name.journalCommitSeconds] = Self.journalCommitBuckets
+        let factory = FlashSaleMetricsFactory(registry: registry)
         self.registry = registry
         self.factory = factory
         self.inflight = CoreMetrics.Meter(label: Name.httpInflight, factory: factory)
@@ -92,6 +120,12 @@ public final class FlashSaleMetrics: Sendable {
         self.claimCounters = Dictionary(uniqueKeysWithValues: (["reserved"] + Rejection.orderCodes).map { outcome in
             (outcome, CoreMetrics.Counter(label: Name.claims, dimensions: [("outcome", outcome)], factory: factory))
         })
+        self.requestDurations = labels.map { route in
+            (Self.statusClasses + ["other"]).map { statusClass in
+                CoreMetrics.Timer(label: Name.httpRequestDuration, dimensions: [("route", route), ("status_class", statusClass)], factory: factory)
+            }
+        }
+        CoreMetrics.Gauge(label: Name.buildInfo, dimensions: [("version", Self.version), ("swift", Self.swiftVersion)], factory: factory).record(1)
     }
 
     /// Every status the API answers with (a series each per route); others are counted as
@@ -127,12 +161,15 @@ public final class FlashSaleMetrics: Sendable {
     /// One HTTP request started.
     func requestStarted() { inflight.increment() }
 
-    /// One HTTP request answered (`requestStarted` pairs with it for async routes); a claim's
-    /// outcome counted too for an order.
-    func requestFinished(_ request: APIRequest, _ response: APIResponse, async: Bool) {
+    /// One HTTP request answered (`requestStarted` pairs with it for async routes), `startNs`
+    /// (uptime) the moment it was taken; a claim's outcome counted too for an order.
+    func requestFinished(_ request: APIRequest, _ response: APIResponse, async: Bool, startNs: UInt64) {
         if async { inflight.decrement() }
         let template = request.route.template.flatMap { $0.method == request.method ? $0 : nil }
         let route = template?.rawValue ?? APIRoute.Template.allCases.count
+        let statusClass = response.status / 100 - 1
+        requestDurations[route][(0..<Self.statusClasses.count).contains(statusClass) ? statusClass : Self.statusClasses.count]
+            .recordNanoseconds(Int64(clamping: NIODeadline.now().uptimeNanoseconds &- startNs))
         if let slot = Self.statusSlot(response.status) {
             requestCounters[route][slot].increment()
         } else {
@@ -179,19 +216,38 @@ public final class FlashSaleMetrics: Sendable {
 
     // MARK: Scraping
 
-    /// Refreshes the stock gauges and checkpoint sequence from `engine`, then renders every
-    /// series as Prometheus text.
-    public func render(engine: SaleEngine) async -> [UInt8] {
+    /// Refreshes the stock gauges, checkpoint sequence, health and process series from
+    /// `engine` (`ready`: what `/readyz` would answer), then renders every series as
+    /// Prometheus text.
+    public func render(engine: SaleEngine, ready: Bool) async -> [UInt8] {
         for shard in engine.inventory.shards {
             for (key, counters) in await shard.allCounters() {
-                let dimensions = [("event", key.event), ("sku", key.sku)]
-                CoreMetrics.Gauge(label: Name.stockPrefix + "total", dimensions: dimensions, factory: factory).record(counters.total)
-                CoreMetrics.Gauge(label: Name.stockPrefix + "available", dimensions: dimensions, factory: factory).record(counters.available)
-                CoreMetrics.Gauge(label: Name.stockPrefix + "reserved", dimensions: dimensions, factory: factory).record(counters.reserved)
-                CoreMetrics.Gauge(label: Name.stockPrefix + "sold", dimensions: dimensions, factory: factory).record(counters.sold)
+                for (state, value) in [
+                    ("total", counters.total), ("available", counters.available), ("reserved", counters.reserved),
+                    ("sold", counters.sold),
+                ] {
+                    CoreMetrics.Gauge(
+                        label: Name.stock, dimensions: [("event", key.event), ("sku", key.sku), ("state", state)], factory: factory
+                    ).record(value)
+                }
             }
         }
         CoreMetrics.Gauge(label: Name.checkpointSeq, factory: factory).record(engine.journal?.checkpointSeq ?? 0)
+        CoreMetrics.Gauge(label: Name.journalHealthy, factory: factory).record((engine.journal?.isHealthy ?? true) ? 1 : 0)
+        CoreMetrics.Gauge(label: Name.ready, factory: factory).record(ready ? 1 : 0)
+        if let process = ProcessStats.read() {
+            CoreMetrics.Gauge(label: "process_resident_memory_bytes", factory: factory).record(process.residentBytes)
+            CoreMetrics.Gauge(label: "process_virtual_memory_bytes", factory: factory).record(process.virtualBytes)
+            CoreMetrics.Gauge(label: "process_open_fds", factory: factory).record(process.openFDs)
+            CoreMetrics.Gauge(label: "process_max_fds", factory: factory).record(process.maxFDs)
+            CoreMetrics.Gauge(label: "process_start_time_seconds", factory: factory).record(process.startTimeSeconds)
+            // A counter takes increments: add what was used since the last scrape.
+            let delta = cpuSecondsCounted.withLock { counted in
+                defer { counted = max(counted, process.cpuSeconds) }
+                return max(0, process.cpuSeconds - counted)
+            }
+            CoreMetrics.FloatingPointCounter(label: "process_cpu_seconds_total", factory: factory).increment(by: delta)
+        }
         let (observed, server) = self.server.withLock { ($0.observed, $0.server) }
         if observed {
             CoreMetrics.Gauge(label: Name.httpConnections, factory: factory).record(server?.connectionCount ?? 0)
@@ -216,8 +272,9 @@ public struct MeteredResponder: HTTPResponder {
 
     /// The inner immediate answer, counted.
     public func respondImmediately(to request: APIRequest) -> APIResponse? {
+        let start = NIODeadline.now().uptimeNanoseconds
         guard let response = inner.respondImmediately(to: request) else { return nil }
-        metrics.requestFinished(request, response, async: false)
+        metrics.requestFinished(request, response, async: false, startNs: start)
         return response
     }
 
@@ -227,8 +284,9 @@ public struct MeteredResponder: HTTPResponder {
     /// The inner answer on the loop, if it takes the request there, counted.
     public func respond(to request: APIRequest, on loop: any EventLoop, reply: @escaping (APIResponse) -> Void) -> Bool {
         metrics.requestStarted()
+        let start = NIODeadline.now().uptimeNanoseconds
         let taken = inner.respond(to: request, on: loop) { [metrics] response in
-            metrics.requestFinished(request, response, async: true)
+            metrics.requestFinished(request, response, async: true, startNs: start)
             reply(response)
         }
         if !taken { metrics.requestNotTaken() }
@@ -238,8 +296,9 @@ public struct MeteredResponder: HTTPResponder {
     /// The inner answer, counted, with the request in flight meanwhile.
     public func respond(to request: APIRequest) async -> APIResponse {
         metrics.requestStarted()
+        let start = NIODeadline.now().uptimeNanoseconds
         let response = await inner.respond(to: request)
-        metrics.requestFinished(request, response, async: true)
+        metrics.requestFinished(request, response, async: true, startNs: start)
         return response
     }
 }
@@ -270,5 +329,36 @@ public struct StockObserverFanout: StockObserver {
     /// Tells each observer.
     public func stockChanged(_ key: LedgerKey, _ counters: StockCounters, by change: InventoryChange) {
         for observer in observers { observer.stockChanged(key, counters, by: change) }
+    }
+}
+
+/// The responder of a listener for Prometheus and health checkers only: `GET /metrics`,
+/// `/healthz` and `/readyz` as the inner responder answers them, `404 not_found` for anything
+/// else, so a scrape port can be opened where the buyer API must not be.
+public struct ProbesOnlyResponder: HTTPResponder {
+    let inner: any HTTPResponder
+
+    /// Passes the probes to `inner`.
+    public init(_ inner: any HTTPResponder) {
+        self.inner = inner
+    }
+
+    private func isAllowed(_ request: APIRequest) -> Bool {
+        switch request.route.template {
+        case .healthz, .readyz, .metrics: true
+        default: false
+        }
+    }
+
+    public func respondImmediately(to request: APIRequest) -> APIResponse? {
+        guard isAllowed(request) else { return APIResponse(rejection: .routeNotFound) }
+        return inner.respondImmediately(to: request)
+    }
+
+    public func isProbe(_ request: APIRequest) -> Bool { isAllowed(request) && inner.isProbe(request) }
+
+    public func respond(to request: APIRequest) async -> APIResponse {
+        guard isAllowed(request) else { return APIResponse(rejection: .routeNotFound) }
+        return await inner.respond(to: request)
     }
 }

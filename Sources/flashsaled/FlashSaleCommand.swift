@@ -12,6 +12,7 @@ struct FlashSaleCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "flashsaled",
         abstract: "FlashSale: a flash-sale engine that never sells stock it does not have.",
+        version: FlashSaleMetrics.version,
         subcommands: [Serve.self, Token.self, Export.self],
         defaultSubcommand: Serve.self)
 }
@@ -39,9 +40,12 @@ struct Serve: AsyncParsableCommand {
     var http: String?
     @Option(help: "Ops listen address, HOST:PORT.")
     var ops: String?
+    @Option(help: "A listener of its own for /metrics, /healthz and /readyz, HOST:PORT (the buyer port then serves no /metrics).")
+    var metrics: String?
 
     func validate() throws {
         if let http, HostPort(http) == nil { throw ValidationError("--http must be HOST:PORT, got '\(http)'") }
+        if let metrics, HostPort(metrics) == nil { throw ValidationError("--metrics must be HOST:PORT, got '\(metrics)'") }
         if let ops, HostPort(ops) == nil { throw ValidationError("--ops must be HOST:PORT, got '\(ops)'") }
         if let data, data.isEmpty { throw ValidationError("--data must not be empty") }
     }
@@ -51,6 +55,7 @@ struct Serve: AsyncParsableCommand {
         if let data { settings.dataDirectory = data }
         if let http { settings.http = HostPort(http)! }
         if let ops { settings.ops = HostPort(ops)! }
+        if let metrics { settings.metricsListener = HostPort(metrics)! }
         if let refusal = settings.publicSecretsRefusal {
             FileHandle.standardError.write(Data("flashsaled: \(refusal)\n".utf8))
             throw ExitCode(2)

@@ -29,15 +29,22 @@ enum FlashSaleDaemon {
         if let journal { metrics.observe(journal: journal) }
         let watchHub = StockWatchHub()
         await engine.inventory.setObserver(StockObserverFanout([watchHub, metrics]))
-        // `/readyz` needs both listeners: HTTP and ops.
-        let listening = ListeningFlag(required: 2)
+        // `/readyz` needs every listener: HTTP, ops, and the metrics one if there is one.
+        let listening = ListeningFlag(required: config.metricsListener == nil ? 2 : 3)
         let api = BuyerAPI(
             engine: engine, userTokenSecret: config.secrets.userToken, guards: BuyerGuards(config: config),
-            listening: { listening.isSet }, metrics: metrics, adminSecret: config.secrets.admin)
+            listening: { listening.isSet }, metrics: config.metricsListener == nil ? metrics : nil, adminSecret: config.secrets.admin)
         let server = HTTPServer(
             responder: MeteredResponder(api, metrics: metrics), group: group, limits: httpLimits(inflightMax: config.admissionMaxInflight, logger: logger),
             logger: logger)
         metrics.observe(server: server)
+        // The metrics listener answers the scrape and the health checks only.
+        let metricsService = config.metricsListener.map { address in
+            let probes = BuyerAPI(
+                engine: engine, userTokenSecret: config.secrets.userToken, listening: { listening.isSet }, metrics: metrics)
+            let server = HTTPServer(responder: ProbesOnlyResponder(probes), group: group, limits: HTTPServerLimits(inflightMax: 64, connectionsMax: 64), logger: logger)
+            return HTTPService(server: server, address: address, onListening: { _ in listening.set() })
+        }
         let ops = OpsServer(engine: engine, watchHub: watchHub, opsSecret: config.secrets.ops, logger: logger)
         let services: [any Service] = [
             JournalService(engine: engine, logger: logger),
@@ -46,7 +53,7 @@ enum FlashSaleDaemon {
             HTTPService(server: server, address: config.http, onListening: { _ in listening.set() }),
             // After the journal and engine: shuts down before them, so no ops write races the final checkpoint.
             OpsService(server: ops, address: config.ops, onListening: { _ in listening.set() }),
-        ]
+        ] + (metricsService.map { [$0] } ?? [])
         let serviceGroup = ServiceGroup(configuration: .init(
             services: services.map { .init(service: $0) },
             gracefulShutdownSignals: [.sigterm, .sigint],

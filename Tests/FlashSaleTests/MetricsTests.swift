@@ -60,10 +60,32 @@ import Testing
         #expect(Self.sample(text, "flashsale_order_transitions_total", #"status="paid""#) == 1)
         #expect(Self.sample(text, "flashsale_order_transitions_total", #"status="expired""#) == 0)
         let ledger = #"event="e1",sku="A1""#
-        #expect(Self.sample(text, "flashsale_stock_total", ledger) == 3)
-        #expect(Self.sample(text, "flashsale_stock_available", ledger) == 0)
-        #expect(Self.sample(text, "flashsale_stock_reserved", ledger) == 2)
-        #expect(Self.sample(text, "flashsale_stock_sold", ledger) == 1)
+        #expect(Self.sample(text, "flashsale_stock", ledger + #",state="total""#) == 3)
+        #expect(Self.sample(text, "flashsale_stock", ledger + #",state="available""#) == 0)
+        #expect(Self.sample(text, "flashsale_stock", ledger + #",state="reserved""#) == 2)
+        #expect(Self.sample(text, "flashsale_stock", ledger + #",state="sold""#) == 1)
+        // Every order answered is timed, by status class: three 201s, two 409s.
+        #expect(Self.sample(text, "flashsale_http_request_duration_seconds_count", route + #",status_class="2xx""#) == 3)
+        #expect(Self.sample(text, "flashsale_http_request_duration_seconds_count", route + #",status_class="4xx""#) == 2)
+        #expect(text.contains(#"flashsale_http_request_duration_seconds_bucket{route="POST /v1/events/{event}/orders",status_class="2xx",le="+Inf"} 3"#))
+        #expect(Self.sample(text, "flashsale_build_info", #"version="\#(FlashSaleMetrics.version)",swift="\#(FlashSaleMetrics.swiftVersion)""#) == 1)
+        #expect(Self.sample(text, "flashsale_journal_healthy") == 1)
+        #expect(Self.sample(text, "flashsale_ready") == 1)
+        #expect((Self.sample(text, "process_resident_memory_bytes") ?? 0) > 1_000_000)
+        #expect((Self.sample(text, "process_open_fds") ?? 0) > 3)
+        #expect((Self.sample(text, "process_max_fds") ?? 0) >= (Self.sample(text, "process_open_fds") ?? 0))
+        #expect((Self.sample(text, "process_cpu_seconds_total") ?? 0) > 0)
+        let started = try #require(Self.sample(text, "process_start_time_seconds"))
+        #expect(abs(started - Date().timeIntervalSince1970) < 24 * 3_600)
+        // Every family has its HELP and TYPE, and none is unlisted.
+        let types = text.split(separator: "\n").filter { $0.hasPrefix("# TYPE ") }.map { $0.split(separator: " ")[2] }
+        let helps = Set(text.split(separator: "\n").filter { $0.hasPrefix("# HELP ") }.map { $0.split(separator: " ")[2] })
+        #expect(!types.isEmpty)
+        for family in types {
+            #expect(helps.contains(family), "\(family) has no HELP")
+            #expect(FlashSaleMetrics.families[String(family)] != nil, "\(family) is not in FlashSaleMetrics.families")
+        }
+        #expect(!text.contains("Unlisted series"))
         #expect(Self.sample(text, "flashsale_checkpoint_seq") == 0)
         // Five records (three orders, one payment and its nonce) went through the journal, in some batching.
         #expect(Self.sample(text, "flashsale_journal_batch_records_sum") == 5)
@@ -72,6 +94,43 @@ import Testing
         #expect(Self.sample(text, "flashsale_journal_commit_seconds_count") == commits)
         #expect(text.contains("flashsale_journal_commit_seconds_bucket{le="))
         await world.stop()
+    }
+
+    @Test func aMetricsListenerOfItsOwnTakesTheScrapeOffTheBuyerPort() async throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let config = makeTestConfig(dataDirectory: directory.path, nowMs: Self.nowMs, stock: 3, limitPerUser: 2)
+        let world = try await TestEngine.start(config: config, clock: ManualClock(startMs: Self.nowMs))
+        let metrics = FlashSaleMetrics(registry: PrometheusCollectorRegistry())
+        // As the daemon wires them with `metrics:` set: the buyer API without the scrape, the
+        // probes-only listener with it.
+        let buyer = BuyerAPI(engine: world.engine, userTokenSecret: TestSecrets.userToken, metrics: nil)
+        let probes = ProbesOnlyResponder(BuyerAPI(engine: world.engine, userTokenSecret: TestSecrets.userToken, metrics: metrics))
+        #expect(await buyer.respond(to: APIRequest(method: "GET", path: "/metrics")).status == 404)
+        let scrape = await probes.respond(to: APIRequest(method: "GET", path: "/metrics"))
+        #expect(scrape.status == 200 && scrape.bodyText.contains("# HELP flashsale_build_info"))
+        #expect(probes.isProbe(APIRequest(method: "GET", path: "/metrics")))
+        #expect(probes.respondImmediately(to: APIRequest(method: "GET", path: "/healthz"))?.status == 200)
+        #expect(probes.respondImmediately(to: APIRequest(method: "GET", path: "/readyz"))?.status == 200)
+        // Nothing of the buyer API is reachable there.
+        for (method, path) in [("GET", "/v1/events"), ("POST", "/v1/events/e1/orders"), ("GET", "/v1/admin/changes"), ("GET", "/openapi.yaml")] {
+            let request = APIRequest(method: method, path: path, authorization: world.bearer("u1"), body: Array(#"{"sku":"A1"}"#.utf8))
+            #expect(probes.respondImmediately(to: request)?.status == 404, "\(method) \(path)")
+            #expect(await probes.respond(to: request).status == 404, "\(method) \(path)")
+        }
+        await world.stop()
+    }
+
+    @Test func processStatsReadAStatLineWhoseNameHoldsSpacesAndParentheses() throws {
+        // pid (comm) state ppid ... utime(14) stime(15) ... starttime(22) vsize(23) rss(24)
+        let stat = "4242 (flash (sale) d) S 1 4242 4242 0 -1 4194560 100 0 0 0 250 150 0 0 20 0 9 0 1000 104857600 2560 18446744073709551615"
+        let stats = try #require(ProcessStats.parse(stat: stat, uptime: "500.00 900.00\n", ticksPerSecond: 100, pageSize: 4_096, nowSeconds: 1_800_000_000))
+        #expect(stats.cpuSeconds == 4)
+        #expect(stats.residentBytes == 2_560 * 4_096)
+        #expect(stats.virtualBytes == 104_857_600)
+        #expect(stats.startTimeSeconds == 1_800_000_000 - 500 + 10)
+        #expect(ProcessStats.parse(stat: "4242 (x) S 1", uptime: "5 5", ticksPerSecond: 100, pageSize: 4_096) == nil)
+        #expect(ProcessStats.read() != nil)
     }
 
     @Test(arguments: [

@@ -719,6 +719,7 @@ struct ConfigTests {
             let environment = [
                 "FLASHSALE_HTTP": "0.0.0.0:9000",
                 "FLASHSALE_OPS": "[::1]:9001",
+                "FLASHSALE_METRICS": "127.0.0.1:9464",
                 "FLASHSALE_DATA": "/tmp/fs",
                 "FLASHSALE_TIMEZONE": "UTC",
                 "FLASHSALE_SECRETS_USER_TOKEN": "env-user-token-secret",
@@ -742,6 +743,7 @@ struct ConfigTests {
             let config = try parse(fileYAML, environment: environment)
             #expect(config.http == HostPort(host: "0.0.0.0", port: 9000))
             #expect(config.ops == HostPort(host: "::1", port: 9001))
+            #expect(config.metricsListener == HostPort(host: "127.0.0.1", port: 9464))
             #expect(config.dataDirectory == "/tmp/fs")
             #expect(config.timeZoneIdentifier == "UTC")
             #expect(config.secrets == Secrets(
@@ -759,6 +761,9 @@ struct ConfigTests {
 
         @Test func withoutOverridesTheFileValuesStand() throws {
             let config = try parse(fileYAML)
+            #expect(config.metricsListener == nil, "the scrape stays on the buyer port unless asked")
+            #expect(try parse("metrics: 127.0.0.1:9464\n" + fileYAML).metricsListener == HostPort(host: "127.0.0.1", port: 9464))
+            #expect(ConfigTests.parseError("metrics: 9464\n" + fileYAML)?.description.contains("metrics") == true)
             #expect(config.secrets == Secrets(userToken: "file-user-token-secret", payment: "file-payment-secret", ops: "file-ops-password"))
             #expect(config.trustedProxies == ["10.0.0.0/8"])
         }

@@ -44,7 +44,7 @@ extension SaleConfig {
     /// The keys allowed in each mapping; anything else is an "unknown key" error, to catch typos.
     enum Keys {
         static let top = [
-            "http", "ops", "data", "timezone", "secrets", "trusted_proxies", "rate_limit", "admission", "payment",
+            "http", "ops", "metrics", "data", "timezone", "secrets", "trusted_proxies", "rate_limit", "admission", "payment",
             "group", "engine", "journal", "events", "coupons", "changes", "webhooks",
         ]
         static let secrets = ["user_token", "payment", "ops", "admin"]
@@ -65,7 +65,7 @@ extension SaleConfig {
         ]
         /// Every key path that a `FLASHSALE_*` variable can set.
         static let overridablePaths = [
-            "http", "ops", "data", "timezone", "secrets.user_token", "secrets.payment", "secrets.ops", "secrets.admin",
+            "http", "ops", "metrics", "data", "timezone", "secrets.user_token", "secrets.payment", "secrets.ops", "secrets.admin",
             "trusted_proxies", "rate_limit.per_ip.rate", "rate_limit.per_ip.burst", "admission.max_inflight",
             "payment.window", "group.window", "engine.shards", "journal.enabled", "journal.synchronous",
             "journal.batch_max", "journal.checkpoint_interval", "changes.retention",
@@ -149,6 +149,7 @@ extension SaleConfig {
         let context = root.context
         let http = try root.scalar("http")?.hostPort() ?? defaultHTTP
         let ops = try root.scalar("ops")?.hostPort() ?? defaultOps
+        let metricsListener = try root.scalar("metrics")?.hostPort()
         let dataDirectory =
             try root.scalar("data")?.string(bytesMax: ConfigLimits.stringBytesMax) ?? defaultDataDirectory
         let timeZoneIdentifier = try root.scalar("timezone").map(knownTimeZoneIdentifier) ?? defaultTimeZoneIdentifier
@@ -204,12 +205,14 @@ extension SaleConfig {
         let coupons = try decodeCoupons(root)
         let feed = try decodeFeed(root)
 
-        return SaleConfig(
+        var config = SaleConfig(
             sourceName: context.source, http: http, ops: ops, dataDirectory: dataDirectory,
             timeZoneIdentifier: timeZoneIdentifier, secrets: secrets, trustedProxies: trustedProxies,
             rateLimitPerIPRate: rate, rateLimitPerIPBurst: burst, admissionMaxInflight: maxInflight,
             paymentWindowMs: paymentWindowMs, groupWindowMs: groupWindowMs, shards: shards, journal: journal,
             events: events, coupons: coupons, feed: feed)
+        config.metricsListener = metricsListener
+        return config
     }
 
     /// `changes.retention` and `webhooks`: a list of receivers, or a mapping of

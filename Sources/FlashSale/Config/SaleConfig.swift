@@ -169,6 +169,9 @@ public struct SaleConfig: Sendable, Equatable {
     public var http: HostPort
     /// Ops line-protocol listener (`ops`).
     public var ops: HostPort
+    /// A listener of its own for `/metrics` (and the health checks), `metrics`; nil: `/metrics`
+    /// is served on the buyer port.
+    public var metricsListener: HostPort?
     /// Directory of the SQLite journal (`data`).
     public var dataDirectory: String
     /// Time zone of schedules (`timezone`); a valid `TimeZone` identifier.
