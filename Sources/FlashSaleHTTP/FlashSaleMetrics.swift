@@ -8,6 +8,7 @@ import FlashSale
 import CoreMetrics
 import FlashSaleJournal
 import InventoryActor
+import Logging
 import NIOCore
 import Prometheus
 import Synchronization
@@ -263,18 +264,35 @@ public final class FlashSaleMetrics: Sendable {
 public struct MeteredResponder: HTTPResponder {
     let inner: any HTTPResponder
     let metrics: FlashSaleMetrics
+    /// Where each answered request is logged at `debug` (route, status, latency).
+    let logger: Logger?
 
-    /// Wraps `inner`, feeding `metrics`.
-    public init(_ inner: any HTTPResponder, metrics: FlashSaleMetrics) {
+    /// Wraps `inner`, feeding `metrics`, logging each request to `logger` at `debug`.
+    public init(_ inner: any HTTPResponder, metrics: FlashSaleMetrics, logger: Logger? = nil) {
         self.inner = inner
         self.metrics = metrics
+        self.logger = logger
+    }
+
+    /// Counts, times and (at `debug`) logs one answered request.
+    private func finished(_ request: APIRequest, _ response: APIResponse, async: Bool, startNs: UInt64) {
+        metrics.requestFinished(request, response, async: async, startNs: startNs)
+        if let logger, logger.logLevel <= .debug {
+            let template = request.route.template.flatMap { $0.method == request.method ? $0 : nil }
+            logger.debug(
+                "request",
+                metadata: [
+                    "route": "\(template?.label ?? "other")", "status": "\(response.status)",
+                    "latency_us": "\((NIODeadline.now().uptimeNanoseconds &- startNs) / 1_000)",
+                ])
+        }
     }
 
     /// The inner immediate answer, counted.
     public func respondImmediately(to request: APIRequest) -> APIResponse? {
         let start = NIODeadline.now().uptimeNanoseconds
         guard let response = inner.respondImmediately(to: request) else { return nil }
-        metrics.requestFinished(request, response, async: false, startNs: start)
+        finished(request, response, async: false, startNs: start)
         return response
     }
 
@@ -285,8 +303,8 @@ public struct MeteredResponder: HTTPResponder {
     public func respond(to request: APIRequest, on loop: any EventLoop, reply: @escaping (APIResponse) -> Void) -> Bool {
         metrics.requestStarted()
         let start = NIODeadline.now().uptimeNanoseconds
-        let taken = inner.respond(to: request, on: loop) { [metrics] response in
-            metrics.requestFinished(request, response, async: true, startNs: start)
+        let taken = inner.respond(to: request, on: loop) { response in
+            finished(request, response, async: true, startNs: start)
             reply(response)
         }
         if !taken { metrics.requestNotTaken() }
@@ -298,7 +316,7 @@ public struct MeteredResponder: HTTPResponder {
         metrics.requestStarted()
         let start = NIODeadline.now().uptimeNanoseconds
         let response = await inner.respond(to: request)
-        metrics.requestFinished(request, response, async: true, startNs: start)
+        finished(request, response, async: true, startNs: start)
         return response
     }
 }

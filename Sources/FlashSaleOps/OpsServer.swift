@@ -236,8 +236,25 @@ final class OpsConnectionHandler: ChannelDuplexHandler {
             return outcome ?? OpsOutcome(reply: OpsReply(SaleEngine.notReady))
         }
         let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-        promise.futureResult.whenSuccess { outcome in
+        let peer = context.channel.remoteAddress.map { address in
+            address.ipAddress.map { ip in address.protocol == .inet6 ? "[\(ip)]:\(address.port ?? 0)" : "\(ip):\(address.port ?? 0)" } ?? "\(address)"
+        } ?? "unknown"
+        promise.futureResult.whenSuccess { [logger] outcome in
             let (handler, context) = bound.value
+            if command.needsAuth {
+                // Every ops write, for the audit trail (the log shipper's, with --log-format json).
+                let result: String
+                switch outcome.reply {
+                case .error(let code, _): result = code
+                default: result = "ok"
+                }
+                logger.info(
+                    "ops write",
+                    metadata: [
+                        "door": "ops", "command": "\(command.name)", "arguments": "\(arguments.joined(separator: " "))",
+                        "peer": "\(peer)", "result": "\(result)",
+                    ])
+            }
             handler.busy = false
             handler.apply(outcome, context: context)
             handler.process(context)

@@ -42,10 +42,15 @@ struct Serve: AsyncParsableCommand {
     var ops: String?
     @Option(help: "A listener of its own for /metrics, /healthz and /readyz, HOST:PORT (the buyer port then serves no /metrics).")
     var metrics: String?
+    @Option(help: "Log lines as text or json (one object a line); default FLASHSALE_LOG_FORMAT, else text.")
+    var logFormat: String?
 
     func validate() throws {
         if let http, HostPort(http) == nil { throw ValidationError("--http must be HOST:PORT, got '\(http)'") }
         if let metrics, HostPort(metrics) == nil { throw ValidationError("--metrics must be HOST:PORT, got '\(metrics)'") }
+        if let logFormat, LogFormat(rawValue: logFormat) == nil {
+            throw ValidationError("--log-format must be text or json, got '\(logFormat)'")
+        }
         if let ops, HostPort(ops) == nil { throw ValidationError("--ops must be HOST:PORT, got '\(ops)'") }
         if let data, data.isEmpty { throw ValidationError("--data must not be empty") }
     }
@@ -60,11 +65,24 @@ struct Serve: AsyncParsableCommand {
             FileHandle.standardError.write(Data("flashsaled: \(refusal)\n".utf8))
             throw ExitCode(2)
         }
-        let level = ProcessInfo.processInfo.environment["FLASHSALE_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .info
+        let environment = ProcessInfo.processInfo.environment
+        let level = environment["FLASHSALE_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .info
+        let formatName = logFormat ?? environment["FLASHSALE_LOG_FORMAT"] ?? LogFormat.text.rawValue
+        guard let format = LogFormat(rawValue: formatName) else {
+            FileHandle.standardError.write(Data("flashsaled: FLASHSALE_LOG_FORMAT must be text or json, got '\(formatName)'\n".utf8))
+            throw ExitCode(2)
+        }
         LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
+            switch format {
+            case .text:
+                var handler = StreamLogHandler.standardError(label: label)
+                handler.logLevel = level
+                return handler
+            case .json:
+                var handler = JSONLogHandler(label: label)
+                handler.logLevel = level
+                return handler
+            }
         }
         let logger = Logger(label: "flashsaled")
         // The only global bootstrap of metrics: everything else gets the registry injected.

@@ -35,7 +35,7 @@ enum FlashSaleDaemon {
             engine: engine, userTokenSecret: config.secrets.userToken, guards: BuyerGuards(config: config),
             listening: { listening.isSet }, metrics: config.metricsListener == nil ? metrics : nil, adminSecret: config.secrets.admin)
         let server = HTTPServer(
-            responder: MeteredResponder(api, metrics: metrics), group: group, limits: httpLimits(inflightMax: config.admissionMaxInflight, logger: logger),
+            responder: MeteredResponder(api, metrics: metrics, logger: logger), group: group, limits: httpLimits(inflightMax: config.admissionMaxInflight, logger: logger),
             logger: logger)
         metrics.observe(server: server)
         // The metrics listener answers the scrape and the health checks only.

@@ -4,6 +4,7 @@ import NIOCore
 import NIOHTTP1
 import NIOPosix
 import FlashSaleTestKit
+import Synchronization
 import Testing
 
 @testable import FlashSale
@@ -84,13 +85,15 @@ struct OpsWorld {
     let port: Int
     let metrics: FlashSaleMetrics
 
-    static func start(directory: TemporaryDirectory, stock: Int64 = 10, idleTimeout: TimeAmount = .seconds(600)) async throws -> OpsWorld {
+    static func start(
+        directory: TemporaryDirectory, stock: Int64 = 10, idleTimeout: TimeAmount = .seconds(600), logger: Logger = TestEngine.logger
+    ) async throws -> OpsWorld {
         let config = makeTestConfig(dataDirectory: directory.path, nowMs: nowMs, stock: stock)
         let world = try await TestEngine.start(config: config, clock: ManualClock(startMs: nowMs))
         let hub = StockWatchHub()
         let metrics = FlashSaleMetrics()
         await world.engine.inventory.setObserver(StockObserverFanout([hub, metrics]))
-        let server = OpsServer(engine: world.engine, watchHub: hub, opsSecret: TestSecrets.ops, idleTimeout: idleTimeout, logger: TestEngine.logger)
+        let server = OpsServer(engine: world.engine, watchHub: hub, opsSecret: TestSecrets.ops, idleTimeout: idleTimeout, logger: logger)
         let port = try await server.start(host: "127.0.0.1", port: 0)
         return OpsWorld(world: world, server: server, port: port, metrics: metrics)
     }
@@ -174,6 +177,30 @@ struct OpsWorld {
         #expect(recovered.restocks.map { "\($0.0)=\($0.1)" } == ["e1/A1=5"])
         #expect(recovered.pausedEvents == ["e1"])
         #expect(recovered.checkpointSeq == 1)
+    }
+
+    @Test func everyWriteIsLoggedWithItsDoorPeerAndResult() async throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let lines = LogLines()
+        let ops = try await OpsWorld.start(directory: directory, logger: lines.logger(label: "ops-audit", level: .info))
+        try await OpsTestClient.with(port: ops.port) { (ops: OpsTestClient) async throws -> Void in
+            #expect(try await ops.command("STOCK A1").hasPrefix("OK "))
+            #expect(try await ops.command("AUTH \(TestSecrets.ops)") == "OK")
+            #expect(try await ops.command("RESTOCK A1 e1 5").hasPrefix("OK "))
+            #expect(try await ops.command("RESTOCK A1 e1 -999").hasPrefix("ERR "))
+            #expect(try await ops.command("PAUSE e1") == "OK event=e1 paused=true state=paused")
+        }
+        await ops.stop()
+        let writes = try lines.objects().filter { $0["message"]?.stringValue == "ops write" }
+        #expect(writes.map { $0["command"]?.stringValue } == ["RESTOCK", "RESTOCK", "PAUSE"], "reads and AUTH are not writes")
+        #expect(writes.map { $0["arguments"]?.stringValue } == ["A1 e1 5", "A1 e1 -999", "e1"])
+        #expect(writes.map { $0["result"]?.stringValue } == ["ok", "bad_request", "ok"])
+        for write in writes {
+            #expect(write["door"]?.stringValue == "ops")
+            #expect(write["level"]?.stringValue == "info")
+            #expect(write["peer"]?.stringValue?.hasPrefix("127.0.0.1:") == true, "\(String(describing: write["peer"]))")
+        }
     }
 
     @Test func thirdFailedAuthClosesTheConnection() async throws {
