@@ -28,6 +28,11 @@ public struct Inventory: Sendable {
         for shard in shards { await shard.setSaleWindows(windows) }
     }
 
+    /// Adds the sale windows of events added while running, on every shard.
+    public func addSaleWindows(_ windows: [String: Range<Int64>]) async {
+        for shard in shards { await shard.addSaleWindows(windows) }
+    }
+
     /// The shard owning `key`'s stock.
     public func shard(for key: LedgerKey) -> InventoryShard { shards[key.slot % shards.count] }
 

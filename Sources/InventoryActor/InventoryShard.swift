@@ -71,6 +71,11 @@ public actor InventoryShard {
         saleWindows = windows
     }
 
+    /// Adds sale windows for events added while running; an event's existing window stays.
+    public func addSaleWindows(_ windows: [String: Range<Int64>]) {
+        saleWindows.merge(windows) { existing, _ in existing }
+    }
+
     /// Why a claim on `event` is refused now by the sale's state; nil when the sale is open.
     /// Called in the same synchronous step as the stock decision it guards.
     func saleClosed(_ event: String) -> SaleClosed? {

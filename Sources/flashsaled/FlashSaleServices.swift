@@ -51,6 +51,13 @@ struct EngineService: Service {
                         }
                     }
                 }
+                // Recurring schedules keep their horizon of days ahead for as long as the daemon runs.
+                group.addTask {
+                    while !Task.isCancelled {
+                        try? await Task.sleep(for: .milliseconds(SaleEngine.scheduleRollIntervalMs))
+                        _ = await engine.admitted { await engine.rollSchedules() }
+                    }
+                }
                 // The change feed keeps `changes.retention`; older events go a bounded slice at a time.
                 group.addTask {
                     while !Task.isCancelled {

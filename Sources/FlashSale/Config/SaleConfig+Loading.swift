@@ -201,7 +201,7 @@ extension SaleConfig {
             checkpointIntervalMs: try journalMapping.scalar("checkpoint_interval")?.duration()
                 ?? defaultJournal.checkpointIntervalMs)
 
-        let events = try decodeEvents(root, timeZone: timeZone)
+        let (events, recurring) = try decodeEvents(root, timeZone: timeZone)
         let coupons = try decodeCoupons(root)
         let feed = try decodeFeed(root)
 
@@ -212,6 +212,7 @@ extension SaleConfig {
             paymentWindowMs: paymentWindowMs, groupWindowMs: groupWindowMs, shards: shards, journal: journal,
             events: events, coupons: coupons, feed: feed)
         config.metricsListener = metricsListener
+        config.recurring = recurring
         return config
     }
 
@@ -314,17 +315,23 @@ extension SaleConfig {
     }
 
     /// `events[]`: concrete events in file order, each schedule expanded where it stands.
-    private static func decodeEvents(_ root: ConfigMapping, timeZone: TimeZone) throws(ConfigError) -> [EventConfig] {
+    private static func decodeEvents(
+        _ root: ConfigMapping, timeZone: TimeZone
+    ) throws(ConfigError) -> (events: [EventConfig], recurring: [RecurringEvent]) {
         let context = root.context
         var events: [EventConfig] = []
+        var recurring: [RecurringEvent] = []
         var pathByID: [String: String] = [:]
         for (index, node) in (try root.list("events") ?? []).enumerated() {
             let event = try ConfigMapping(
                 node: node, path: "events[\(index)]", keys: Keys.event, overridable: false, context: context)
             let id = try event.required("id").id()
             let kind = try event.required("kind").choice(EventKind.allCases.map(\.rawValue), EventKind.init(rawValue:))
-            let windows = try decodeWindows(event, id: id, timeZone: timeZone)
+            let (windows, schedule) = try decodeWindows(event, id: id, timeZone: timeZone)
             let items = try decodeItems(event, kind: kind)
+            if let schedule {
+                recurring.append(RecurringEvent(id: id, kind: kind, items: items, schedule: schedule, timeZoneIdentifier: timeZone.identifier))
+            }
             for window in windows {
                 if let other = pathByID[window.id] {
                     throw event.error("id", "duplicate event id '\(window.id)' (also \(other).id)")
@@ -339,17 +346,17 @@ extension SaleConfig {
                 throw event.error("id", "more than \(ConfigLimits.eventsMax) events in all, schedules expanded")
             }
         }
-        return events
+        return (events, recurring)
     }
 
     /// An event's sale windows: its `starts_at`/`ends_at`, or one per day of its `schedule`.
     private static func decodeWindows(
         _ event: ConfigMapping, id: String, timeZone: TimeZone
-    ) throws(ConfigError) -> [(id: String, startsAtMs: Int64, endsAtMs: Int64)] {
+    ) throws(ConfigError) -> (windows: [(id: String, startsAtMs: Int64, endsAtMs: Int64)], schedule: EventSchedule?) {
         let nowMs = event.context.nowMs
         guard event.has("schedule") else {
             let (startsAtMs, endsAtMs) = try decodeWindow(event)
-            return [(id, startsAtMs, endsAtMs)]
+            return ([(id, startsAtMs, endsAtMs)], nil)
         }
         if event.has("starts_at") || event.has("ends_at") {
             throw event.error("schedule", "give either a schedule or starts_at and ends_at, not both")
@@ -360,9 +367,10 @@ extension SaleConfig {
                 "id", "too long for a schedule: \(id)-YYYYMMDD must fit \(ConfigLimits.idBytesMax) characters")
         }
         let schedule = try decodeSchedule(try event.mapping("schedule", keys: Keys.schedule))
-        return schedule.occurrences(in: timeZone, nowMs: nowMs).map {
+        let windows = schedule.occurrences(in: timeZone, nowMs: nowMs).map {
             (id: "\(id)-\($0.dateStamp)", startsAtMs: $0.startsAtMs, endsAtMs: $0.endsAtMs)
         }
+        return (windows, schedule)
     }
 
     /// `starts_at` and `ends_at` of an event or a coupon batch; the end after the start.

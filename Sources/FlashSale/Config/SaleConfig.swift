@@ -1,3 +1,4 @@
+import Foundation
 // Config: what `flashsaled` is told to sell and how it runs, read once at start.
 //
 // This folder owns the model of `config/flashsale.yaml` (contract §5), the parsing of its YAML,
@@ -69,6 +70,31 @@ public struct EventConfig: Sendable, Equatable {
         self.startsAtMs = startsAtMs
         self.endsAtMs = endsAtMs
         self.items = items
+    }
+}
+
+/// An event with a weekly `schedule`: the template its days are made from. The config holds
+/// the days within the schedule's horizon of the load time; the engine keeps making the next
+/// ones as time passes (`SaleEngine.rollSchedules`), for as long as the daemon runs.
+public struct RecurringEvent: Sendable, Equatable {
+    /// The id its days are named after: `<id>-YYYYMMDD`.
+    public var id: String
+    /// Seckill or group-buy.
+    public var kind: EventKind
+    /// The SKUs of every day.
+    public var items: [ItemConfig]
+    /// The weekdays, time and length, and the horizon.
+    var schedule: EventSchedule
+    /// The time zone of the schedule's days and times.
+    public var timeZoneIdentifier: String
+
+    /// The days whose window ends after `nowMs` - 24 h and starts before `nowMs` + the
+    /// horizon, as concrete events, in time order.
+    public func events(nowMs: Int64) -> [EventConfig] {
+        guard let timeZone = TimeZone(identifier: timeZoneIdentifier) else { return [] }
+        return schedule.occurrences(in: timeZone, nowMs: nowMs).map {
+            EventConfig(id: "\(id)-\($0.dateStamp)", kind: kind, startsAtMs: $0.startsAtMs, endsAtMs: $0.endsAtMs, items: items)
+        }
     }
 }
 
@@ -197,6 +223,8 @@ public struct SaleConfig: Sendable, Equatable {
     public var journal: JournalConfig
     /// Concrete events, schedules expanded, in file order; ids unique.
     public var events: [EventConfig]
+    /// The events with a `schedule`, whose days keep coming while the daemon runs.
+    public var recurring: [RecurringEvent] = []
     /// Coupon batches in file order; ids unique.
     public var coupons: [CouponBatchConfig]
     /// The change feed's retention and its webhook receivers.

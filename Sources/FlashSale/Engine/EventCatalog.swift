@@ -13,10 +13,12 @@ public enum EventState: String, Sendable {
     case ended
 }
 
-/// The events on sale (from the configuration) and which of them ops has paused.
+/// The events on sale and which of them ops has paused.
 ///
-/// Events and items never change while the daemon runs; the paused set does, and is
-/// journaled by the engine.
+/// Events come from the configuration at start, and more are added while the daemon runs
+/// (recurring schedules rolling forward); an event, once in, never changes. The paused set
+/// changes, and is journaled by the engine. One lock holds both, so the order path's look-up
+/// of an event and its state is one lock.
 public final class EventCatalog: Sendable {
     /// One event with its items indexed by SKU.
     public struct Event: Sendable {
@@ -24,62 +26,105 @@ public final class EventCatalog: Sendable {
         public let config: EventConfig
         /// Items by SKU.
         public let itemsBySKU: [String: ItemConfig]
+
+        init(_ config: EventConfig) {
+            var items: [String: ItemConfig] = [:]
+            for item in config.items { items[item.sku] = item }
+            self.config = config
+            self.itemsBySKU = items
+        }
     }
 
-    /// Events in configuration order.
-    public let events: [Event]
-    private let byID: [String: Int]
-    private let paused: Mutex<Set<String>>
+    private struct State {
+        var events: [Event] = []
+        var byID: [String: Int] = [:]
+        var paused: Set<String>
+    }
+
+    private let state: Mutex<State>
 
     /// A catalog of `events`, with `pausedEvents` paused.
     public init(events: [EventConfig], pausedEvents: Set<String> = []) {
-        var list: [Event] = []
-        var byID: [String: Int] = [:]
-        for event in events {
-            var items: [String: ItemConfig] = [:]
-            for item in event.items { items[item.sku] = item }
-            byID[event.id] = list.count
-            list.append(Event(config: event, itemsBySKU: items))
+        var state = State(paused: pausedEvents)
+        for event in events where state.byID[event.id] == nil {
+            state.byID[event.id] = state.events.count
+            state.events.append(Event(event))
         }
-        self.events = list
-        self.byID = byID
-        self.paused = Mutex(pausedEvents)
+        self.state = Mutex(state)
     }
+
+    /// Every event, in the order they were added (the configuration's first).
+    public var events: [Event] { state.withLock { $0.events } }
 
     /// The event with `id`.
     public func event(_ id: some StringProtocol) -> Event? {
-        byID[String(id)].map { events[$0] }
+        let key = String(id)
+        return state.withLock { state in state.byID[key].map { state.events[$0] } }
+    }
+
+    /// The event with `id` and its state at `nowMs`, in one look.
+    public func eventAndState(_ id: some StringProtocol, nowMs: Int64) -> (Event, EventState)? {
+        let key = String(id)
+        return state.withLock { state in
+            state.byID[key].map { index in
+                let event = state.events[index]
+                return (event, Self.state(of: event, paused: state.paused.contains(key), nowMs: nowMs))
+            }
+        }
+    }
+
+    /// Adds the events whose ids are not in the catalog yet; returns those added.
+    @discardableResult
+    public func add(_ configs: [EventConfig]) -> [EventConfig] {
+        state.withLock { state in
+            var added: [EventConfig] = []
+            for config in configs where state.byID[config.id] == nil {
+                state.byID[config.id] = state.events.count
+                state.events.append(Event(config))
+                added.append(config)
+            }
+            return added
+        }
     }
 
     /// Whether ops paused `id`.
     public func isPaused(_ id: String) -> Bool {
-        paused.withLock { $0.contains(id) }
+        state.withLock { $0.paused.contains(id) }
     }
 
     /// Pauses or resumes; returns whether that changed anything.
     @discardableResult
     public func setPaused(_ id: String, _ value: Bool) -> Bool {
-        paused.withLock { set in
-            value ? set.insert(id).inserted : set.remove(id) != nil
+        state.withLock { state in
+            value ? state.paused.insert(id).inserted : state.paused.remove(id) != nil
         }
     }
 
     /// Replaces the paused set (recovery, and the rebuild after a failed commit).
     public func resetPaused(to events: Set<String>) {
-        paused.withLock { $0 = events }
+        state.withLock { $0.paused = events }
     }
 
     /// The state of `event` at `nowMs`.
     public func state(of event: Event, nowMs: Int64) -> EventState {
+        Self.state(of: event, paused: isPaused(event.config.id), nowMs: nowMs)
+    }
+
+    private static func state(of event: Event, paused: Bool, nowMs: Int64) -> EventState {
         if nowMs >= event.config.endsAtMs { return .ended }
         if nowMs < event.config.startsAtMs { return .scheduled }
-        return isPaused(event.config.id) ? .paused : .live
+        return paused ? .paused : .live
     }
 
     /// Every (event, SKU) ledger to create, with its configured stock and limit.
     public var ledgers: [(key: LedgerKey, total: Int64, limitPerUser: Int32)] {
+        Self.ledgers(of: events.map(\.config))
+    }
+
+    /// The ledgers of `events`.
+    public static func ledgers(of events: [EventConfig]) -> [(key: LedgerKey, total: Int64, limitPerUser: Int32)] {
         events.flatMap { event in
-            event.config.items.map { (LedgerKey(event: event.config.id, sku: $0.sku), $0.stock, $0.limitPerUser) }
+            event.items.map { (LedgerKey(event: event.id, sku: $0.sku), $0.stock, $0.limitPerUser) }
         }
     }
 }

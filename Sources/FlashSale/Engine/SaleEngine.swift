@@ -76,6 +76,8 @@ public final class SaleEngine: Sendable {
     let groupWindowMs: Int64
     /// Coupon batches by id (SaleEngine+Coupons.swift).
     let couponBatches: [String: CouponBatchConfig]
+    /// The events with a weekly schedule, whose days `rollSchedules` keeps adding.
+    let recurring: [RecurringEvent]
     let paymentSignature: PaymentSignature
     let nonces: NonceCache
     let logger: Logger
@@ -128,6 +130,7 @@ public final class SaleEngine: Sendable {
         self.paymentWindowMs = config.paymentWindowMs
         self.groupWindowMs = config.groupWindowMs
         self.couponBatches = Dictionary(config.coupons.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
+        self.recurring = config.recurring
         self.paymentSignature = PaymentSignature(secret: config.secrets.payment)
         self.nonces = NonceCache(windowSeconds: EngineLimits.paymentTimestampSkewSecondsMax, capacity: EngineLimits.paymentNoncesMax)
         self.logger = logger
@@ -264,13 +267,13 @@ public final class SaleEngine: Sendable {
     /// shard call (`SoldOutHints`). Such a claim would also be refused if the buyer were at
     /// `limit_per_user`; both are 409 and the flood this path exists for holds nothing.
     func checkOrder(_ request: PlaceOrderRequest) -> Result<CheckedOrder, Rejection> {
-        guard let event = catalog.event(request.event) else { return .failure(.unknownEvent) }
+        let nowMs = clock.nowMs()
+        guard let (event, state) = catalog.eventAndState(request.event, nowMs: nowMs) else { return .failure(.unknownEvent) }
         guard let item = event.itemsBySKU[request.sku] else { return .failure(.unknownSKU) }
         guard request.qty >= 1 && request.qty <= Int64(item.limitPerUser) else {
             return .failure(.badRequest("qty must be 1..\(item.limitPerUser)"))
         }
-        let nowMs = clock.nowMs()
-        switch catalog.state(of: event, nowMs: nowMs) {
+        switch state {
         case .scheduled: return .failure(.notStarted(startsAtMs: event.config.startsAtMs))
         case .ended: return .failure(.ended)
         case .paused: return .failure(.paused)
