@@ -10,13 +10,16 @@ public struct APIRoute: Sendable, Equatable {
         case couponClaims
         case paymentNotify
         case adminChanges, adminOrders
+        case adminEvents, adminEventPause, adminEventResume, adminRestock
         case openAPI
 
         /// The one method the route answers.
         public var method: String {
             switch self {
             case .healthz, .readyz, .metrics, .events, .event, .order, .group, .adminChanges, .adminOrders, .openAPI: "GET"
-            case .eventOrders, .eventGroups, .orderCancel, .groupJoin, .couponClaims, .paymentNotify: "POST"
+            case .eventOrders, .eventGroups, .orderCancel, .groupJoin, .couponClaims, .paymentNotify, .adminEvents,
+                .adminEventPause, .adminEventResume, .adminRestock:
+                "POST"
             }
         }
 
@@ -38,6 +41,10 @@ public struct APIRoute: Sendable, Equatable {
             case .paymentNotify: "/v1/payments/notify"
             case .adminChanges: "/v1/admin/changes"
             case .adminOrders: "/v1/admin/orders"
+            case .adminEvents: "/v1/admin/events"
+            case .adminEventPause: "/v1/admin/events/{event}/pause"
+            case .adminEventResume: "/v1/admin/events/{event}/resume"
+            case .adminRestock: "/v1/admin/events/{event}/items/{sku}/restock"
             case .openAPI: "/openapi.yaml"
             }
         }
@@ -50,10 +57,32 @@ public struct APIRoute: Sendable, Equatable {
     public let template: Template?
     /// The path's id segment (`{event}`, `{order}`, ...), empty for routes without one.
     public let parameter: Substring
+    /// A second id segment (`{sku}` of a restock), empty for routes without one.
+    public let secondParameter: Substring
 
     /// The route of `path` (without its query string).
     public init(path: String) {
-        (template, parameter) = Self.match(path)
+        let (matched, parameter) = Self.match(path)
+        if matched == nil, let (admin, event, sku) = Self.matchAdmin(path) {
+            (template, self.parameter, secondParameter) = (admin, event, sku)
+        } else {
+            (template, self.parameter, secondParameter) = (matched, parameter, "")
+        }
+    }
+
+    /// The admin writes under `/v1/admin/events/{event}/...`, longer than the buyer routes:
+    /// matched apart, by splitting the path (they are rare; the buyer routes stay one pass).
+    private static func matchAdmin(_ path: String) -> (Template, Substring, Substring)? {
+        guard path.hasPrefix("/v1/admin/events/") else { return nil }
+        let segments = path.split(separator: "/", omittingEmptySubsequences: false).dropFirst()
+        guard segments.allSatisfy({ !$0.isEmpty }) else { return nil }
+        let parts = Array(segments)
+        switch parts.count {
+        case 5 where parts[4] == "pause": return (.adminEventPause, parts[3], "")
+        case 5 where parts[4] == "resume": return (.adminEventResume, parts[3], "")
+        case 7 where parts[4] == "items" && parts[6] == "restock": return (.adminRestock, parts[3], parts[5])
+        default: return nil
+        }
     }
 
     /// The route of `method` on this path: `.allowed` when the template takes it.
@@ -132,6 +161,7 @@ public struct APIRoute: Sendable, Equatable {
             if segment(segments.1, is: "payments") && segment(segments.2, is: "notify") { return (.paymentNotify, 0..<0) }
             if segment(segments.1, is: "admin") && segment(segments.2, is: "changes") { return (.adminChanges, 0..<0) }
             if segment(segments.1, is: "admin") && segment(segments.2, is: "orders") { return (.adminOrders, 0..<0) }
+            if segment(segments.1, is: "admin") && segment(segments.2, is: "events") { return (.adminEvents, 0..<0) }
             return nil
         default:
             guard segment(segments.0, is: "v1") else { return nil }

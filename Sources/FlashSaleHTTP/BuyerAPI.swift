@@ -245,6 +245,8 @@ public struct BuyerAPI: HTTPResponder {
         case .couponClaims: return await claimCoupon(request, batch: id, user: buyer)
         case .adminChanges: return await listChanges(request)
         case .adminOrders: return await listOrders(request)
+        case .adminEvents, .adminEventPause, .adminEventResume, .adminRestock:
+            return await adminWrite(request, template, client: client)
         case .openAPI: return Self.openAPIDocument
         case .healthz, .readyz, .metrics: return APIResponse(rejection: .routeNotFound)
         }
@@ -348,12 +350,19 @@ public struct BuyerAPI: HTTPResponder {
         let groupsFormed = await engine.groupsFormed(event)
         if let failure = await engine.settled() { return APIResponse(rejection: failure) }
         let nowMs = engine.clock.nowMs()
-        let body = JSONWriter.object(capacity: 512) { json in
-            json.field("id", event.config.id)
-            json.field("kind", event.config.kind.rawValue)
-            json.field("state", engine.catalog.state(of: event, nowMs: nowMs).rawValue)
-            json.field("starts_at", rfc3339(ms: event.config.startsAtMs))
-            json.field("ends_at", rfc3339(ms: event.config.endsAtMs))
+        let body = Self.renderEvent(
+            event.config, state: engine.catalog.state(of: event, nowMs: nowMs), items: items, groupsFormed: groupsFormed, nowMs: nowMs)
+        return APIResponse(status: 200, body: body, cacheControl: Self.publicReadCacheControl)
+    }
+
+    /// The event object of §3.3: the event, its state at `nowMs` and each item's counters.
+    static func renderEvent(_ event: EventConfig, state: EventState, items: [ItemView], groupsFormed: Int, nowMs: Int64) -> [UInt8] {
+        JSONWriter.object(capacity: 512) { json in
+            json.field("id", event.id)
+            json.field("kind", event.kind.rawValue)
+            json.field("state", state.rawValue)
+            json.field("starts_at", rfc3339(ms: event.startsAtMs))
+            json.field("ends_at", rfc3339(ms: event.endsAtMs))
             json.field("server_time", rfc3339(ms: nowMs))
             json.field("groups_formed", groupsFormed)
             json.array("items") { json in
@@ -373,7 +382,6 @@ public struct BuyerAPI: HTTPResponder {
                 }
             }
         }
-        return APIResponse(status: 200, body: body, cacheControl: Self.publicReadCacheControl)
     }
 
     // MARK: Helpers

@@ -146,6 +146,7 @@ components:
             - not_found
             - method_not_allowed
             - idempotency_mismatch
+            - conflict
         message: { type: string }
         starts_at:
           $ref: "#/components/schemas/Time"
@@ -187,6 +188,69 @@ components:
         items:
           type: array
           items: { $ref: "#/components/schemas/Item" }
+    NewEvent:
+      type: object
+      description: >-
+        One `events[]` entry of the config file, as JSON: `id`, `kind`, either `starts_at` and
+        `ends_at` (RFC 3339, or `now`, `now+2h`, `now-10m`) or a weekly `schedule`, and `items`.
+        Checked by the config file's own rules; a broken one is `400 bad_request` naming the field.
+      required: [id, kind, items]
+      properties:
+        id: { $ref: "#/components/schemas/ID" }
+        kind: { type: string, enum: [seckill, groupbuy] }
+        starts_at: { type: string }
+        ends_at: { type: string }
+        schedule:
+          type: object
+          required: [days, at, duration]
+          properties:
+            days: { type: array, items: { type: string, enum: [mon, tue, wed, thu, fri, sat, sun] } }
+            at: { type: string, examples: ["20:00"] }
+            duration: { type: string, examples: ["2h"] }
+            horizon: { type: string, examples: ["14d"] }
+        items:
+          type: array
+          minItems: 1
+          items:
+            type: object
+            required: [sku, name, price, stock]
+            properties:
+              sku: { $ref: "#/components/schemas/ID" }
+              name: { type: string }
+              price: { $ref: "#/components/schemas/Fen" }
+              stock: { type: integer, minimum: 0 }
+              limit_per_user: { type: integer, minimum: 1 }
+              group_size: { type: integer, minimum: 2, maximum: 50 }
+              group_price: { $ref: "#/components/schemas/Fen" }
+      examples:
+        - id: friday-flash
+          kind: seckill
+          starts_at: now+1h
+          ends_at: now+3h
+          items: [{ sku: K1, name: Kettle, price: 1990, stock: 50, limit_per_user: 1 }]
+    PauseState:
+      type: object
+      required: [event, paused, state]
+      properties:
+        event: { $ref: "#/components/schemas/ID" }
+        paused: { type: boolean }
+        state: { type: string, enum: [scheduled, live, paused, ended] }
+    Restock:
+      type: object
+      required: [delta]
+      additionalProperties: false
+      properties:
+        delta: { type: integer, description: "Units to add (negative: remove unsold ones); not 0." }
+    StockCounters:
+      type: object
+      required: [event, sku, total, available, reserved, sold]
+      properties:
+        event: { $ref: "#/components/schemas/ID" }
+        sku: { $ref: "#/components/schemas/ID" }
+        total: { type: integer, minimum: 0 }
+        available: { type: integer, minimum: 0 }
+        reserved: { type: integer, minimum: 0 }
+        sold: { type: integer, minimum: 0 }
     OrderStatus:
       type: string
       enum: [pending, paid, expired, canceled, refund_pending, formed]
@@ -720,6 +784,120 @@ paths:
         "400": { $ref: "#/components/responses/Error" }
         "401": { $ref: "#/components/responses/Error" }
         "405": { $ref: "#/components/responses/MethodNotAllowed" }
+        "503": { $ref: "#/components/responses/Unavailable" }
+
+  /v1/admin/events:
+    post:
+      tags: [admin]
+      operationId: createEvent
+      summary: Creates an event (an events[] entry of the config file), on sale at once and kept across restarts.
+      security: [{ adminToken: [] }]
+      parameters:
+        - $ref: "#/components/parameters/IdempotencyKey"
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema: { $ref: "#/components/schemas/NewEvent" }
+      responses:
+        "201":
+          description: The event as `GET /v1/events/{event}` shows it (a schedule's first day to come).
+          content:
+            application/json:
+              schema: { $ref: "#/components/schemas/Event" }
+        "400": { $ref: "#/components/responses/Error" }
+        "401": { $ref: "#/components/responses/Error" }
+        "405": { $ref: "#/components/responses/MethodNotAllowed" }
+        "409": { $ref: "#/components/responses/Error" }
+        "413": { $ref: "#/components/responses/Error" }
+        "422": { $ref: "#/components/responses/Error" }
+        "429": { $ref: "#/components/responses/RetryLater" }
+        "503": { $ref: "#/components/responses/Unavailable" }
+
+  /v1/admin/events/{event}/pause:
+    post:
+      tags: [admin]
+      operationId: pauseEvent
+      summary: Stops new orders of the event until it is resumed (as ops PAUSE).
+      security: [{ adminToken: [] }]
+      parameters:
+        - $ref: "#/components/parameters/EventID"
+        - $ref: "#/components/parameters/IdempotencyKey"
+      responses:
+        "200":
+          description: Paused.
+          content:
+            application/json:
+              schema: { $ref: "#/components/schemas/PauseState" }
+        "400": { $ref: "#/components/responses/Error" }
+        "401": { $ref: "#/components/responses/Error" }
+        "404": { $ref: "#/components/responses/Error" }
+        "405": { $ref: "#/components/responses/MethodNotAllowed" }
+        "413": { $ref: "#/components/responses/Error" }
+        "422": { $ref: "#/components/responses/Error" }
+        "429": { $ref: "#/components/responses/RetryLater" }
+        "503": { $ref: "#/components/responses/Unavailable" }
+
+  /v1/admin/events/{event}/resume:
+    post:
+      tags: [admin]
+      operationId: resumeEvent
+      summary: Reopens a paused event (as ops RESUME).
+      security: [{ adminToken: [] }]
+      parameters:
+        - $ref: "#/components/parameters/EventID"
+        - $ref: "#/components/parameters/IdempotencyKey"
+      responses:
+        "200":
+          description: Resumed.
+          content:
+            application/json:
+              schema: { $ref: "#/components/schemas/PauseState" }
+        "400": { $ref: "#/components/responses/Error" }
+        "401": { $ref: "#/components/responses/Error" }
+        "404": { $ref: "#/components/responses/Error" }
+        "405": { $ref: "#/components/responses/MethodNotAllowed" }
+        "413": { $ref: "#/components/responses/Error" }
+        "422": { $ref: "#/components/responses/Error" }
+        "429": { $ref: "#/components/responses/RetryLater" }
+        "503": { $ref: "#/components/responses/Unavailable" }
+
+  /v1/admin/events/{event}/items/{sku}/restock:
+    post:
+      tags: [admin]
+      operationId: restockItem
+      summary: Adds (or removes unsold) units of one SKU (as ops RESTOCK).
+      security: [{ adminToken: [] }]
+      parameters:
+        - $ref: "#/components/parameters/EventID"
+        - name: sku
+          in: path
+          required: true
+          description: A SKU of the event.
+          schema: { $ref: "#/components/schemas/ID" }
+          examples:
+            demo: { value: A1 }
+        - $ref: "#/components/parameters/IdempotencyKey"
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema: { $ref: "#/components/schemas/Restock" }
+            examples:
+              add: { value: { delta: 5 } }
+      responses:
+        "200":
+          description: The SKU's counters after the change.
+          content:
+            application/json:
+              schema: { $ref: "#/components/schemas/StockCounters" }
+        "400": { $ref: "#/components/responses/Error" }
+        "401": { $ref: "#/components/responses/Error" }
+        "404": { $ref: "#/components/responses/Error" }
+        "405": { $ref: "#/components/responses/MethodNotAllowed" }
+        "413": { $ref: "#/components/responses/Error" }
+        "422": { $ref: "#/components/responses/Error" }
+        "429": { $ref: "#/components/responses/RetryLater" }
         "503": { $ref: "#/components/responses/Unavailable" }
 
   /healthz:

@@ -36,6 +36,8 @@ public struct RecoveredState: Sendable {
     public var webhookCursors: [String: Int64] = [:]
     /// Deliveries given up, oldest first.
     public var parkedDeliveries: [ParkedDelivery] = []
+    /// Events created through the admin API, oldest first: id, request body, creation time.
+    public var adminEvents: [(id: String, body: [UInt8], atMs: Int64)] = []
 
     /// A state; every part empty by default (a first start).
     public init(
@@ -104,6 +106,10 @@ extension Journal {
             state.parkedDeliveries.append(ParkedDelivery(
                 url: parked.string(at: 0) ?? "", changeID: parked.int64(at: 1), type: parked.string(at: 2) ?? "",
                 attempts: Int(parked.int64(at: 3)), lastError: parked.string(at: 4) ?? "", atMs: parked.int64(at: 5)))
+        }
+        let adminEvents = try database.prepare("SELECT id, body, created_ms FROM admin_events ORDER BY created_ms, rowid")
+        while try adminEvents.step() {
+            state.adminEvents.append((adminEvents.string(at: 0) ?? "", Array((adminEvents.string(at: 1) ?? "").utf8), adminEvents.int64(at: 2)))
         }
         state.idempotentAnswers = try readIdempotentAnswers(database, newestMax: idempotentAnswersMax)
         let ledgers = try database.prepare(

@@ -30,6 +30,9 @@ public enum JournalRecord: Sendable, Equatable {
     /// (a row goes when all its events are older), at most `limit` events (at least one row) in
     /// this record's transaction, so pruning a long backlog never makes one commit long.
     case pruneChanges(beforeMs: Int64, limit: Int)
+    /// An event created through the admin API: its id and the request body that defines it,
+    /// read again at recovery with `atMs` as "now" (so relative times mean what they meant).
+    case adminEvent(id: String, body: [UInt8], atMs: Int64)
 }
 
 /// Why a journal wait failed.

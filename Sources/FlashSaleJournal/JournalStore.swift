@@ -8,7 +8,7 @@ import InventoryActor
 /// The journal's SQLite connection and its prepared statements, owned by the writer thread.
 final class JournalStore {
     /// The on-disk layout version kept in `meta.schema_version`.
-    static let schemaVersion: Int64 = 5
+    static let schemaVersion: Int64 = 6
     /// How long a write waits for another connection's lock (a recovery reader), ms.
     static let busyTimeoutMs: Int32 = 5_000
 
@@ -33,7 +33,7 @@ final class JournalStore {
     /// The schema; every statement is idempotent so opening an existing file changes nothing.
     static let schemaSQL = """
         CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value);
-        INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', 5), ('checkpoint_seq', 0), ('next_change_id', 1);
+        INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', 6), ('checkpoint_seq', 0), ('next_change_id', 1);
         CREATE TABLE IF NOT EXISTS orders (
             id INTEGER PRIMARY KEY,
             event TEXT NOT NULL,
@@ -97,6 +97,7 @@ final class JournalStore {
             at_ms INTEGER NOT NULL,
             data BLOB NOT NULL
         );
+        CREATE TABLE IF NOT EXISTS admin_events (id TEXT PRIMARY KEY, body TEXT NOT NULL, created_ms INTEGER NOT NULL);
         CREATE TABLE IF NOT EXISTS webhook_cursors (url TEXT PRIMARY KEY, delivered_through INTEGER NOT NULL);
         CREATE TABLE IF NOT EXISTS webhook_parked (
             url TEXT NOT NULL, change_id INTEGER NOT NULL, type TEXT NOT NULL, attempts INTEGER NOT NULL,
@@ -140,6 +141,7 @@ final class JournalStore {
     /// The id the next change event gets: above every id ever given, pruned or not.
     private var nextChangeID: Int64
     private let upsertCursor: SQLiteStatement
+    private let insertAdminEvent: SQLiteStatement
     private let insertParked: SQLiteStatement
 
     /// Opens or creates the database at `path`: WAL, `synchronous`, schema, statements.
@@ -169,6 +171,10 @@ final class JournalStore {
         if try Self.meta("schema_version", in: database) == 4 {
             try Self.migrateFromVersion4(database)
         }
+        if try Self.meta("schema_version", in: database) == 5 {
+            // Version 6 adds `admin_events`, which `schemaSQL` made.
+            try database.exec("UPDATE meta SET value = 6 WHERE key = 'schema_version'")
+        }
         let version = try Self.meta("schema_version", in: database)
         guard version == Self.schemaVersion else {
             throw SQLiteError(
@@ -187,6 +193,7 @@ final class JournalStore {
             """)
         setNextChangeID = try database.prepare("UPDATE meta SET value = max(value, ?1) WHERE key = 'next_change_id'")
         nextChangeID = try Self.nextChangeID(in: database)
+        insertAdminEvent = try database.prepare("INSERT INTO admin_events (id, body, created_ms) VALUES (?1, ?2, ?3)")
         upsertCursor = try database.prepare(
             """
             INSERT INTO webhook_cursors (url, delivered_through) VALUES (?1, ?2)
@@ -484,6 +491,11 @@ final class JournalStore {
             try pruneChanges.bind(beforeMs, at: 1)
             try pruneChanges.bind(Int64(limit), at: 2)
             try pruneChanges.execute()
+        case .adminEvent(let id, let body, let atMs):
+            try insertAdminEvent.bind(id, at: 1)
+            try insertAdminEvent.bind(utf8: body, at: 2)
+            try insertAdminEvent.bind(atMs, at: 3)
+            try insertAdminEvent.execute()
         case .idempotentAnswer(let answer):
             try upsertIdempotent.bind(answer.user, at: 1)
             try upsertIdempotent.bind(answer.key, at: 2)

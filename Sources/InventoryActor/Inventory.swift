@@ -73,8 +73,10 @@ public struct Inventory: Sendable {
     public func holderCount(_ key: LedgerKey) async -> Int? { await shard(for: key).holderCount(key) }
 
     /// Changes a ledger's stock on the owning shard.
-    public func restock(_ key: LedgerKey, delta: Int64) async -> Recorded<RestockResult> {
-        await shard(for: key).restock(key, delta: delta)
+    public func restock(
+        _ key: LedgerKey, delta: Int64, attach: (@Sendable (RestockResult) -> (any Sendable)?)? = nil
+    ) async -> Recorded<RestockResult> {
+        await shard(for: key).restock(key, delta: delta, attach: attach)
     }
 
     /// Expires due orders on every shard; returns how many expired.

@@ -158,11 +158,16 @@ public actor InventoryShard {
     }
 
     /// Changes a ledger's stock.
-    public func restock(_ key: LedgerKey, delta: Int64) -> Recorded<RestockResult> {
+    /// Adds (or, negative, removes) available stock; `attach` may give something to record
+    /// with the restock as one unit (`ChangeSink.record(_:attachment:)`).
+    public func restock(_ key: LedgerKey, delta: Int64, attach: (@Sendable (RestockResult) -> (any Sendable)?)? = nil) -> Recorded<RestockResult> {
         let result = book.restock(key, delta: delta)
         publish(key)
         if case .restocked = result {
-            return Recorded(result: result, ticket: record(.restock(key, delta: delta)))
+            guard let attachment = attach?(result) else { return Recorded(result: result, ticket: record(.restock(key, delta: delta))) }
+            let ticket = sink.record(.restock(key, delta: delta), attachment: attachment)
+            observe(.restock(key, delta: delta))
+            return Recorded(result: result, ticket: ticket)
         }
         return Recorded(result: result, ticket: 0)
     }

@@ -48,7 +48,9 @@ enum FlashSaleDaemon {
         let ops = OpsServer(engine: engine, watchHub: watchHub, opsSecret: config.secrets.ops, logger: logger)
         let services: [any Service] = [
             JournalService(engine: engine, logger: logger),
-            EngineService(engine: engine, dataDirectory: config.dataDirectory, checkpointIntervalMs: config.journal.checkpointIntervalMs, logger: logger),
+            EngineService(
+                engine: engine, dataDirectory: config.dataDirectory, checkpointIntervalMs: config.journal.checkpointIntervalMs, logger: logger,
+                configSource: config.sourceName),
             WebhookService(engine: engine, feed: config.feed, logger: logger),
             HTTPService(server: server, address: config.http, onListening: { _ in listening.set() }),
             // After the journal and engine: shuts down before them, so no ops write races the final checkpoint.

@@ -20,10 +20,13 @@ struct EngineService: Service {
     let dataDirectory: String
     let checkpointIntervalMs: Int64
     let logger: Logger
+    /// The config file's name, for errors it causes.
+    var configSource = ""
 
     /// A service for `engine`, recovering from `dataDirectory`.
-    public init(engine: SaleEngine, dataDirectory: String, checkpointIntervalMs: Int64, logger: Logger) {
+    public init(engine: SaleEngine, dataDirectory: String, checkpointIntervalMs: Int64, logger: Logger, configSource: String = "") {
         self.engine = engine
+        self.configSource = configSource
         self.dataDirectory = dataDirectory
         self.checkpointIntervalMs = checkpointIntervalMs
         self.logger = logger
@@ -33,6 +36,11 @@ struct EngineService: Service {
     public func run() async throws {
         let started = engine.clock.nowMs()
         let state = engine.journal == nil ? RecoveredState() : try Journal.recover(directory: dataDirectory)
+        // An id in both the file and the admin API is the file's error.
+        if case .failure(let error) = engine.adminEvents(in: state, configSource: configSource) {
+            logger.critical("config error", metadata: ["error": "\(error)"])
+            throw error
+        }
         await engine.recover(from: state)
         logger.info("ready", metadata: ["recovery_ms": "\(engine.clock.nowMs() - started)"])
         await cancelWhenGracefulShutdown {

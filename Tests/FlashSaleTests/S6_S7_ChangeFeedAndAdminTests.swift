@@ -167,7 +167,7 @@ import Testing
         .notStarted(startsAtMs: 0), .ended, .paused, .limitExceeded, .couponInvalid("x"), .soldOut, .orderClosed(.paid),
         .unknownGroup, .groupFull, .groupClosed, .alreadyMember, .unknownBatch, .exhausted, .ipLimitExceeded, .badSignature,
         .stale, .replay, .amountMismatch(expectedFen: 1), .unavailable("x"), .overloaded(retryAfterSeconds: 1), .tooLarge,
-        .routeNotFound, .methodNotAllowed, .idempotencyMismatch,
+        .routeNotFound, .methodNotAllowed, .idempotencyMismatch, .conflict("x"),
     ]
 
     /// The case of `rejection`, by name; a switch without `default`, so a new case is a compile error here.
@@ -203,12 +203,13 @@ import Testing
         case .routeNotFound: "routeNotFound"
         case .methodNotAllowed: "methodNotAllowed"
         case .idempotencyMismatch: "idempotencyMismatch"
+        case .conflict: "conflict"
         }
     }
 
     @Test func theListHoldsEveryCaseOnce() {
         let cases = Self.everyRejection.map(Self.case(of:))
-        #expect(Set(cases).count == cases.count && cases.count == 30, "one value per case of the switch: \(cases)")
+        #expect(Set(cases).count == cases.count && cases.count == 31, "one value per case of the switch: \(cases)")
     }
 
     @Test func everyErrorCodeIsDocumentedWithItsStatus() throws {

@@ -107,7 +107,7 @@ extension SaleConfig {
     }
 
     /// The YAML document's root node; a syntax error names the parser's line and column.
-    private static func compose(_ yaml: String, context: ConfigContext) throws(ConfigError) -> Node? {
+    static func compose(_ yaml: String, context: ConfigContext) throws(ConfigError) -> Node? {
         do {
             // The basic resolver: values are read from their text by ConfigScalar, not by YAML 1.1 rules.
             return try Yams.compose(yaml: yaml, Resolver.basic, Constructor.default, .utf8)
@@ -315,7 +315,7 @@ extension SaleConfig {
     }
 
     /// `events[]`: concrete events in file order, each schedule expanded where it stands.
-    private static func decodeEvents(
+    static func decodeEvents(
         _ root: ConfigMapping, timeZone: TimeZone
     ) throws(ConfigError) -> (events: [EventConfig], recurring: [RecurringEvent]) {
         let context = root.context

@@ -72,6 +72,8 @@ public enum Rejection: Error, Sendable, Equatable {
     case methodNotAllowed
     /// An `Idempotency-Key` already bound to a different request (method, path, body) (422).
     case idempotencyMismatch
+    /// The admin API was asked to create what exists already (an event id).
+    case conflict(String)
 
     /// The HTTP status.
     public var status: Int {
@@ -86,6 +88,7 @@ public enum Rejection: Error, Sendable, Equatable {
         case .limitExceeded, .couponInvalid, .soldOut, .orderClosed, .replay: 409
         case .groupFull, .groupClosed, .alreadyMember, .exhausted, .ipLimitExceeded: 409
         case .amountMismatch, .idempotencyMismatch: 422
+        case .conflict: 409
         case .tooLarge: 413
         case .methodNotAllowed: 405
         }
@@ -124,6 +127,7 @@ public enum Rejection: Error, Sendable, Equatable {
         case .routeNotFound: "not_found"
         case .methodNotAllowed: "method_not_allowed"
         case .idempotencyMismatch: "idempotency_mismatch"
+        case .conflict: "conflict"
         }
     }
 
@@ -160,6 +164,7 @@ public enum Rejection: Error, Sendable, Equatable {
         case .routeNotFound: "no such endpoint"
         case .methodNotAllowed: "method not allowed on this endpoint"
         case .idempotencyMismatch: "this Idempotency-Key was used for a different request (method, path or body)"
+        case .conflict(let why): why
         }
     }
 

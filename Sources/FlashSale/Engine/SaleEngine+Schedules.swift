@@ -17,15 +17,15 @@ extension SaleEngine {
     @discardableResult
     public func rollSchedules() async -> [EventConfig] {
         let nowMs = clock.nowMs()
-        let due = recurring.flatMap { $0.events(nowMs: nowMs) }.filter { $0.endsAtMs > nowMs }
-        return await addEvents(due)
+        let due = recurring.withLock { $0 }.flatMap { $0.events(nowMs: nowMs) }.filter { $0.endsAtMs > nowMs }
+        return await addEvents(due, by: "schedule")
     }
 
     /// Adds `events` whose ids are not in the catalog: their sale windows on every shard, then
     /// their ledgers, then the catalog entry that makes them visible, in that order, so no claim
     /// ever reaches a ledger without its window. Returns the events added.
     @discardableResult
-    public func addEvents(_ events: [EventConfig]) async -> [EventConfig] {
+    public func addEvents(_ events: [EventConfig], by source: String) async -> [EventConfig] {
         let new = events.filter { catalog.event($0.id) == nil }
         guard !new.isEmpty else { return [] }
         await inventory.addSaleWindows(Dictionary(
@@ -34,7 +34,7 @@ extension SaleEngine {
         let added = catalog.add(new)
         if !added.isEmpty {
             logger.info(
-                "events added", metadata: ["events": "\(added.map(\.id).joined(separator: ","))", "by": "schedule"])
+                "events added", metadata: ["events": "\(added.map(\.id).joined(separator: ","))", "by": "\(source)"])
         }
         return added
     }

@@ -46,6 +46,12 @@ public struct ItemView: Sendable {
     public var item: ItemConfig
     /// Its counters at the instant of the read.
     public var counters: StockCounters
+
+    /// An item and its counters.
+    public init(item: ItemConfig, counters: StockCounters) {
+        self.item = item
+        self.counters = counters
+    }
 }
 
 /// The engine behind every interface: buyers' HTTP, payment notifications, ops.
@@ -76,11 +82,16 @@ public final class SaleEngine: Sendable {
     let groupWindowMs: Int64
     /// Coupon batches by id (SaleEngine+Coupons.swift).
     let couponBatches: [String: CouponBatchConfig]
-    /// The events with a weekly schedule, whose days `rollSchedules` keeps adding.
-    let recurring: [RecurringEvent]
+    /// The events with a weekly schedule, whose days `rollSchedules` keeps adding (the file's,
+    /// then those created through the admin API).
+    let recurring: Mutex<[RecurringEvent]>
+    /// The config's time zone: where admin-created schedules run.
+    let timeZoneIdentifier: String
+    /// Ids of events being created through the admin API right now (a second create of one waits for none: 409).
+    let creatingEvents = Mutex<Set<String>>([])
     let paymentSignature: PaymentSignature
     let nonces: NonceCache
-    let logger: Logger
+    public let logger: Logger
     /// Admission to the state: closed until `recover` is done and while a failed commit's
     /// rebuild runs (`EngineGate`).
     let gate = EngineGate()
@@ -130,7 +141,8 @@ public final class SaleEngine: Sendable {
         self.paymentWindowMs = config.paymentWindowMs
         self.groupWindowMs = config.groupWindowMs
         self.couponBatches = Dictionary(config.coupons.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
-        self.recurring = config.recurring
+        self.recurring = Mutex(config.recurring)
+        self.timeZoneIdentifier = config.timeZoneIdentifier
         self.paymentSignature = PaymentSignature(secret: config.secrets.payment)
         self.nonces = NonceCache(windowSeconds: EngineLimits.paymentTimestampSkewSecondsMax, capacity: EngineLimits.paymentNoncesMax)
         self.logger = logger
@@ -163,12 +175,24 @@ public final class SaleEngine: Sendable {
     public func recover(from state: RecoveredState) async {
         await restore(state)
         gate.open()
+        // Schedules (the file's and the admin API's) get their days up to now.
+        await rollSchedules()
         logger.info("recovered", metadata: ["orders": "\(state.orders.count)", "checkpoint_seq": "\(state.checkpointSeq)"])
     }
 
     /// Loads `state` into empty shards and checks every invariant (the gate is closed).
     private func restore(_ state: RecoveredState) async {
         outbox.restore(cursors: state.webhookCursors, parked: state.parkedDeliveries)
+        // Events created through the admin API join the file's before any ledger is made
+        // (checked against the file by `adminEvents(in:configSource:)` before recovery).
+        for stored in state.adminEvents {
+            guard let definition = try? SaleConfig.parseAdminEvent(json: stored.body, timeZoneIdentifier: timeZoneIdentifier, nowMs: stored.atMs)
+            else { continue }
+            catalog.add(definition.events)
+            if let schedule = definition.recurring {
+                recurring.withLock { list in if !list.contains(where: { $0.id == schedule.id }) { list.append(schedule) } }
+            }
+        }
         await inventory.addLedgers(catalog.ledgers)
         await inventory.setSaleWindows(Dictionary(
             catalog.events.map { ($0.config.id, $0.config.startsAtMs..<max($0.config.startsAtMs, $0.config.endsAtMs)) },
@@ -518,7 +542,9 @@ public final class SaleEngine: Sendable {
     }
 
     /// Adds (or removes) stock of one SKU in one event, durably.
-    public func restock(event: String, sku: String, delta: Int64) async -> Result<StockCounters, Rejection> {
+    public func restock(
+        event: String, sku: String, delta: Int64, attach: (@Sendable (StockCounters) -> (any Sendable)?)? = nil
+    ) async -> Result<StockCounters, Rejection> {
         guard isReady else { return .failure(Self.recovering) }
         guard let found = catalog.event(event) else { return .failure(.unknownEvent) }
         guard found.itemsBySKU[sku] != nil else { return .failure(.unknownSKU) }
@@ -526,7 +552,12 @@ public final class SaleEngine: Sendable {
             return .failure(.badRequest("delta must be a non-zero integer within ±\(EngineLimits.restockUnitsMax)"))
         }
         if let journal, !journal.acceptsWrites { return .failure(.unavailable(journal.refusalReason)) }
-        let recorded = await inventory.restock(LedgerKey(event: event, sku: sku), delta: delta)
+        let recorded = await inventory.restock(LedgerKey(event: event, sku: sku), delta: delta, attach: attach.map { attach in
+            { @Sendable result in
+                guard case .restocked(let counters) = result else { return nil }
+                return attach(counters)
+            }
+        })
         if let failure = await durable(recorded.ticket) { return .failure(failure) }
         switch recorded.result {
         case .restocked(let counters): return .success(counters)

@@ -1,0 +1,50 @@
+import Foundation
+import Yams
+
+/// An event created through the admin API (contract §7): its concrete days, and the template
+/// they come from when it has a weekly `schedule`.
+public struct AdminEventDefinition: Sendable, Equatable {
+    /// The id in the request (a schedule's days are `<id>-YYYYMMDD`).
+    public var id: String
+    /// The concrete events: one, or a schedule's days within its horizon.
+    public var events: [EventConfig]
+    /// The schedule, if it has one.
+    public var recurring: RecurringEvent?
+}
+
+extension SaleConfig {
+    /// What the admin API's errors name as their source.
+    public static let requestBodySource = "request body"
+
+    /// Checks an `events[]` entry sent as JSON to `POST /v1/admin/events` by the same code, and
+    /// so the same rules, as the config file's `events` (one validator, two front doors): times
+    /// relative to `nowMs`, a schedule in `timeZoneIdentifier`. An error names the field as a
+    /// path within the body (`items[0].price`).
+    public static func parseAdminEvent(
+        json: [UInt8], timeZoneIdentifier: String, nowMs: Int64
+    ) throws(ConfigError) -> AdminEventDefinition {
+        let context = ConfigContext(source: requestBodySource, environment: [:], nowMs: nowMs)
+        let node = try compose(String(decoding: json, as: UTF8.self), context: context)
+        guard let node, node.mapping != nil else {
+            throw ConfigError(source: requestBodySource, key: "", problem: "expected a JSON object: one event")
+        }
+        // The file's shape around it: the same decoder reads `events[0]`.
+        let root = try context.root(.mapping(Node.Mapping([(Node("events"), .sequence(Node.Sequence([node])))])), keys: ["events"])
+        guard let timeZone = TimeZone(identifier: timeZoneIdentifier) else {
+            preconditionFailure("time zone \(timeZoneIdentifier) was checked")
+        }
+        do throws(ConfigError) {
+            let (events, recurring) = try decodeEvents(root, timeZone: timeZone)
+            let id = recurring.first?.id ?? events.first?.id ?? ""
+            return AdminEventDefinition(id: id, events: events, recurring: recurring.first)
+        } catch {
+            var error = error
+            if error.key.hasPrefix("events[0].") {
+                error.key.removeFirst("events[0].".count)
+            } else if error.key == "events[0]" {
+                error.key = ""
+            }
+            throw error
+        }
+    }
+}

@@ -1,0 +1,176 @@
+import FlashSaleTestKit
+import Foundation
+import Testing
+
+@testable import FlashSale
+@testable import FlashSaleHTTP
+@testable import FlashSaleJournal
+@testable import InventoryActor
+
+/// The admin API's writes (contract §7): events created live and kept across restarts,
+/// checked by the config file's own rules, idempotent, behind the admin token.
+@Suite struct AdminWriteTests {
+    static let nowMs: Int64 = 1_795_000_000_000
+
+    static func post(_ world: TestEngine, _ path: String, _ body: String, token: String? = TestSecrets.admin, key: String? = nil) async -> APIResponse {
+        await world.api.respond(to: APIRequest(
+            method: "POST", path: path, authorization: token.map { "Bearer " + $0 }, idempotencyKey: key, body: Array(body.utf8)))
+    }
+
+    static let newEvent = #"{"id": "flash-1", "kind": "seckill", "starts_at": "now-1m", "ends_at": "now+2h", "items": [{"sku": "N1", "name": "Kettle", "price": 1990, "stock": 3, "limit_per_user": 1}]}"#
+
+    @Test func anEventCreatedThroughTheAPITakesOrdersAtOnceAndSurvivesARestart() async throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let clock = ManualClock(startMs: Self.nowMs)
+        let config = makeTestConfig(dataDirectory: directory.path, nowMs: Self.nowMs)
+        var world = try await TestEngine.start(config: config, clock: clock)
+        let created = await Self.post(world, "/v1/admin/events", Self.newEvent)
+        #expect(created.status == 201, "\(created.bodyText)")
+        #expect(created.json["id"]?.stringValue == "flash-1")
+        #expect(created.json["state"]?.stringValue == "live")
+        #expect(created.json["items"]?[0]?["available"]?.intValue == 3)
+        let shown = await world.respond(to: APIRequest(method: "GET", path: "/v1/events/flash-1"))
+        #expect(shown.status == 200)
+        #expect(shown.json["starts_at"] == created.json["starts_at"] && shown.json["items"] == created.json["items"])
+        #expect(await world.respond(to: APIRequest(method: "GET", path: "/v1/events"))
+            .json["events"]?.arrayValue?.contains { $0["id"]?.stringValue == "flash-1" } == true)
+        let order = await world.order("u1", sku: "N1", event: "flash-1")
+        #expect(order.status == 201, "\(order.bodyText)")
+        #expect(await Self.post(world, "/v1/admin/events", Self.newEvent).errorCode == "conflict", "the id is taken")
+        #expect(await Self.post(world, "/v1/admin/events", Self.newEvent.replacingOccurrences(of: "flash-1", with: "e1")).errorCode == "conflict",
+                "the file's ids too")
+        await world.stop()
+
+        // A restart reads it back with its relative times as they were at creation.
+        clock.advance(ms: 60_000)
+        world = try await TestEngine.start(config: config, clock: clock)
+        let again = await world.respond(to: APIRequest(method: "GET", path: "/v1/events/flash-1"))
+        #expect(again.status == 200)
+        #expect(again.json["starts_at"] == created.json["starts_at"] && again.json["ends_at"] == created.json["ends_at"])
+        #expect(again.json["items"]?[0]?["reserved"]?.intValue == 1, "and its order")
+        #expect(await world.order("u2", sku: "N1", event: "flash-1").status == 201)
+        await world.stop()
+    }
+
+    /// Broken `events[]` entries: the admin API refuses each with the file's own message.
+    @Test(arguments: [
+        #"{"id": "x", "kind": "seckill", "starts_at": "now", "ends_at": "now+1h", "items": [{"sku": "A", "name": "n", "price": -1, "stock": 1}]}"#,
+        #"{"id": "x", "kind": "seckill", "starts_at": "now+1h", "ends_at": "now", "items": [{"sku": "A", "name": "n", "price": 1, "stock": 1}]}"#,
+        #"{"id": "x", "kind": "seckill", "starts_at": "now", "ends_at": "now+1h", "items": []}"#,
+        #"{"id": "x", "kind": "seckill", "starts_at": "now", "ends_at": "now+1h", "items": [{"sku": "A", "name": "n", "price": 1, "stock": 1}, {"sku": "A", "name": "m", "price": 1, "stock": 1}]}"#,
+        #"{"id": "x", "kind": "seckill", "starts_at": "now", "ends_at": "now+1h", "itmes": []}"#,
+        #"{"id": "x y", "kind": "seckill", "starts_at": "now", "ends_at": "now+1h", "items": [{"sku": "A", "name": "n", "price": 1, "stock": 1}]}"#,
+        #"{"id": "x", "kind": "flash", "starts_at": "now", "ends_at": "now+1h", "items": [{"sku": "A", "name": "n", "price": 1, "stock": 1}]}"#,
+        #"{"id": "x", "kind": "groupbuy", "starts_at": "now", "ends_at": "now+1h", "items": [{"sku": "A", "name": "n", "price": 1, "stock": 1}]}"#,
+        #"{"id": "x", "kind": "seckill", "starts_at": "now", "ends_at": "now+1h", "items": [{"sku": "A", "name": "n", "price": 1, "stock": 1, "limit_per_user": 0}]}"#,
+        #"{"id": "x", "kind": "seckill", "schedule": {"days": ["someday"], "at": "20:00", "duration": "1h"}, "items": [{"sku": "A", "name": "n", "price": 1, "stock": 1}]}"#,
+        #"{"id": "x", "kind": "seckill", "starts_at": "now", "ends_at": 5, "items": [{"sku": "A", "name": "n", "price": 1, "stock": 1}]}"#,
+    ])
+    func eachRuleOfTheFileIsRefusedTheSameWay(entry: String) async throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let world = try await TestEngine.start(config: makeTestConfig(dataDirectory: directory.path, nowMs: Self.nowMs), clock: ManualClock(startMs: Self.nowMs))
+        let refused = await Self.post(world, "/v1/admin/events", entry)
+        // The same entry in a config file.
+        var fileError: ConfigError?
+        do throws(ConfigError) {
+            _ = try SaleConfig.parse(
+                yaml: TestSecrets.configHeaderYAML + "events:\n  - " + entry + "\n", sourceName: "f.yaml", environment: [:], nowMs: Self.nowMs)
+        } catch { fileError = error }
+        let file = try #require(fileError, "the file refuses it too")
+        #expect(refused.status == 400 && refused.errorCode == "bad_request")
+        let key = file.key.hasPrefix("events[0].") ? String(file.key.dropFirst("events[0].".count)) : ""
+        #expect(refused.json["message"]?.stringValue == (key.isEmpty ? file.problem : "\(key): \(file.problem)"), "file: \(file)")
+        #expect(world.engine.catalog.event("x") == nil, "nothing was created")
+        await world.stop()
+    }
+
+    @Test func notJSONNotAnObjectAndNoTokenAreRefused() async throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let world = try await TestEngine.start(config: makeTestConfig(dataDirectory: directory.path, nowMs: Self.nowMs), clock: ManualClock(startMs: Self.nowMs))
+        #expect(await Self.post(world, "/v1/admin/events", "id: x\nkind: seckill").errorCode == "bad_request", "YAML is not JSON")
+        #expect(await Self.post(world, "/v1/admin/events", #"[{"id": "x"}]"#).errorCode == "bad_request")
+        #expect(await Self.post(world, "/v1/admin/events", "").errorCode == "bad_request")
+        #expect(await Self.post(world, "/v1/admin/events", Self.newEvent, token: nil).status == 401)
+        let buyer = String(world.bearer("u1").dropFirst("Bearer ".count))
+        #expect(await Self.post(world, "/v1/admin/events", Self.newEvent, token: buyer).status == 401)
+        for path in ["/v1/admin/events/e1/pause", "/v1/admin/events/e1/resume", "/v1/admin/events/e1/items/A1/restock"] {
+            #expect(await Self.post(world, path, #"{"delta": 1}"#, token: nil).status == 401, "\(path)")
+            #expect(await Self.post(world, path, #"{"delta": 1}"#, token: "wrong-admin-token-0123").status == 401, "\(path)")
+        }
+        #expect(world.engine.catalog.event("flash-1") == nil)
+        await world.stop()
+    }
+
+    @Test func aRepeatWithTheSameKeyGetsTheFirstAnswerAndAnotherBodyIs422() async throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let clock = ManualClock(startMs: Self.nowMs)
+        let config = makeTestConfig(dataDirectory: directory.path, nowMs: Self.nowMs)
+        var world = try await TestEngine.start(config: config, clock: clock)
+        let first = await Self.post(world, "/v1/admin/events", Self.newEvent, key: "create-flash-1")
+        #expect(first.status == 201)
+        let repeated = await Self.post(world, "/v1/admin/events", Self.newEvent, key: "create-flash-1")
+        #expect(repeated.status == 201 && repeated.body == first.body, "replayed, not a 409")
+        #expect(await Self.post(world, "/v1/admin/events", Self.newEvent + " ", key: "create-flash-1").errorCode == "idempotency_mismatch")
+        // A restock replayed does not restock twice, even after a restart.
+        let restock = await Self.post(world, "/v1/admin/events/e1/items/A1/restock", #"{"delta": 5}"#, key: "restock-1")
+        #expect(restock.status == 200 && restock.json["total"]?.intValue == 15, "\(restock.bodyText)")
+        await world.stop()
+        world = try await TestEngine.start(config: config, clock: clock)
+        let replayed = await Self.post(world, "/v1/admin/events/e1/items/A1/restock", #"{"delta": 5}"#, key: "restock-1")
+        #expect(replayed.body == restock.body)
+        #expect(await Self.post(world, "/v1/admin/events", Self.newEvent, key: "create-flash-1").body == first.body)
+        let event = await world.respond(to: APIRequest(method: "GET", path: "/v1/events/e1"))
+        #expect(event.json["items"]?[0]?["total"]?.intValue == 15, "restocked once")
+        await world.stop()
+    }
+
+    @Test func pauseResumeAndRestockThroughTheAPI() async throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let world = try await TestEngine.start(config: makeTestConfig(dataDirectory: directory.path, nowMs: Self.nowMs), clock: ManualClock(startMs: Self.nowMs))
+        let paused = await Self.post(world, "/v1/admin/events/e1/pause", "")
+        #expect(paused.status == 200 && paused.json["state"]?.stringValue == "paused", "\(paused.bodyText)")
+        #expect(await world.order("u1").errorCode == "paused")
+        #expect(await Self.post(world, "/v1/admin/events/e1/resume", "").json["state"]?.stringValue == "live")
+        #expect(await world.order("u1").status == 201)
+        #expect(await Self.post(world, "/v1/admin/events/nope/pause", "").errorCode == "unknown_event")
+        let restocked = await Self.post(world, "/v1/admin/events/e1/items/A1/restock", #"{"delta": -3}"#)
+        #expect(restocked.status == 200 && restocked.json["available"]?.intValue == 6, "\(restocked.bodyText)")
+        #expect(await Self.post(world, "/v1/admin/events/e1/items/A1/restock", #"{"delta": -100}"#).errorCode == "bad_request",
+                "stock never below what is reserved and sold")
+        #expect(await Self.post(world, "/v1/admin/events/e1/items/ZZ/restock", #"{"delta": 1}"#).errorCode == "unknown_sku")
+        #expect(await Self.post(world, "/v1/admin/events/e1/items/A1/restock", #"{"delta": "5"}"#).errorCode == "bad_request")
+        #expect(await Self.post(world, "/v1/admin/events/e1/items/A1/restock", #"{"delta": 0}"#).errorCode == "bad_request")
+        #expect(await Self.post(world, "/v1/admin/events/e1/items/A1/restock", #"{"delta": 1, "x": 2}"#).errorCode == "bad_request")
+        await world.stop()
+    }
+
+    @Test func anIDInBothTheFileAndTheAdminAPIIsTheFilesErrorAtTheNextStart() async throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let clock = ManualClock(startMs: Self.nowMs)
+        var world = try await TestEngine.start(config: makeTestConfig(dataDirectory: directory.path, nowMs: Self.nowMs), clock: clock)
+        #expect(await Self.post(world, "/v1/admin/events", Self.newEvent).status == 201)
+        await world.stop()
+        // The file gains an event with the same id.
+        let clash = EventConfig(id: "flash-1", kind: .seckill, startsAtMs: Self.nowMs, endsAtMs: Self.nowMs + 3_600_000, items: makeTestConfig(dataDirectory: "", nowMs: Self.nowMs).events[0].items)
+        var config = makeTestConfig(dataDirectory: directory.path, nowMs: Self.nowMs, events: [clash])
+        config.sourceName = "shop.yaml"
+        let engine = SaleEngine(config: config, clock: clock, journal: nil, logger: TestEngine.logger)
+        let state = try Journal.recover(directory: directory.path)
+        guard case .failure(let error) = engine.adminEvents(in: state, configSource: config.sourceName) else {
+            Issue.record("the clash was not found")
+            return
+        }
+        #expect(error.source == "shop.yaml")
+        #expect(error.problem.contains("'flash-1'") && error.problem.contains("admin API"), "\(error)")
+        _ = world
+        world = try await TestEngine.start(config: makeTestConfig(dataDirectory: directory.path, nowMs: Self.nowMs), clock: clock)
+        #expect(world.engine.catalog.event("flash-1") != nil, "without the clash it starts as before")
+        await world.stop()
+    }
+}
