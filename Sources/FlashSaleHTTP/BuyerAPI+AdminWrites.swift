@@ -26,6 +26,10 @@ extension BuyerAPI {
             default: return await restock(request, event: event, sku: sku, claim: claim)
             }
         }
+        let target = sku.isEmpty ? event : "\(event) \(sku)"
+        engine.audit.record(
+            atMs: engine.clock.nowMs(), door: "admin", peer: "\(client)", what: template.label + (target.isEmpty ? "" : " " + target),
+            result: response.rejectionCode ?? "ok")
         engine.logger.info(
             "admin write",
             metadata: [

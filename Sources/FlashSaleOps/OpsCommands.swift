@@ -20,6 +20,7 @@ enum OpsCommands {
         OpsCommand(name: "CHECKPOINT", arity: 0...0, needsAuth: true, run: checkpoint),
         OpsCommand(name: "WATCH", arity: 1...2, needsAuth: false, run: watch),
         OpsCommand(name: "OUTBOX", arity: 0...0, needsAuth: false, run: outbox),
+        OpsCommand(name: "AUDIT", arity: 0...1, needsAuth: false, usesEngine: false, run: audit),
         OpsCommand(name: "QUIT", arity: 0...0, needsAuth: false, usesEngine: false) { _, _ in OpsOutcome(reply: .ok("bye"), effect: .close) },
     ])
 
@@ -113,6 +114,22 @@ enum OpsCommands {
         }
         for parked in engine.outbox.parked {
             lines.append("parked id=\(parked.changeID) type=\(parked.type) url=\(OpsReply.word(parked.url)) attempts=\(parked.attempts)")
+        }
+        return OpsOutcome(reply: .list(lines))
+    }
+
+    /// `AUDIT [n]`: the newest n (default 20, at most `AuditTrail.capacity`) admin and ops writes, oldest first.
+    static func audit(_ context: OpsContext, _ arguments: [String]) async -> OpsOutcome {
+        var count = 20
+        if let text = arguments.first {
+            guard let parsed = Int(text), (1...AuditTrail.capacity).contains(parsed) else {
+                return error("bad_arguments", "AUDIT [n]: n is 1..\(AuditTrail.capacity)")
+            }
+            count = parsed
+        }
+        let lines = context.engine.audit.last(count).map { entry in
+            "audit at=\(rfc3339(ms: entry.atMs)) door=\(entry.door) peer=\(OpsReply.word(entry.peer)) "
+                + "what=\(OpsReply.word(entry.what)) result=\(OpsReply.word(entry.result))"
         }
         return OpsOutcome(reply: .list(lines))
     }

@@ -248,6 +248,9 @@ final class OpsConnectionHandler: ChannelDuplexHandler {
                 case .error(let code, _): result = code
                 default: result = "ok"
                 }
+                opsContext.engine.audit.record(
+                    atMs: opsContext.engine.clock.nowMs(), door: "ops", peer: peer,
+                    what: ([command.name] + arguments).joined(separator: " "), result: result)
                 logger.info(
                     "ops write",
                     metadata: [

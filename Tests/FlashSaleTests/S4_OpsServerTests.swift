@@ -190,6 +190,16 @@ struct OpsWorld {
             #expect(try await ops.command("RESTOCK A1 e1 5").hasPrefix("OK "))
             #expect(try await ops.command("RESTOCK A1 e1 -999").hasPrefix("ERR "))
             #expect(try await ops.command("PAUSE e1") == "OK event=e1 paused=true state=paused")
+            // AUDIT lists the writes, newest last, with their door, peer and result.
+            let audit = try await ops.list("AUDIT")
+            #expect(audit.count == 3, "\(audit)")
+            #expect(audit.map { $0.contains("door=ops") && $0.contains("peer=127.0.0.1:") } == [true, true, true])
+            #expect(audit[0].hasSuffix("what=RESTOCK_A1_e1_5 result=ok"), "\(audit[0])")
+            #expect(audit[1].hasSuffix("what=RESTOCK_A1_e1_-999 result=bad_request"))
+            #expect(audit[2].hasSuffix("what=PAUSE_e1 result=ok"))
+            #expect(try await ops.list("AUDIT 1") == [audit[2]])
+            #expect(try await ops.command("AUDIT 0").hasPrefix("ERR bad_arguments "))
+            #expect(try await ops.command("AUDIT x").hasPrefix("ERR bad_arguments "))
         }
         await ops.stop()
         let writes = try lines.objects().filter { $0["message"]?.stringValue == "ops write" }

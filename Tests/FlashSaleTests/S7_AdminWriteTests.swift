@@ -146,6 +146,12 @@ import Testing
         #expect(await Self.post(world, "/v1/admin/events/e1/items/A1/restock", #"{"delta": "5"}"#).errorCode == "bad_request")
         #expect(await Self.post(world, "/v1/admin/events/e1/items/A1/restock", #"{"delta": 0}"#).errorCode == "bad_request")
         #expect(await Self.post(world, "/v1/admin/events/e1/items/A1/restock", #"{"delta": 1, "x": 2}"#).errorCode == "bad_request")
+        // Each write is in the audit trail, with its door and result.
+        let audit = world.engine.audit.last(100)
+        #expect(audit.count == 9 && audit.allSatisfy { $0.door == "admin" })
+        #expect(audit.first?.what == "POST /v1/admin/events/{event}/pause e1" && audit.first?.result == "ok")
+        #expect(audit[2].what == "POST /v1/admin/events/{event}/pause nope" && audit[2].result == "unknown_event")
+        #expect(audit[3].what == "POST /v1/admin/events/{event}/items/{sku}/restock e1 A1")
         await world.stop()
     }
 

@@ -87,6 +87,8 @@ public final class SaleEngine: Sendable {
     let recurring: Mutex<[RecurringEvent]>
     /// The config's time zone: where admin-created schedules run.
     let timeZoneIdentifier: String
+    /// The last admin and ops writes (ops `AUDIT`).
+    public let audit = AuditTrail()
     /// Ids of events being created through the admin API right now (a second create of one waits for none: 409).
     let creatingEvents = Mutex<Set<String>>([])
     let paymentSignature: PaymentSignature
