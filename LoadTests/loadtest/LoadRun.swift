@@ -133,7 +133,7 @@ final class LoadRun: @unchecked Sendable {
             throw ScenarioError("groups in the mix but no group-buy item")
         }
         if batches.isEmpty, scenario.mix.coupon > 0 { throw ScenarioError("coupons in the mix but no coupon batch") }
-        let issuer = BuyerTokenIssuer(secret: config.secrets.userToken)
+        let issuer = BuyerTokenIssuer(key: config.secrets.signingKey)
         let now = Int64(Date().timeIntervalSince1970)
         let ttl = Int64(scenario.durationSeconds + scenario.drainSeconds) + 3600
         tokens = (0..<scenario.users).map { issuer.mint(user: "u\($0)", nowSeconds: now, ttlSeconds: ttl) }

@@ -135,7 +135,7 @@ struct LoadTestCommand: AsyncParsableCommand {
             let statsAfter = try await readStats(ops)
             let bearer =
                 "Bearer "
-                + BuyerTokenIssuer(secret: config.secrets.userToken).mint(
+                + BuyerTokenIssuer(key: config.secrets.signingKey).mint(
                     user: "auditor", nowSeconds: Int64(Date().timeIntervalSince1970), ttlSeconds: 600)
             let checks = try await AuditHTTP.with(host: httpAddress.host, port: httpAddress.port) { http in
                 try await audit(

@@ -11,7 +11,7 @@ extension BuyerAPI {
 
     /// Whether `request` carries the admin token, compared in constant time (`SharedSecret`).
     func isAdmin(_ request: APIRequest) -> Bool {
-        guard let adminSecret, let header = request.authorization,
+        guard let adminSecret = credentials.admin, let header = request.authorization,
             case .success(let token) = BuyerTokenVerifier.bearerToken(fromAuthorization: header)
         else { return false }
         return adminSecret.matches(token)

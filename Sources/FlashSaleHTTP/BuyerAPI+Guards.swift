@@ -1,17 +1,25 @@
 import FlashSale
+import Synchronization
 
 /// The abuse guards the buyer API applies (§3.2, §3.4): who the client is behind trusted
 /// proxies, and how fast one client address may post.
 public struct BuyerGuards: Sendable {
-    /// The `trusted_proxies` CIDRs.
-    public let trustedProxies: TrustedProxies
+    /// The parts in force, replaced whole by a reload.
+    private final class Live: Sendable {
+        let parts: Mutex<(TrustedProxies, RateLimiter)>
+        init(_ parts: (TrustedProxies, RateLimiter)) { self.parts = Mutex(parts) }
+    }
+
+    private let live: Live
+
+    /// The `trusted_proxies` CIDRs in force.
+    public var trustedProxies: TrustedProxies { live.parts.withLock { $0.0 } }
     /// The per-IP token buckets on every buyer `POST /v1/...` but `/v1/payments/notify`.
-    public let rateLimiter: RateLimiter
+    public var rateLimiter: RateLimiter { live.parts.withLock { $0.1 } }
 
     /// Guards with the given parts.
     public init(trustedProxies: TrustedProxies, rateLimiter: RateLimiter) {
-        self.trustedProxies = trustedProxies
-        self.rateLimiter = rateLimiter
+        self.live = Live((trustedProxies, rateLimiter))
     }
 
     /// Guards as `config` sets them (`trusted_proxies`, `rate_limit.per_ip`).
@@ -19,6 +27,17 @@ public struct BuyerGuards: Sendable {
         self.init(
             trustedProxies: TrustedProxies(cidrs: config.trustedProxies),
             rateLimiter: RateLimiter(ratePerSecond: config.rateLimitPerIPRate, burst: config.rateLimitPerIPBurst))
+    }
+
+    /// Puts `config`'s proxies and rate limit in force (a reload). The buckets start full again
+    /// only when the rate or the burst changed.
+    public func replace(with config: SaleConfig) {
+        let proxies = TrustedProxies(cidrs: config.trustedProxies)
+        live.parts.withLock { parts in
+            let limiter = parts.1
+            let same = limiter.ratePerSecond == config.rateLimitPerIPRate && limiter.burst == config.rateLimitPerIPBurst
+            parts = (proxies, same ? limiter : RateLimiter(ratePerSecond: config.rateLimitPerIPRate, burst: config.rateLimitPerIPBurst))
+        }
     }
 }
 

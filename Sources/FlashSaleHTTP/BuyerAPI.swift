@@ -7,24 +7,38 @@ import NIOCore
 /// the answer as the contract's JSON. No sockets here; `HTTPServer` feeds it.
 public struct BuyerAPI: HTTPResponder {
     let engine: SaleEngine
-    let tokens: BuyerTokenVerifier
+    /// The buyer-token keys and the admin token in force (the engine's, in the daemon).
+    let credentials: Credentials
     let listening: @Sendable () -> Bool
     /// Trusted proxies and per-IP rate limits; nil: the peer is the client and nothing is limited.
     let guards: BuyerGuards?
     let metrics: FlashSaleMetrics?
-    /// The admin bearer token (`secrets.admin`); nil: every admin call is refused.
-    let adminSecret: SharedSecret?
+    /// An API over `engine`, verifying buyer tokens and the admin token with the engine's
+    /// credentials (replaced by a reload) and applying `guards`; `listening` tells `/readyz`
+    /// whether every listener (HTTP and ops) is open; `metrics`, if any, is served at `GET /metrics`.
+    public init(
+        engine: SaleEngine, guards: BuyerGuards? = nil, listening: @escaping @Sendable () -> Bool = { true },
+        metrics: FlashSaleMetrics? = nil
+    ) {
+        self.init(engine: engine, credentials: engine.credentials, guards: guards, listening: listening, metrics: metrics)
+    }
 
-    /// An API over `engine`, verifying buyer tokens with `userTokenSecret` and applying
-    /// `guards`; `listening` tells `/readyz` whether every listener (HTTP and ops) is open;
-    /// `metrics`, if any, is served at `GET /metrics`.
+    /// An API verifying buyer tokens with `userTokenSecret` and the admin token against
+    /// `adminSecret` instead of the engine's credentials (for tests).
     public init(
         engine: SaleEngine, userTokenSecret: String, guards: BuyerGuards? = nil,
         listening: @escaping @Sendable () -> Bool = { true }, metrics: FlashSaleMetrics? = nil, adminSecret: String? = nil
     ) {
-        self.adminSecret = adminSecret.map(SharedSecret.init)
+        let credentials = Credentials(Secrets(userToken: userTokenSecret, payment: "-", ops: "-", admin: adminSecret))
+        self.init(engine: engine, credentials: credentials, guards: guards, listening: listening, metrics: metrics)
+    }
+
+    private init(
+        engine: SaleEngine, credentials: Credentials, guards: BuyerGuards?, listening: @escaping @Sendable () -> Bool,
+        metrics: FlashSaleMetrics?
+    ) {
         self.engine = engine
-        self.tokens = BuyerTokenVerifier(secret: userTokenSecret)
+        self.credentials = credentials
         self.guards = guards
         self.listening = listening
         self.metrics = metrics
@@ -387,7 +401,7 @@ public struct BuyerAPI: HTTPResponder {
     // MARK: Helpers
 
     func authenticate(_ request: APIRequest) -> Result<String, Rejection> {
-        switch tokens.verify(authorization: request.authorization, nowSeconds: engine.clock.nowMs() / 1000) {
+        switch credentials.tokens.verify(authorization: request.authorization, nowSeconds: engine.clock.nowMs() / 1000) {
         case .success(let user): return .success(user)
         case .failure(let reason): return .failure(.unauthorized("\(reason)"))
         }

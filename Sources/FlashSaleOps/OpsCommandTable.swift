@@ -6,7 +6,8 @@ import NIOCore
 struct OpsContext: Sendable {
     let engine: SaleEngine
     let watchHub: StockWatchHub
-    let opsSecret: String
+    /// The ops password; nil: the engine's credentials (replaced by a reload).
+    let opsSecret: String?
     let channel: any Channel
 }
 

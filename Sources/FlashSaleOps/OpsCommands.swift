@@ -18,6 +18,7 @@ enum OpsCommands {
         OpsCommand(name: "PAUSE", arity: 1...1, needsAuth: true) { context, arguments in await setPaused(context, arguments[0], true) },
         OpsCommand(name: "RESUME", arity: 1...1, needsAuth: true) { context, arguments in await setPaused(context, arguments[0], false) },
         OpsCommand(name: "CHECKPOINT", arity: 0...0, needsAuth: true, run: checkpoint),
+        OpsCommand(name: "RELOAD", arity: 0...0, needsAuth: true, run: reload),
         OpsCommand(name: "WATCH", arity: 1...2, needsAuth: false, run: watch),
         OpsCommand(name: "OUTBOX", arity: 0...0, needsAuth: false, run: outbox),
         OpsCommand(name: "AUDIT", arity: 0...1, needsAuth: false, usesEngine: false, run: audit),
@@ -134,10 +135,25 @@ enum OpsCommands {
         return OpsOutcome(reply: .list(lines))
     }
 
+    /// `RELOAD`: re-reads the config file and applies it, or refuses it whole.
+    static func reload(_ context: OpsContext, _ arguments: [String]) async -> OpsOutcome {
+        switch await context.engine.reload() {
+        case .success(let summary): return OpsOutcome(reply: .ok(summary))
+        case .failure(let error): return self.error("config_error", error.description)
+        }
+    }
+
     // MARK: Auth
 
     static func auth(_ context: OpsContext, _ arguments: [String]) async -> OpsOutcome {
-        guard isOpsSecret(arguments[0], secret: context.opsSecret) else {
+        let candidate = arguments[0]
+        let matches: Bool
+        if let fixed = context.opsSecret {
+            matches = isOpsSecret(candidate, secret: fixed)
+        } else {
+            matches = context.engine.credentials.ops.matches(candidate)
+        }
+        guard matches else {
             return OpsOutcome(reply: .error(code: "auth_failed", text: "wrong token"), effect: .authFailed)
         }
         return OpsOutcome(reply: .ok(), effect: .authenticated)

@@ -9,7 +9,7 @@ import Synchronization
 public final class OpsServer: Sendable {
     private let engine: SaleEngine
     private let watchHub: StockWatchHub
-    private let opsSecret: String
+    private let opsSecret: String?
     private let group: any EventLoopGroup
     private let idleTimeout: TimeAmount
     private let logger: Logger
@@ -24,7 +24,7 @@ public final class OpsServer: Sendable {
     /// `WATCH` to see changes; `AUTH` compares against `opsSecret`; a connection silent for
     /// `idleTimeout` (and not watching) is closed.
     public init(
-        engine: SaleEngine, watchHub: StockWatchHub, opsSecret: String,
+        engine: SaleEngine, watchHub: StockWatchHub, opsSecret: String? = nil,
         group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
         idleTimeout: TimeAmount = .seconds(OpsLimits.opsIdleTimeoutSeconds), logger: Logger
     ) {
@@ -82,7 +82,7 @@ public final class OpsServer: Sendable {
     /// then the command handler. Public to the fuzz target, which drives them on a test channel.
     @_spi(Fuzzing)
     public static func addConnectionHandlers(
-        to channel: any Channel, engine: SaleEngine, watchHub: StockWatchHub, opsSecret: String, logger: Logger
+        to channel: any Channel, engine: SaleEngine, watchHub: StockWatchHub, opsSecret: String?, logger: Logger
     ) throws {
         let sync = channel.pipeline.syncOperations
         // No reading while the socket takes no more writes (a client that sends and never reads).

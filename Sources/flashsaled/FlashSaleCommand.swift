@@ -19,10 +19,10 @@ struct FlashSaleCommand: AsyncParsableCommand {
 
 /// Loads the configuration named on the command line (or the built-in demo), exiting with
 /// the config error's message when it is invalid.
-func loadConfig(path: String?) throws -> SaleConfig {
+func loadConfig(path: String?, nowMs: Int64 = SystemClock().nowMs()) throws -> SaleConfig {
     let environment = ProcessInfo.processInfo.environment
     do {
-        return try SaleConfig.load(path: path ?? environment["FLASHSALE_CONFIG"], environment: environment, nowMs: SystemClock().nowMs())
+        return try SaleConfig.load(path: path ?? environment["FLASHSALE_CONFIG"], environment: environment, nowMs: nowMs)
     } catch {
         FileHandle.standardError.write(Data("flashsaled: config error: \(error)\n".utf8))
         throw ExitCode(2)
@@ -56,11 +56,18 @@ struct Serve: AsyncParsableCommand {
     }
 
     func run() async throws {
-        var settings = try loadConfig(path: config)
-        if let data { settings.dataDirectory = data }
-        if let http { settings.http = HostPort(http)! }
-        if let ops { settings.ops = HostPort(ops)! }
-        if let metrics { settings.metricsListener = HostPort(metrics)! }
+        let loadedAtMs = SystemClock().nowMs()
+        var settings = try loadConfig(path: config, nowMs: loadedAtMs)
+        // The command line beats the file, at the start and at every reload.
+        let (dataFlag, httpFlag, opsFlag, metricsFlag) = (data, http, ops, self.metrics)
+        let overrides: @Sendable (inout SaleConfig) -> Void = { settings in
+            if let dataFlag { settings.dataDirectory = dataFlag }
+            if let httpFlag { settings.http = HostPort(httpFlag)! }
+            if let opsFlag { settings.ops = HostPort(opsFlag)! }
+            if let metricsFlag { settings.metricsListener = HostPort(metricsFlag)! }
+        }
+        overrides(&settings)
+        let configPath = config ?? ProcessInfo.processInfo.environment["FLASHSALE_CONFIG"]
         if let refusal = settings.publicSecretsRefusal {
             FileHandle.standardError.write(Data("flashsaled: \(refusal)\n".utf8))
             throw ExitCode(2)
@@ -92,7 +99,7 @@ struct Serve: AsyncParsableCommand {
             logger.notice("serving the built-in demo config with demo secrets: not for production")
         }
         do {
-            try await FlashSaleDaemon.run(config: settings, logger: logger, metrics: metrics)
+            try await FlashSaleDaemon.run(config: settings, logger: logger, metrics: metrics, configPath: configPath, loadedAtMs: loadedAtMs, overrides: overrides)
         } catch {
             logger.critical("stopped on error", metadata: ["error": "\(error)"])
             throw ExitCode(1)
@@ -117,7 +124,7 @@ struct Token: ParsableCommand {
 
     func run() throws {
         let settings = try loadConfig(path: config)
-        let token = BuyerTokenIssuer(secret: settings.secrets.userToken)
+        let token = BuyerTokenIssuer(key: settings.secrets.signingKey)
             .mint(user: user, nowSeconds: SystemClock().nowMs() / 1000, ttlSeconds: ttl)
         print(token)
     }

@@ -11,7 +11,10 @@ import Synchronization
 enum FlashSaleDaemon {
     /// Opens the journal, starts the listeners, recovers, serves; returns after a clean stop.
     /// `metrics` is what `/metrics` serves (main bootstraps `MetricsSystem` with the same registry).
-    public static func run(config: SaleConfig, logger: Logger, metrics: FlashSaleMetrics = FlashSaleMetrics()) async throws {
+    public static func run(
+        config: SaleConfig, logger: Logger, metrics: FlashSaleMetrics = FlashSaleMetrics(), configPath: String? = nil,
+        loadedAtMs: Int64 = SystemClock().nowMs(), overrides: @escaping @Sendable (inout SaleConfig) -> Void = { _ in }
+    ) async throws {
         let clock = SystemClock()
         let journal: Journal?
         if config.journal.enabled {
@@ -30,23 +33,26 @@ enum FlashSaleDaemon {
         let watchHub = StockWatchHub()
         await engine.inventory.setObserver(StockObserverFanout([watchHub, metrics]))
         // `/readyz` needs every listener: HTTP, ops, and the metrics one if there is one.
+        let guards = BuyerGuards(config: config)
         let listening = ListeningFlag(required: config.metricsListener == nil ? 2 : 3)
         let api = BuyerAPI(
-            engine: engine, userTokenSecret: config.secrets.userToken, guards: BuyerGuards(config: config),
-            listening: { listening.isSet }, metrics: config.metricsListener == nil ? metrics : nil, adminSecret: config.secrets.admin)
+            engine: engine, guards: guards, listening: { listening.isSet }, metrics: config.metricsListener == nil ? metrics : nil)
         let server = HTTPServer(
             responder: MeteredResponder(api, metrics: metrics, logger: logger), group: group, limits: httpLimits(inflightMax: config.admissionMaxInflight, logger: logger),
             logger: logger)
         metrics.observe(server: server)
         // The metrics listener answers the scrape and the health checks only.
         let metricsService = config.metricsListener.map { address in
-            let probes = BuyerAPI(
-                engine: engine, userTokenSecret: config.secrets.userToken, listening: { listening.isSet }, metrics: metrics)
+            let probes = BuyerAPI(engine: engine, listening: { listening.isSet }, metrics: metrics)
             let server = HTTPServer(responder: ProbesOnlyResponder(probes), group: group, limits: HTTPServerLimits(inflightMax: 64, connectionsMax: 64), logger: logger)
             return HTTPService(server: server, address: address, onListening: { _ in listening.set() })
         }
-        let ops = OpsServer(engine: engine, watchHub: watchHub, opsSecret: config.secrets.ops, logger: logger)
+        let ops = OpsServer(engine: engine, watchHub: watchHub, logger: logger)
+        // SIGHUP and ops RELOAD re-read the file (the built-in demo has none).
+        let reloader = ConfigReloader(path: configPath, loadedAtMs: loadedAtMs, running: config, overrides: overrides, engine: engine, guards: guards, logger: logger)
+        engine.setReloader { await reloader.reload() }
         let services: [any Service] = [
+            ReloadService(reloader: reloader),
             JournalService(engine: engine, logger: logger),
             EngineService(
                 engine: engine, dataDirectory: config.dataDirectory, checkpointIntervalMs: config.journal.checkpointIntervalMs, logger: logger,

@@ -92,6 +92,14 @@ import Testing
             Foundation.kill(process.processIdentifier, signal)
             process.waitUntilExit()
         }
+
+        /// Sends `signal` and returns at once (SIGHUP: reload).
+        func send(_ signal: Int32) {
+            Foundation.kill(process.processIdentifier, signal)
+        }
+
+        /// What the daemon has logged so far.
+        var log: String { (try? String(contentsOf: stderr, encoding: .utf8)) ?? "" }
     }
 
     enum DaemonError: Error { case notReady(log: String) }

@@ -22,7 +22,29 @@ public enum TokenRejection: Error, Sendable, Equatable {
     case badSubject
 }
 
-/// Checks buyer tokens: JWTs signed HS256 with the config's `secrets.user_token` (contract 3.1).
+/// A key buyer tokens are signed with: its id (the JWT header's `kid`), nil for the key of
+/// tokens without one, and the secret whose UTF-8 bytes are the HMAC key.
+public struct TokenKey: Sendable, Equatable, CustomStringConvertible {
+    /// The key id, `[A-Za-z0-9._-]{1,64}`; nil: tokens without `kid`.
+    public var kid: String?
+    /// The HMAC key.
+    public var secret: String
+
+    /// A key.
+    public init(kid: String?, secret: String) {
+        self.kid = kid
+        self.secret = secret
+    }
+
+    /// The id only: a key is never printed.
+    public var description: String { "TokenKey(kid: \(kid ?? "none"))" }
+}
+
+/// Checks buyer tokens: JWTs signed HS256 with one of the config's buyer-token keys
+/// (`secrets.user_token`, `secrets.user_tokens`; contract 3.1). A token with a `kid` in its
+/// header is checked with that key, one without with the key that has no id (or, when every
+/// key has one, the first); a `kid` naming no key is checked with the key without an id, and
+/// is a bad signature when every key has one.
 ///
 /// Checks run in this order, and the first failure is the answer: size and shape
 /// (`malformed`), the header's `alg` (`unsupportedAlgorithm`), the signature (`badSignature`),
@@ -36,16 +58,40 @@ public enum TokenRejection: Error, Sendable, Equatable {
 public struct BuyerTokenVerifier: Sendable {
 
     /// An HMAC with the key already absorbed: each verification copies it (a value) and feeds
-    /// only the signed bytes, instead of hashing the key again.
+    /// only the signed bytes, instead of hashing the key again. The key of tokens without `kid`.
     private let keyedMAC: HMAC<SHA256>
+    /// The keys by id, each with the base64url of our issuer's header naming it (matched
+    /// without decoding).
+    private let keyedByID: [String: HMAC<SHA256>]
+    private let issuerHeaders: [(header: [UInt8], mac: HMAC<SHA256>)]
+    /// The key without an id, if there is one: it also checks tokens whose `kid` names no key
+    /// (a `kid` means nothing to a config with the single `user_token`).
+    private let unnamedMAC: HMAC<SHA256>?
     private let cache: VerifiedTokenCache?
 
     /// Creates a verifier for tokens signed with `secret` (its UTF-8 bytes are the HMAC key).
     ///
     /// `cacheEntries` bounds the cache of verified tokens; 0 turns it off.
     public init(secret: String, cacheEntries: Int = EngineLimits.verifiedTokensMax) {
+        self.init(keys: [TokenKey(kid: nil, secret: secret)], cacheEntries: cacheEntries)
+    }
+
+    /// Creates a verifier accepting tokens signed with any of `keys` (at least one).
+    public init(keys: [TokenKey], cacheEntries: Int = EngineLimits.verifiedTokensMax) {
         precondition(cacheEntries >= 0, "cacheEntries must not be negative")
-        self.keyedMAC = HMAC<SHA256>(key: SymmetricKey(data: Array(secret.utf8)))
+        precondition(!keys.isEmpty, "a verifier needs a key")
+        func mac(_ key: TokenKey) -> HMAC<SHA256> { HMAC<SHA256>(key: SymmetricKey(data: Array(key.secret.utf8))) }
+        self.keyedMAC = mac(keys.first { $0.kid == nil } ?? keys[0])
+        self.unnamedMAC = keys.first { $0.kid == nil }.map(mac)
+        var byID: [String: HMAC<SHA256>] = [:]
+        var headers: [(header: [UInt8], mac: HMAC<SHA256>)] = []
+        for key in keys {
+            guard let kid = key.kid, byID[kid] == nil else { continue }
+            byID[kid] = mac(key)
+            headers.append((Array(BuyerTokenIssuer.header(kid: kid).utf8), mac(key)))
+        }
+        self.keyedByID = byID
+        self.issuerHeaders = headers
         self.cache = cacheEntries > 0 ? VerifiedTokenCache(capacity: cacheEntries) : nil
     }
 
@@ -133,14 +179,24 @@ public struct BuyerTokenVerifier: Sendable {
         guard !token[(secondDot + 1)...].contains(UInt8(ascii: ".")) else { return .failure(.malformed) }
 
         let header = UnsafeRawBufferPointer(rebasing: token[..<firstDot])
-        if !Self.knownHeaders.contains(where: { $0.elementsEqual(header) }) {
-            if let rejection = Self.checkHeader(header) { return .failure(rejection) }
+        var mac: HMAC<SHA256>
+        if Self.knownHeaders.contains(where: { $0.elementsEqual(header) }) {
+            mac = keyedMAC
+        } else if let issued = issuerHeaders.first(where: { $0.header.elementsEqual(header) }) {
+            mac = issued.mac
+        } else {
+            switch Self.checkHeader(header) {
+            case .failure(let rejection): return .failure(rejection)
+            case .success(nil): mac = keyedMAC
+            case .success(let kid?):
+                guard let keyed = keyedByID[kid] ?? unnamedMAC else { return .failure(.badSignature) }
+                mac = keyed
+            }
         }
 
         guard let signature = Base64URL.decode(UnsafeRawBufferPointer(rebasing: token[(secondDot + 1)...])) else {
             return .failure(.malformed)
         }
-        var mac = keyedMAC
         mac.update(data: UnsafeRawBufferPointer(rebasing: token[..<secondDot]))
         // Compared in constant time (`MessageAuthenticationCode ==` a `DataProtocol`).
         guard signature.count == SHA256.byteCount, mac.finalize() == signature else { return .failure(.badSignature) }
@@ -195,15 +251,19 @@ public struct BuyerTokenVerifier: Sendable {
         return TokenClaims(subject: subject ?? nil, notBefore: notBefore, expires: expires)
     }
 
-    /// Nil when the header is acceptable; otherwise the rejection.
-    private static func checkHeader(_ header: UnsafeRawBufferPointer) -> TokenRejection? {
+    /// The header's `kid` (nil without one) when the header is acceptable; otherwise the rejection.
+    private static func checkHeader(_ header: UnsafeRawBufferPointer) -> Result<String?, TokenRejection> {
         guard let bytes = Base64URL.decode(header), let value = try? JSONParser.parse(bytes),
             case .object(let fields) = value
-        else { return .malformed }
-        guard fields["alg"] == .string("HS256") else { return .unsupportedAlgorithm }
+        else { return .failure(.malformed) }
+        guard fields["alg"] == .string("HS256") else { return .failure(.unsupportedAlgorithm) }
         // RFC 7515 4.1.11: extensions marked critical that we do not implement must be refused.
-        guard fields["crit"] == nil else { return .malformed }
-        return nil
+        guard fields["crit"] == nil else { return .failure(.malformed) }
+        switch fields["kid"] {
+        case nil: return .success(nil)
+        case .string(let kid)?: return .success(kid)
+        default: return .failure(.malformed)
+        }
     }
 
     /// A NumericDate claim rounded up to whole seconds (clamped to Int64): for whole-second
@@ -307,10 +367,26 @@ final class VerifiedTokenCache: Sendable {
 /// with claims `sub`, `iat` and `exp`, readable by any standard JWT library.
 public struct BuyerTokenIssuer: Sendable {
     private let key: SymmetricKey
+    private let header: String
 
     /// Creates an issuer signing with `secret` (its UTF-8 bytes are the HMAC key).
     public init(secret: String) {
-        self.key = SymmetricKey(data: Array(secret.utf8))
+        self.init(key: TokenKey(kid: nil, secret: secret))
+    }
+
+    /// Creates an issuer signing with `key`, naming its `kid` in the header when it has one.
+    public init(key: TokenKey) {
+        self.key = SymmetricKey(data: Array(key.secret.utf8))
+        self.header = key.kid.map(Self.header(kid:)) ?? "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9"
+    }
+
+    /// base64url of `{"alg":"HS256","typ":"JWT","kid":"<kid>"}`.
+    static func header(kid: String) -> String {
+        Base64URL.encode(JSONWriter.object { json in
+            json.field("alg", "HS256")
+            json.field("typ", "JWT")
+            json.field("kid", kid)
+        })
     }
 
     /// A token for `user`, issued at `nowSeconds` and expiring `ttlSeconds` later.
@@ -325,7 +401,7 @@ public struct BuyerTokenIssuer: Sendable {
             json.field("iat", nowSeconds)
             json.field("exp", expires)
         }
-        let signingInput = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9." + Base64URL.encode(payload)
+        let signingInput = header + "." + Base64URL.encode(payload)
         let mac = HMAC<SHA256>.authenticationCode(for: Array(signingInput.utf8), using: key)
         return signingInput + "." + Base64URL.encode(Array(mac))
     }

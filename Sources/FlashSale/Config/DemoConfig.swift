@@ -65,7 +65,7 @@ extension SaleConfig {
         let exposed = [("http", http), ("ops", ops)].filter { !$0.1.isLoopback }
         guard let (name, address) = exposed.first else { return nil }
         let named = [
-            ("secrets.user_token", secrets.userToken), ("secrets.payment", secrets.payment), ("secrets.ops", secrets.ops),
+            ("secrets.user_token", secrets.userToken ?? ""), ("secrets.payment", secrets.payment), ("secrets.ops", secrets.ops),
             ("secrets.admin", secrets.admin ?? ""),
         ].filter { Self.publicDemoSecrets.contains($0.1) }.map(\.0)
         guard !named.isEmpty else { return nil }

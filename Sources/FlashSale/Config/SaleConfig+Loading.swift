@@ -47,7 +47,8 @@ extension SaleConfig {
             "http", "ops", "metrics", "data", "timezone", "secrets", "trusted_proxies", "rate_limit", "admission", "payment",
             "group", "engine", "journal", "events", "coupons", "changes", "webhooks",
         ]
-        static let secrets = ["user_token", "payment", "ops", "admin"]
+        static let secrets = ["user_token", "user_tokens", "payment", "ops", "admin"]
+        static let tokenKey = ["kid", "secret"]
         static let changes = ["retention"]
         static let webhooks = ["give_up_after", "receivers"]
         static let webhook = ["url", "secret", "types"]
@@ -158,17 +159,19 @@ extension SaleConfig {
         }
 
         let secretsMapping = try root.mapping("secrets", keys: Keys.secrets)
-        let secretScalars = (
-            userToken: try secretsMapping.required("user_token"), payment: try secretsMapping.required("payment"),
-            ops: try secretsMapping.required("ops"))
+        let tokenKeys = try decodeTokenKeys(secretsMapping)
+        let userTokenScalar = tokenKeys.isEmpty ? try secretsMapping.required("user_token") : try secretsMapping.scalar("user_token")
+        let secretScalars = (payment: try secretsMapping.required("payment"), ops: try secretsMapping.required("ops"))
         let adminScalar = try secretsMapping.scalar("admin")
         let secrets = Secrets(
-            userToken: try secretScalars.userToken.string(bytesMax: ConfigLimits.stringBytesMax),
+            userToken: try userTokenScalar?.string(bytesMax: ConfigLimits.stringBytesMax),
             payment: try secretScalars.payment.string(bytesMax: ConfigLimits.stringBytesMax),
             ops: try secretScalars.ops.string(bytesMax: ConfigLimits.stringBytesMax),
-            admin: try adminScalar?.string(bytesMax: ConfigLimits.stringBytesMax))
-        // Checked once all three are read, so a missing or empty one is named first.
-        var checked = [(secretScalars.userToken, secrets.userToken), (secretScalars.payment, secrets.payment), (secretScalars.ops, secrets.ops)]
+            admin: try adminScalar?.string(bytesMax: ConfigLimits.stringBytesMax),
+            userTokens: tokenKeys)
+        // Checked once all are read, so a missing or empty one is named first.
+        var checked = [(secretScalars.payment, secrets.payment), (secretScalars.ops, secrets.ops)]
+        if let userTokenScalar, let userToken = secrets.userToken { checked.insert((userTokenScalar, userToken), at: 0) }
         if let adminScalar, let admin = secrets.admin { checked.append((adminScalar, admin)) }
         for (scalar, value) in checked where value.utf8.count < ConfigLimits.secretBytesMin {
             throw scalar.error("must be at least \(ConfigLimits.secretBytesMin) bytes long (got \(value.utf8.count)): a short secret can be guessed")
@@ -214,6 +217,30 @@ extension SaleConfig {
         config.metricsListener = metricsListener
         config.recurring = recurring
         return config
+    }
+
+    /// `secrets.user_tokens`: `[{kid, secret}]`, kids unique ids, secrets long enough.
+    private static func decodeTokenKeys(_ secrets: ConfigMapping) throws(ConfigError) -> [TokenKey] {
+        guard let nodes = try secrets.list("user_tokens") else { return [] }
+        guard !nodes.isEmpty else { throw secrets.error("user_tokens", "must list at least one {kid, secret}, or be left out") }
+        var keys: [TokenKey] = []
+        var pathByKid: [String: String] = [:]
+        for (index, node) in nodes.enumerated() {
+            let entry = try ConfigMapping(
+                node: node, path: secrets.keyPath("user_tokens") + "[\(index)]", keys: Keys.tokenKey, overridable: false,
+                context: secrets.context)
+            let kidScalar = try entry.required("kid")
+            let kid = try kidScalar.id()
+            if let other = pathByKid[kid] { throw kidScalar.error("duplicate kid '\(kid)' (also \(other).kid)") }
+            pathByKid[kid] = entry.path
+            let secretScalar = try entry.required("secret")
+            let secret = try secretScalar.string(bytesMax: ConfigLimits.stringBytesMax)
+            guard secret.utf8.count >= ConfigLimits.secretBytesMin else {
+                throw secretScalar.error("must be at least \(ConfigLimits.secretBytesMin) bytes long (got \(secret.utf8.count)): a short secret can be guessed")
+            }
+            keys.append(TokenKey(kid: kid, secret: secret))
+        }
+        return keys
     }
 
     /// `changes.retention` and `webhooks`: a list of receivers, or a mapping of

@@ -106,8 +106,12 @@ public typealias CouponBatchConfig = CouponBatchRules
 ///
 /// Its `description` hides the values, so logging a config never leaks them.
 public struct Secrets: Sendable, Equatable, CustomStringConvertible {
-    /// HS256 key of buyer tokens (`secrets.user_token`).
-    public var userToken: String
+    /// HS256 key of buyer tokens without a key id (`secrets.user_token`); nil when only
+    /// `user_tokens` are given.
+    public var userToken: String?
+    /// HS256 keys of buyer tokens with key ids (`secrets.user_tokens`), the first signing
+    /// `flashsaled token`'s; every one listed is accepted, so a rotation logs no one out.
+    public var userTokens: [TokenKey] = []
     /// HMAC-SHA256 key of payment notifications (`secrets.payment`).
     public var payment: String
     /// Password of the ops `AUTH` command (`secrets.ops`).
@@ -115,8 +119,18 @@ public struct Secrets: Sendable, Equatable, CustomStringConvertible {
     /// Bearer token of the admin API (`secrets.admin`); nil: the admin API refuses every call.
     public var admin: String?
 
+    /// Every key a buyer token may be signed with: the ones with ids, then the one without.
+    public var tokenKeys: [TokenKey] {
+        userTokens + (userToken.map { [TokenKey(kid: nil, secret: $0)] } ?? [])
+    }
+
+    /// The key new tokens are signed with: the first of `user_tokens`, else `user_token`.
+    public var signingKey: TokenKey { tokenKeys[0] }
+
     /// Creates the secrets.
-    public init(userToken: String, payment: String, ops: String, admin: String? = nil) {
+    public init(userToken: String?, payment: String, ops: String, admin: String? = nil, userTokens: [TokenKey] = []) {
+        precondition(userToken != nil || !userTokens.isEmpty, "a buyer-token key is required")
+        self.userTokens = userTokens
         self.userToken = userToken
         self.payment = payment
         self.ops = ops
@@ -125,7 +139,8 @@ public struct Secrets: Sendable, Equatable, CustomStringConvertible {
 
     /// The field names with their values redacted.
     public var description: String {
-        "Secrets(userToken: <redacted>, payment: <redacted>, ops: <redacted>, admin: \(admin == nil ? "none" : "<redacted>"))"
+        "Secrets(userToken: \(userToken == nil ? "none" : "<redacted>"), userTokens: \(userTokens.map { $0.kid ?? "" }), "
+            + "payment: <redacted>, ops: <redacted>, admin: \(admin == nil ? "none" : "<redacted>"))"
     }
 }
 

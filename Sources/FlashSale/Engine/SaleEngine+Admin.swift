@@ -43,6 +43,7 @@ extension SaleEngine {
 
     /// Puts an admin-created event's days into the catalog and its schedule with the others.
     func adopt(_ definition: AdminEventDefinition) async {
+        adminEventIDs.withLock { $0.formUnion([definition.id] + definition.events.map(\.id)) }
         if let recurring = definition.recurring { self.recurring.withLock { $0.append(recurring) } }
         await addEvents(definition.events, by: "admin")
     }

@@ -87,11 +87,16 @@ public final class SaleEngine: Sendable {
     let recurring: Mutex<[RecurringEvent]>
     /// The config's time zone: where admin-created schedules run.
     let timeZoneIdentifier: String
+    /// What `reload()` runs (the daemon's file reader).
+    let reloader = Mutex<ConfigReload?>(nil)
+    /// Ids of the events created through the admin API (a file event may not take one).
+    let adminEventIDs = Mutex<Set<String>>([])
     /// The last admin and ops writes (ops `AUDIT`).
     public let audit = AuditTrail()
     /// Ids of events being created through the admin API right now (a second create of one waits for none: 409).
     let creatingEvents = Mutex<Set<String>>([])
-    let paymentSignature: PaymentSignature
+    /// The secrets in force (replaced by a reload).
+    public let credentials: Credentials
     let nonces: NonceCache
     public let logger: Logger
     /// Admission to the state: closed until `recover` is done and while a failed commit's
@@ -145,7 +150,7 @@ public final class SaleEngine: Sendable {
         self.couponBatches = Dictionary(config.coupons.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
         self.recurring = Mutex(config.recurring)
         self.timeZoneIdentifier = config.timeZoneIdentifier
-        self.paymentSignature = PaymentSignature(secret: config.secrets.payment)
+        self.credentials = Credentials(config.secrets)
         self.nonces = NonceCache(windowSeconds: EngineLimits.paymentTimestampSkewSecondsMax, capacity: EngineLimits.paymentNoncesMax)
         self.logger = logger
         engineBox.set(self)
@@ -191,6 +196,7 @@ public final class SaleEngine: Sendable {
             guard let definition = try? SaleConfig.parseAdminEvent(json: stored.body, timeZoneIdentifier: timeZoneIdentifier, nowMs: stored.atMs)
             else { continue }
             catalog.add(definition.events)
+            adminEventIDs.withLock { $0.formUnion([definition.id] + definition.events.map(\.id)) }
             if let schedule = definition.recurring {
                 recurring.withLock { list in if !list.contains(where: { $0.id == schedule.id }) { list.append(schedule) } }
             }
@@ -414,7 +420,7 @@ public final class SaleEngine: Sendable {
     ) {
         let here = ownLoop(loop)
         guard let timestamp, let nonce, let signature,
-            paymentSignature.isValid(timestamp: timestamp, nonce: nonce, body: body, signatureHex: signature)
+            credentials.payment.isValid(timestamp: timestamp, nonce: nonce, body: body, signatureHex: signature)
         else { return answer(.failure(.badSignature)) }
         let nowMs = clock.nowMs()
         guard let seconds = PaymentSignature.timestampSeconds(timestamp),

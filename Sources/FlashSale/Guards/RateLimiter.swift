@@ -15,8 +15,10 @@ public final class RateLimiter: Sendable {
     static let shardCount = 64
 
     private let shards: [ShardLock]
-    private let ratePerSecond: Double
-    private let burst: Int
+    /// Sustained requests per second per address.
+    public let ratePerSecond: Double
+    /// Requests at once per address.
+    public let burst: Int
     private let fullRefillMs: Int64
     /// Buckets one shard holds at most.
     private let shardEntriesMax: Int
