@@ -183,3 +183,39 @@ import Testing
     }
 }
 
+
+/// An event created through the admin API of the real daemon survives `kill -9` right after its `201`.
+@Suite(.serialized) struct AdminKillTests {
+    @Test(.enabled(if: CrashRecoveryTests.binary != nil, "build flashsaled first (swift build)"), .timeLimit(.minutes(2)))
+    func aKillNineAfterA201KeepsTheNewEvent() async throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let config = TestSecrets.configHeaderYAML.replacingOccurrences(
+            of: "  ops: \(TestSecrets.ops)\n", with: "  ops: \(TestSecrets.ops)\n  admin: \(TestSecrets.admin)\n")
+            + """
+            events:
+              - { id: live, kind: seckill, starts_at: now-1m, ends_at: now+1h, items: [{ sku: L1, name: Item, price: 500, stock: 10 }] }
+            """
+        try config.write(toFile: directory.path + "/flashsale.yaml", atomically: true, encoding: .utf8)
+        let port = CrashRecoveryTests.freePort()
+        let first = try CrashRecoveryTests.Daemon(directory: directory.path, port: port)
+        try await first.waitReady()
+        let body = #"{"id": "after-kill", "kind": "seckill", "starts_at": "now-1m", "ends_at": "now+1h", "items": [{"sku": "K1", "name": "Kept", "price": 100, "stock": 2}]}"#
+        let created = try await HTTPTestConnection.with(port: port) { http in
+            try await http.send(.POST, "/v1/admin/events", headers: [("authorization", "Bearer \(TestSecrets.admin)")], body: Array(body.utf8))
+        }
+        #expect(created.status == 201)
+        first.kill(SIGKILL)
+
+        let second = try CrashRecoveryTests.Daemon(directory: directory.path, port: port)
+        defer { second.kill(SIGTERM) }
+        try await second.waitReady()
+        try await HTTPTestConnection.with(port: port) { http in
+            #expect(try await http.send(.GET, "/v1/events/after-kill").status == 200)
+            let token = BuyerTokenIssuer(secret: TestSecrets.userToken).mint(user: "k1", nowSeconds: Int64(Date().timeIntervalSince1970), ttlSeconds: 600)
+            let ordered = try await http.send(
+                .POST, "/v1/events/after-kill/orders", headers: [("authorization", "Bearer \(token)")], body: Array(#"{"sku":"K1","qty":1}"#.utf8))
+            #expect(ordered.status == 201)
+        }
+    }
+}
