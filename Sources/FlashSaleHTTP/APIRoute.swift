@@ -10,13 +10,14 @@ public struct APIRoute: Sendable, Equatable {
         case couponClaims
         case paymentNotify
         case adminChanges, adminOrders
-        case adminEvents, adminEventPause, adminEventResume, adminRestock
+        case adminEvents, adminEvent, adminEventPause, adminEventResume, adminRestock
         case openAPI
 
         /// The one method the route answers.
         public var method: String {
             switch self {
             case .healthz, .readyz, .metrics, .events, .event, .order, .group, .adminChanges, .adminOrders, .openAPI: "GET"
+            case .adminEvent: "PATCH"
             case .eventOrders, .eventGroups, .orderCancel, .groupJoin, .couponClaims, .paymentNotify, .adminEvents,
                 .adminEventPause, .adminEventResume, .adminRestock:
                 "POST"
@@ -42,6 +43,7 @@ public struct APIRoute: Sendable, Equatable {
             case .adminChanges: "/v1/admin/changes"
             case .adminOrders: "/v1/admin/orders"
             case .adminEvents: "/v1/admin/events"
+            case .adminEvent: "/v1/admin/events/{event}"
             case .adminEventPause: "/v1/admin/events/{event}/pause"
             case .adminEventResume: "/v1/admin/events/{event}/resume"
             case .adminRestock: "/v1/admin/events/{event}/items/{sku}/restock"
@@ -78,6 +80,7 @@ public struct APIRoute: Sendable, Equatable {
         guard segments.allSatisfy({ !$0.isEmpty }) else { return nil }
         let parts = Array(segments)
         switch parts.count {
+        case 4: return (.adminEvent, parts[3], "")
         case 5 where parts[4] == "pause": return (.adminEventPause, parts[3], "")
         case 5 where parts[4] == "resume": return (.adminEventResume, parts[3], "")
         case 7 where parts[4] == "items" && parts[6] == "restock": return (.adminRestock, parts[3], parts[5])

@@ -21,6 +21,7 @@ extension BuyerAPI {
         let response = await idempotent(request, user: Self.adminIdempotencyUser) { claim in
             switch template {
             case .adminEvents: return await createEvent(request, claim: claim)
+            case .adminEvent: return await editEvent(request, event: event, claim: claim)
             case .adminEventPause: return await setPaused(event, true)
             case .adminEventResume: return await setPaused(event, false)
             default: return await restock(request, event: event, sku: sku, claim: claim)
@@ -61,6 +62,29 @@ extension BuyerAPI {
         let answer = claim?.record(status: 201, body: body, nowMs: nowMs)
         switch await engine.createEvent(definition, body: request.body, answer: answer) {
         case .success: return APIResponse(status: 201, body: body)
+        case .failure(let rejection): return APIResponse(rejection: rejection)
+        }
+    }
+
+    /// `PATCH /v1/admin/events/{event}`: names, `ends_at`, and before the start `starts_at`,
+    /// prices and `limit_per_user` → `200` the event as in §3.3.
+    private func editEvent(_ request: APIRequest, event: String, claim: IdempotencyClaim?) async -> APIResponse {
+        let edited: EventConfig, entry: [UInt8]
+        switch engine.checkEventEdit(id: event, json: request.body) {
+        case .success(let checked): (edited, entry) = checked
+        case .failure(let rejection): return APIResponse(rejection: rejection)
+        }
+        // The answer is rendered before the change (so it is journaled with it): the counters now.
+        guard let current = engine.catalog.event(event) else { return APIResponse(rejection: .unknownEvent) }
+        let views = await engine.items(of: current)
+        let items = zip(edited.items, views).map { ItemView(item: $0.0, counters: $0.1.counters) }
+        let nowMs = engine.clock.nowMs()
+        let paused = engine.catalog.isPaused(event)
+        let state: EventState = nowMs >= edited.endsAtMs ? .ended : nowMs < edited.startsAtMs ? .scheduled : paused ? .paused : .live
+        let body = Self.renderEvent(edited, state: state, items: items, groupsFormed: await engine.groupsFormed(current), nowMs: nowMs)
+        let answer = claim?.record(status: 200, body: body, nowMs: nowMs)
+        switch await engine.editEvent(edited, entry: entry, answer: answer) {
+        case .success: return APIResponse(status: 200, body: body)
         case .failure(let rejection): return APIResponse(rejection: rejection)
         }
     }

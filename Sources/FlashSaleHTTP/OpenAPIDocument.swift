@@ -228,6 +228,31 @@ components:
           starts_at: now+1h
           ends_at: now+3h
           items: [{ sku: K1, name: Kettle, price: 1990, stock: 50, limit_per_user: 1 }]
+    EventEdit:
+      type: object
+      description: >-
+        The fields to change. Names and `ends_at` change any time; `starts_at`, prices and
+        `limit_per_user` only before the start. The event after the edit is checked by the
+        config file's rules; a broken one is `400 bad_request` naming the field.
+      additionalProperties: false
+      properties:
+        starts_at: { type: string }
+        ends_at: { type: string }
+        items:
+          type: array
+          items:
+            type: object
+            required: [sku]
+            additionalProperties: false
+            properties:
+              sku: { $ref: "#/components/schemas/ID" }
+              name: { type: string }
+              price: { $ref: "#/components/schemas/Fen" }
+              group_price: { $ref: "#/components/schemas/Fen" }
+              limit_per_user: { type: integer, minimum: 1 }
+      examples:
+        - ends_at: now+4h
+          items: [{ sku: A1, name: Phone case (last chance) }]
     PauseState:
       type: object
       required: [event, paused, state]
@@ -807,6 +832,36 @@ paths:
               schema: { $ref: "#/components/schemas/Event" }
         "400": { $ref: "#/components/responses/Error" }
         "401": { $ref: "#/components/responses/Error" }
+        "405": { $ref: "#/components/responses/MethodNotAllowed" }
+        "409": { $ref: "#/components/responses/Error" }
+        "413": { $ref: "#/components/responses/Error" }
+        "422": { $ref: "#/components/responses/Error" }
+        "429": { $ref: "#/components/responses/RetryLater" }
+        "503": { $ref: "#/components/responses/Unavailable" }
+
+  /v1/admin/events/{event}:
+    patch:
+      tags: [admin]
+      operationId: editEvent
+      summary: Changes an event's names and end, and before its start its start, prices and limits.
+      security: [{ adminToken: [] }]
+      parameters:
+        - $ref: "#/components/parameters/EventID"
+        - $ref: "#/components/parameters/IdempotencyKey"
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema: { $ref: "#/components/schemas/EventEdit" }
+      responses:
+        "200":
+          description: The event after the edit, as `GET /v1/events/{event}` shows it.
+          content:
+            application/json:
+              schema: { $ref: "#/components/schemas/Event" }
+        "400": { $ref: "#/components/responses/Error" }
+        "401": { $ref: "#/components/responses/Error" }
+        "404": { $ref: "#/components/responses/Error" }
         "405": { $ref: "#/components/responses/MethodNotAllowed" }
         "409": { $ref: "#/components/responses/Error" }
         "413": { $ref: "#/components/responses/Error" }

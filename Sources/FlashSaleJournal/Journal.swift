@@ -33,6 +33,9 @@ public enum JournalRecord: Sendable, Equatable {
     /// An event created through the admin API: its id and the request body that defines it,
     /// read again at recovery with `atMs` as "now" (so relative times mean what they meant).
     case adminEvent(id: String, body: [UInt8], atMs: Int64)
+    /// An event edited through the admin API: its whole definition after the edit (an
+    /// `events[]` entry as JSON, absolute times), replacing the one before at recovery.
+    case adminEventEdit(id: String, body: [UInt8], atMs: Int64)
 }
 
 /// Why a journal wait failed.

@@ -98,6 +98,7 @@ final class JournalStore {
             data BLOB NOT NULL
         );
         CREATE TABLE IF NOT EXISTS admin_events (id TEXT PRIMARY KEY, body TEXT NOT NULL, created_ms INTEGER NOT NULL);
+        CREATE TABLE IF NOT EXISTS admin_event_edits (seq INTEGER PRIMARY KEY, id TEXT NOT NULL, body TEXT NOT NULL, at_ms INTEGER NOT NULL);
         CREATE TABLE IF NOT EXISTS webhook_cursors (url TEXT PRIMARY KEY, delivered_through INTEGER NOT NULL);
         CREATE TABLE IF NOT EXISTS webhook_parked (
             url TEXT NOT NULL, change_id INTEGER NOT NULL, type TEXT NOT NULL, attempts INTEGER NOT NULL,
@@ -142,6 +143,7 @@ final class JournalStore {
     private var nextChangeID: Int64
     private let upsertCursor: SQLiteStatement
     private let insertAdminEvent: SQLiteStatement
+    private let insertEventEdit: SQLiteStatement
     private let insertParked: SQLiteStatement
 
     /// Opens or creates the database at `path`: WAL, `synchronous`, schema, statements.
@@ -194,6 +196,7 @@ final class JournalStore {
         setNextChangeID = try database.prepare("UPDATE meta SET value = max(value, ?1) WHERE key = 'next_change_id'")
         nextChangeID = try Self.nextChangeID(in: database)
         insertAdminEvent = try database.prepare("INSERT INTO admin_events (id, body, created_ms) VALUES (?1, ?2, ?3)")
+        insertEventEdit = try database.prepare("INSERT INTO admin_event_edits (id, body, at_ms) VALUES (?1, ?2, ?3)")
         upsertCursor = try database.prepare(
             """
             INSERT INTO webhook_cursors (url, delivered_through) VALUES (?1, ?2)
@@ -496,6 +499,11 @@ final class JournalStore {
             try insertAdminEvent.bind(utf8: body, at: 2)
             try insertAdminEvent.bind(atMs, at: 3)
             try insertAdminEvent.execute()
+        case .adminEventEdit(let id, let body, let atMs):
+            try insertEventEdit.bind(id, at: 1)
+            try insertEventEdit.bind(utf8: body, at: 2)
+            try insertEventEdit.bind(atMs, at: 3)
+            try insertEventEdit.execute()
         case .idempotentAnswer(let answer):
             try upsertIdempotent.bind(answer.user, at: 1)
             try upsertIdempotent.bind(answer.key, at: 2)

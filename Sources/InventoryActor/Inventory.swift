@@ -28,6 +28,12 @@ public struct Inventory: Sendable {
         for shard in shards { await shard.setSaleWindows(windows) }
     }
 
+    /// Changes an event's sale window on every shard, and its SKUs' per-buyer limits on their shards.
+    public func edit(event: String, window: Range<Int64>, limits: [(LedgerKey, Int32)]) async {
+        for shard in shards { await shard.setSaleWindow(event, window) }
+        for (key, limit) in limits { await shard(for: key).setLimitPerUser(key, limit) }
+    }
+
     /// Adds the sale windows of events added while running, on every shard.
     public func addSaleWindows(_ windows: [String: Range<Int64>]) async {
         for shard in shards { await shard.addSaleWindows(windows) }

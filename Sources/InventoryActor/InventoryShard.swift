@@ -71,6 +71,17 @@ public actor InventoryShard {
         saleWindows = windows
     }
 
+    /// Changes an event's sale window (an admin edit of its times).
+    public func setSaleWindow(_ event: String, _ window: Range<Int64>) {
+        saleWindows[event] = window
+    }
+
+    /// Changes a ledger's per-buyer limit (an admin edit before the sale); orders already held stay.
+    public func setLimitPerUser(_ key: LedgerKey, _ limit: Int32) {
+        precondition(limit >= 1, "limit per user below 1")
+        book.ledgers[key]?.limitPerUser = limit
+    }
+
     /// Adds sale windows for events added while running; an event's existing window stays.
     public func addSaleWindows(_ windows: [String: Range<Int64>]) {
         saleWindows.merge(windows) { existing, _ in existing }

@@ -31,7 +31,7 @@ public struct StockLedger: Sendable {
     /// Counters; `total == available + reserved + sold` after every method.
     public private(set) var counters: StockCounters
     /// Most units one user may hold (pending + paid) in this ledger.
-    public let limitPerUser: Int32
+    public internal(set) var limitPerUser: Int32
     /// Units each user holds (pending + paid); users at zero are removed to bound memory.
     private var quantityByUser: [String: Int32] = [:]
 

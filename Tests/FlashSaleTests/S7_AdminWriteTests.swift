@@ -180,3 +180,76 @@ import Testing
         await world.stop()
     }
 }
+
+/// `PATCH /v1/admin/events/{event}` (contract §7): names and `ends_at` any time; `starts_at`,
+/// prices and `limit_per_user` before the start; checked by the file's rules; kept across restarts.
+@Suite struct AdminEditTests {
+    static let nowMs: Int64 = 1_795_000_000_000
+
+    static func patch(_ world: TestEngine, _ event: String, _ body: String, key: String? = nil) async -> APIResponse {
+        await world.api.respond(to: APIRequest(
+            method: "PATCH", path: "/v1/admin/events/\(event)", authorization: "Bearer " + TestSecrets.admin, idempotencyKey: key,
+            body: Array(body.utf8)))
+    }
+
+    static func config(_ directory: TemporaryDirectory) -> SaleConfig {
+        let later = EventConfig(
+            id: "later", kind: .seckill, startsAtMs: nowMs + 3_600_000, endsAtMs: nowMs + 7_200_000,
+            items: [ItemConfig(sku: "B1", name: "Bowl", priceFen: 500, stock: 10, limitPerUser: 1, groupSize: nil, groupPriceFen: nil)])
+        return makeTestConfig(dataDirectory: directory.path, nowMs: nowMs, events: [later])
+    }
+
+    @Test func beforeTheStartPricesLimitsAndTimesChangeAndStayAfterARestart() async throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let clock = ManualClock(startMs: Self.nowMs)
+        var world = try await TestEngine.start(config: Self.config(directory), clock: clock)
+        let edited = await Self.patch(world, "later", #"{"starts_at": "2026-11-18T12:30:00Z", "items": [{"sku": "B1", "price": 450, "limit_per_user": 2, "name": "Big bowl"}]}"#)
+        #expect(edited.status == 200, "\(edited.bodyText)")
+        #expect(edited.json["starts_at"]?.stringValue == "2026-11-18T12:30:00Z")
+        #expect(edited.json["items"]?[0]?["price"]?.intValue == 450 && edited.json["items"]?[0]?["name"]?.stringValue == "Big bowl")
+        await world.stop()
+        world = try await TestEngine.start(config: Self.config(directory), clock: clock)
+        #expect(await world.respond(to: APIRequest(method: "GET", path: "/v1/events/later")).body == edited.body.replacingServerTime(with: clock), "kept across a restart")
+        clock.set(ms: ConfigTests.utcMs(2026, 11, 18, 12, 31))
+        let order = await world.order("u1", sku: "B1", qty: 2, event: "later")
+        #expect(order.status == 201 && order.json["amount"]?.intValue == 900, "the new price and limit: \(order.bodyText)")
+        // Started: prices and limits are fixed now; names and the end still move.
+        let refused = await Self.patch(world, "later", #"{"items": [{"sku": "B1", "price": 1}]}"#)
+        #expect(refused.errorCode == "bad_request" && refused.json["message"]?.stringValue == "items[0].price: the sale has started: only names and ends_at change now")
+        #expect(await Self.patch(world, "later", #"{"starts_at": "2026-11-18T12:00:00Z"}"#).json["message"]?.stringValue?.hasPrefix("starts_at: the sale has started") == true)
+        let ended = await Self.patch(world, "later", #"{"ends_at": "2026-11-18T12:32:00Z", "items": [{"sku": "B1", "name": "Last bowl"}]}"#)
+        #expect(ended.status == 200 && ended.json["items"]?[0]?["reserved"]?.intValue == 2, "\(ended.bodyText)")
+        clock.set(ms: ConfigTests.utcMs(2026, 11, 18, 12, 33))
+        #expect(await world.order("u2", sku: "B1", event: "later").errorCode == "ended", "the sale ends at the new end")
+        await world.stop()
+    }
+
+    @Test(arguments: [
+        (#"{"kind": "groupbuy"}"#, "kind: cannot be changed"),
+        (#"{"items": [{"sku": "B1", "stock": 99}]}"#, "items[0].stock: cannot be changed (restock instead)"),
+        (#"{"items": [{"sku": "ZZ", "price": 1}]}"#, "items[0].sku: no item 'ZZ' in this event"),
+        (#"{"ends_at": "2026-11-18T00:00:00Z"}"#, "ends_at: must be after starts_at"),
+        (#"{"items": [{"sku": "B1", "price": -5}]}"#, "items[0].price:"),
+        (#"[1]"#, "body is not a JSON object"),
+    ])
+    func anEditOutsideTheRulesIsRefusedNamingTheField(body: String, message: String) async throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let world = try await TestEngine.start(config: Self.config(directory), clock: ManualClock(startMs: Self.nowMs))
+        let refused = await Self.patch(world, "later", body)
+        #expect(refused.status == 400 && refused.json["message"]?.stringValue?.hasPrefix(message) == true, "\(refused.bodyText)")
+        #expect(world.engine.catalog.event("later")?.config == Self.config(directory).events[1], "nothing changed")
+        #expect(await Self.patch(world, "nope", #"{"ends_at": "now+1h"}"#).errorCode == "unknown_event")
+        await world.stop()
+    }
+}
+
+extension Array where Element == UInt8 {
+    /// This event body with its `server_time` set to `clock`'s now (the only field that moves).
+    func replacingServerTime(with clock: ManualClock) -> [UInt8] {
+        let text = String(decoding: self, as: UTF8.self)
+        guard let range = text.range(of: #""server_time":"[^"]*""#, options: .regularExpression) else { return self }
+        return Array(text.replacingCharacters(in: range, with: #""server_time":"\#(rfc3339(ms: clock.nowMs()))""#).utf8)
+    }
+}

@@ -87,6 +87,16 @@ public final class EventCatalog: Sendable {
         }
     }
 
+    /// Replaces the event with `config.id` (an admin edit); false when there is none.
+    @discardableResult
+    public func replace(_ config: EventConfig) -> Bool {
+        state.withLock { state in
+            guard let index = state.byID[config.id] else { return false }
+            state.events[index] = Event(config)
+            return true
+        }
+    }
+
     /// Whether ops paused `id`.
     public func isPaused(_ id: String) -> Bool {
         state.withLock { $0.paused.contains(id) }

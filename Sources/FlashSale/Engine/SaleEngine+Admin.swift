@@ -73,3 +73,113 @@ extension SaleEngine {
         return .success(definitions)
     }
 }
+
+// MARK: Edits
+
+extension SaleEngine {
+    /// What an edit may name in `items[]`, besides `sku`.
+    static let editableItemKeys: Set<String> = ["name", "price", "group_price", "limit_per_user"]
+    /// What an edit may name at the top.
+    static let editableEventKeys: Set<String> = ["starts_at", "ends_at", "items"]
+
+    /// The `events[]` entry of `event`, as JSON with absolute times: the form an edit is checked in.
+    static func entry(_ event: EventConfig, patch: [String: JSONValue] = [:], itemPatches: [String: [String: JSONValue]] = [:]) -> [UInt8] {
+        JSONWriter.object { json in
+            json.field("id", event.id)
+            json.field("kind", event.kind.rawValue)
+            if let startsAt = patch["starts_at"] { json.field("starts_at", startsAt) } else { json.field("starts_at", rfc3339(ms: event.startsAtMs)) }
+            if let endsAt = patch["ends_at"] { json.field("ends_at", endsAt) } else { json.field("ends_at", rfc3339(ms: event.endsAtMs)) }
+            json.array("items") { json in
+                for item in event.items {
+                    let edits = itemPatches[item.sku] ?? [:]
+                    json.object { json in
+                        json.field("sku", item.sku)
+                        if let name = edits["name"] { json.field("name", name) } else { json.field("name", item.name) }
+                        if let price = edits["price"] { json.field("price", price) } else { json.field("price", item.priceFen) }
+                        json.field("stock", item.stock)
+                        if let limit = edits["limit_per_user"] { json.field("limit_per_user", limit) } else { json.field("limit_per_user", Int(item.limitPerUser)) }
+                        if let size = item.groupSize { json.field("group_size", size) }
+                        if let groupPrice = edits["group_price"] {
+                            json.field("group_price", groupPrice)
+                        } else if let groupPrice = item.groupPriceFen {
+                            json.field("group_price", groupPrice)
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// An edit of event `id` by `body` (`PATCH /v1/admin/events/{event}`), checked: the event
+    /// after it and its definition as JSON, or why not. Names and `ends_at` change any time;
+    /// `starts_at`, prices and `limit_per_user` only before the start. The result is checked
+    /// by the config file's rules.
+    public func checkEventEdit(id: String, json body: [UInt8]) -> Result<(EventConfig, [UInt8]), Rejection> {
+        guard let current = catalog.event(id)?.config else { return .failure(.unknownEvent) }
+        guard case .object(let patch)? = try? JSONParser.parse(body) else {
+            return .failure(.badRequest("body is not a JSON object: send the fields to change"))
+        }
+        if let key = patch.keys.sorted().first(where: { !Self.editableEventKeys.contains($0) }) {
+            return .failure(.badRequest("\(key): cannot be changed; an edit names starts_at, ends_at and items[].name, price, group_price, limit_per_user"))
+        }
+        var itemPatches: [String: [String: JSONValue]] = [:]
+        if let items = patch["items"] {
+            guard case .array(let list) = items else { return .failure(.badRequest("items: expected a list of {sku, ...}")) }
+            for (index, element) in list.enumerated() {
+                guard case .object(let fields) = element, case .string(let sku)? = fields["sku"] else {
+                    return .failure(.badRequest("items[\(index)]: expected an object naming its sku"))
+                }
+                guard current.items.contains(where: { $0.sku == sku }) else {
+                    return .failure(.badRequest("items[\(index)].sku: no item '\(sku)' in this event"))
+                }
+                if let key = fields.keys.sorted().first(where: { $0 != "sku" && !Self.editableItemKeys.contains($0) }) {
+                    return .failure(.badRequest("items[\(index)].\(key): cannot be changed\(key == "stock" ? " (restock instead)" : "")"))
+                }
+                itemPatches[sku, default: [:]].merge(fields.filter { $0.key != "sku" }) { _, new in new }
+            }
+        }
+        let entry = Self.entry(current, patch: patch, itemPatches: itemPatches)
+        let nowMs = clock.nowMs()
+        let edited: EventConfig
+        switch checkNewEvent(json: entry) {
+        case .failure(let rejection): return .failure(rejection)
+        case .success(let definition):
+            guard let event = definition.events.first else { return .failure(.badRequest("the edit leaves no sale window")) }
+            edited = event
+        }
+        if nowMs >= current.startsAtMs {
+            let started = "the sale has started: only names and ends_at change now"
+            if edited.startsAtMs != current.startsAtMs { return .failure(.badRequest("starts_at: \(started)")) }
+            for (index, item) in edited.items.enumerated() {
+                let before = current.items[index]
+                if item.priceFen != before.priceFen { return .failure(.badRequest("items[\(index)].price: \(started)")) }
+                if item.groupPriceFen != before.groupPriceFen { return .failure(.badRequest("items[\(index)].group_price: \(started)")) }
+                if item.limitPerUser != before.limitPerUser { return .failure(.badRequest("items[\(index)].limit_per_user: \(started)")) }
+            }
+        }
+        return .success((edited, entry))
+    }
+
+    /// Applies a checked edit: journaled (with `answer`, the idempotent answer's record) as one
+    /// unit, then in the catalog, the shards' sale window and per-buyer limits.
+    public func editEvent(_ edited: EventConfig, entry: [UInt8], answer: JournalRecord?) async -> Result<EventConfig, Rejection> {
+        guard isReady else { return .failure(Self.recovering) }
+        let reserved = creatingEvents.withLock { $0.insert(edited.id).inserted }
+        guard reserved else { return .failure(.conflict("the event '\(edited.id)' is being created or edited")) }
+        defer { _ = creatingEvents.withLock { $0.remove(edited.id) } }
+        if let journal, !journal.acceptsWrites { return .failure(.unavailable(journal.refusalReason)) }
+        let records: [JournalRecord] = [.adminEventEdit(id: edited.id, body: entry, atMs: clock.nowMs())] + (answer.map { [$0] } ?? [])
+        let ticket = journal?.append(contentsOf: records) ?? 0
+        if let failure = await durable(ticket) { return .failure(failure) }
+        await apply(edit: edited)
+        return .success(edited)
+    }
+
+    /// Puts an edited event in force: the catalog, the sale window on every shard, the limits.
+    func apply(edit edited: EventConfig) async {
+        catalog.replace(edited)
+        await inventory.edit(
+            event: edited.id, window: edited.startsAtMs..<max(edited.startsAtMs, edited.endsAtMs),
+            limits: edited.items.map { (LedgerKey(event: edited.id, sku: $0.sku), $0.limitPerUser) })
+    }
+}

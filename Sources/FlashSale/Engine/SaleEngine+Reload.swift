@@ -62,10 +62,12 @@ extension SaleEngine {
             if admin.contains(event.id) {
                 return refuse("events", "id '\(event.id)' is also an event created through the admin API; remove it from this file or give it another id")
             }
-            if let existing = catalog.event(event.id) {
-                guard existing.config == event else {
+            // Against the file as it was read (an admin edit since then is not the file's change).
+            if let existing = running.events.first(where: { $0.id == event.id }) ?? catalog.event(event.id)?.config {
+                guard existing == event else {
                     return refuse("events", "the event '\(event.id)' differs from the one on sale: an event changes through the admin API or ops, not by reload")
                 }
+                if catalog.event(event.id) == nil { newEvents.append(event) }
             } else {
                 newEvents.append(event)
             }

@@ -201,6 +201,13 @@ public final class SaleEngine: Sendable {
                 recurring.withLock { list in if !list.contains(where: { $0.id == schedule.id }) { list.append(schedule) } }
             }
         }
+        // Admin edits replace the definitions they edited, in order, before the ledgers exist.
+        for edit in state.eventEdits {
+            guard let definition = try? SaleConfig.parseAdminEvent(json: edit.body, timeZoneIdentifier: timeZoneIdentifier, nowMs: edit.atMs),
+                let edited = definition.events.first
+            else { continue }
+            catalog.replace(edited)
+        }
         await inventory.addLedgers(catalog.ledgers)
         await inventory.setSaleWindows(Dictionary(
             catalog.events.map { ($0.config.id, $0.config.startsAtMs..<max($0.config.startsAtMs, $0.config.endsAtMs)) },
