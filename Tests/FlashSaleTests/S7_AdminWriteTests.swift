@@ -225,6 +225,20 @@ import Testing
         await world.stop()
     }
 
+    @Test func anEventStartedAtAnOddMillisecondStillTakesANameOrEndEdit() async throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        // As `starts_at: now-1m` makes it: a start that is not a whole second.
+        let odd = EventConfig(id: "odd", kind: .seckill, startsAtMs: Self.nowMs - 60_123, endsAtMs: Self.nowMs + 3_600_456, items: Self.config(directory).events[1].items)
+        let world = try await TestEngine.start(
+            config: makeTestConfig(dataDirectory: directory.path, nowMs: Self.nowMs, events: [odd]), clock: ManualClock(startMs: Self.nowMs))
+        let edited = await Self.patch(world, "odd", #"{"items": [{"sku": "B1", "name": "Renamed"}]}"#)
+        #expect(edited.status == 200, "\(edited.bodyText)")
+        #expect(world.engine.catalog.event("odd")?.config.startsAtMs == odd.startsAtMs)
+        #expect(world.engine.catalog.event("odd")?.config.endsAtMs == odd.endsAtMs)
+        await world.stop()
+    }
+
     @Test(arguments: [
         (#"{"kind": "groupbuy"}"#, "kind: cannot be changed"),
         (#"{"items": [{"sku": "B1", "stock": 99}]}"#, "items[0].stock: cannot be changed (restock instead)"),

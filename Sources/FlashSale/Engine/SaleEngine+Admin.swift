@@ -87,8 +87,13 @@ extension SaleEngine {
         JSONWriter.object { json in
             json.field("id", event.id)
             json.field("kind", event.kind.rawValue)
-            if let startsAt = patch["starts_at"] { json.field("starts_at", startsAt) } else { json.field("starts_at", rfc3339(ms: event.startsAtMs)) }
-            if let endsAt = patch["ends_at"] { json.field("ends_at", endsAt) } else { json.field("ends_at", rfc3339(ms: event.endsAtMs)) }
+            // Milliseconds kept: an edit that does not name a time leaves it exactly as it was.
+            if let startsAt = patch["starts_at"] {
+                json.field("starts_at", startsAt)
+            } else {
+                json.field("starts_at", JSONLogHandler.timestamp(ms: event.startsAtMs))
+            }
+            if let endsAt = patch["ends_at"] { json.field("ends_at", endsAt) } else { json.field("ends_at", JSONLogHandler.timestamp(ms: event.endsAtMs)) }
             json.array("items") { json in
                 for item in event.items {
                     let edits = itemPatches[item.sku] ?? [:]
