@@ -10,7 +10,7 @@ public struct APIRoute: Sendable, Equatable {
         case couponClaims
         case paymentNotify
         case adminChanges, adminOrders
-        case adminEvents, adminEvent, adminEventPause, adminEventResume, adminRestock
+        case adminEvents, adminEvent, adminEventPause, adminEventResume, adminRestock, adminCoupons
         case openAPI
 
         /// The one method the route answers.
@@ -19,7 +19,7 @@ public struct APIRoute: Sendable, Equatable {
             case .healthz, .readyz, .metrics, .events, .event, .order, .group, .adminChanges, .adminOrders, .openAPI: "GET"
             case .adminEvent: "PATCH"
             case .eventOrders, .eventGroups, .orderCancel, .groupJoin, .couponClaims, .paymentNotify, .adminEvents,
-                .adminEventPause, .adminEventResume, .adminRestock:
+                .adminEventPause, .adminEventResume, .adminRestock, .adminCoupons:
                 "POST"
             }
         }
@@ -44,6 +44,7 @@ public struct APIRoute: Sendable, Equatable {
             case .adminOrders: "/v1/admin/orders"
             case .adminEvents: "/v1/admin/events"
             case .adminEvent: "/v1/admin/events/{event}"
+            case .adminCoupons: "/v1/admin/coupons"
             case .adminEventPause: "/v1/admin/events/{event}/pause"
             case .adminEventResume: "/v1/admin/events/{event}/resume"
             case .adminRestock: "/v1/admin/events/{event}/items/{sku}/restock"
@@ -165,6 +166,7 @@ public struct APIRoute: Sendable, Equatable {
             if segment(segments.1, is: "admin") && segment(segments.2, is: "changes") { return (.adminChanges, 0..<0) }
             if segment(segments.1, is: "admin") && segment(segments.2, is: "orders") { return (.adminOrders, 0..<0) }
             if segment(segments.1, is: "admin") && segment(segments.2, is: "events") { return (.adminEvents, 0..<0) }
+            if segment(segments.1, is: "admin") && segment(segments.2, is: "coupons") { return (.adminCoupons, 0..<0) }
             return nil
         default:
             guard segment(segments.0, is: "v1") else { return nil }

@@ -22,6 +22,7 @@ extension BuyerAPI {
             switch template {
             case .adminEvents: return await createEvent(request, claim: claim)
             case .adminEvent: return await editEvent(request, event: event, claim: claim)
+            case .adminCoupons: return await createCouponBatch(request, claim: claim)
             case .adminEventPause: return await setPaused(event, true)
             case .adminEventResume: return await setPaused(event, false)
             default: return await restock(request, event: event, sku: sku, claim: claim)
@@ -85,6 +86,34 @@ extension BuyerAPI {
         let answer = claim?.record(status: 200, body: body, nowMs: nowMs)
         switch await engine.editEvent(edited, entry: entry, answer: answer) {
         case .success: return APIResponse(status: 200, body: body)
+        case .failure(let rejection): return APIResponse(rejection: rejection)
+        }
+    }
+
+    /// `POST /v1/admin/coupons`: a `coupons[]` entry as JSON → `201` the batch.
+    private func createCouponBatch(_ request: APIRequest, claim: IdempotencyClaim?) async -> APIResponse {
+        guard (try? JSONParser.parse(request.body)) != nil else {
+            return APIResponse(rejection: .badRequest("body is not valid JSON: send one coupons[] entry as a JSON object"))
+        }
+        let batch: CouponBatchConfig
+        switch engine.checkNewCouponBatch(json: request.body) {
+        case .success(let checked): batch = checked
+        case .failure(let rejection): return APIResponse(rejection: rejection)
+        }
+        let body = JSONWriter.object { json in
+            json.field("id", batch.id)
+            json.field("total", batch.total)
+            json.field("value", batch.valueFen)
+            json.field("min_spend", batch.minSpendFen)
+            json.field("per_user", batch.perUser)
+            json.field("per_ip", batch.perIP)
+            json.field("starts_at", rfc3339(ms: batch.startsAtMs))
+            json.field("ends_at", rfc3339(ms: batch.endsAtMs))
+            json.field("valid_for_seconds", batch.validForMs / 1_000)
+        }
+        let answer = claim?.record(status: 201, body: body, nowMs: engine.clock.nowMs())
+        switch await engine.createCouponBatch(batch, body: request.body, answer: answer) {
+        case .success: return APIResponse(status: 201, body: body)
         case .failure(let rejection): return APIResponse(rejection: rejection)
         }
     }

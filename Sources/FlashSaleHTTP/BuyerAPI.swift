@@ -259,7 +259,7 @@ public struct BuyerAPI: HTTPResponder {
         case .couponClaims: return await claimCoupon(request, batch: id, user: buyer)
         case .adminChanges: return await listChanges(request)
         case .adminOrders: return await listOrders(request)
-        case .adminEvents, .adminEvent, .adminEventPause, .adminEventResume, .adminRestock:
+        case .adminEvents, .adminEvent, .adminEventPause, .adminEventResume, .adminRestock, .adminCoupons:
             return await adminWrite(request, template, client: client)
         case .openAPI: return Self.openAPIDocument
         case .healthz, .readyz, .metrics: return APIResponse(rejection: .routeNotFound)

@@ -253,6 +253,37 @@ components:
       examples:
         - ends_at: now+4h
           items: [{ sku: A1, name: Phone case (last chance) }]
+    NewCouponBatch:
+      type: object
+      description: >-
+        One `coupons[]` entry of the config file, as JSON. Checked by the config file's own
+        rules; a broken one is `400 bad_request` naming the field.
+      required: [id, total, value, starts_at, ends_at]
+      properties:
+        id: { $ref: "#/components/schemas/ID" }
+        total: { type: integer, minimum: 0 }
+        value: { $ref: "#/components/schemas/Fen" }
+        min_spend: { $ref: "#/components/schemas/Fen" }
+        per_user: { type: integer, minimum: 1 }
+        per_ip: { type: integer, minimum: 1 }
+        starts_at: { type: string }
+        ends_at: { type: string }
+        valid_for: { type: string, examples: ["24h"] }
+      examples:
+        - { id: friday-5off, total: 1000, value: 500, min_spend: 2000, per_user: 1, per_ip: 3, starts_at: now, ends_at: now+2h, valid_for: 24h }
+    CouponBatch:
+      type: object
+      required: [id, total, value, min_spend, per_user, per_ip, starts_at, ends_at, valid_for_seconds]
+      properties:
+        id: { $ref: "#/components/schemas/ID" }
+        total: { type: integer, minimum: 0 }
+        value: { $ref: "#/components/schemas/Fen" }
+        min_spend: { $ref: "#/components/schemas/Fen" }
+        per_user: { type: integer, minimum: 1 }
+        per_ip: { type: integer, minimum: 1 }
+        starts_at: { $ref: "#/components/schemas/Time" }
+        ends_at: { $ref: "#/components/schemas/Time" }
+        valid_for_seconds: { type: integer, minimum: 0 }
     PauseState:
       type: object
       required: [event, paused, state]
@@ -830,6 +861,34 @@ paths:
           content:
             application/json:
               schema: { $ref: "#/components/schemas/Event" }
+        "400": { $ref: "#/components/responses/Error" }
+        "401": { $ref: "#/components/responses/Error" }
+        "405": { $ref: "#/components/responses/MethodNotAllowed" }
+        "409": { $ref: "#/components/responses/Error" }
+        "413": { $ref: "#/components/responses/Error" }
+        "422": { $ref: "#/components/responses/Error" }
+        "429": { $ref: "#/components/responses/RetryLater" }
+        "503": { $ref: "#/components/responses/Unavailable" }
+
+  /v1/admin/coupons:
+    post:
+      tags: [admin]
+      operationId: createCouponBatch
+      summary: Creates a coupon batch (a coupons[] entry of the config file), claimable at once and kept across restarts.
+      security: [{ adminToken: [] }]
+      parameters:
+        - $ref: "#/components/parameters/IdempotencyKey"
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema: { $ref: "#/components/schemas/NewCouponBatch" }
+      responses:
+        "201":
+          description: The batch.
+          content:
+            application/json:
+              schema: { $ref: "#/components/schemas/CouponBatch" }
         "400": { $ref: "#/components/responses/Error" }
         "401": { $ref: "#/components/responses/Error" }
         "405": { $ref: "#/components/responses/MethodNotAllowed" }

@@ -38,6 +38,8 @@ public struct RecoveredState: Sendable {
     public var parkedDeliveries: [ParkedDelivery] = []
     /// Events created through the admin API, oldest first: id, request body, creation time.
     public var adminEvents: [(id: String, body: [UInt8], atMs: Int64)] = []
+    /// Coupon batches created through the admin API, oldest first: id, request body, creation time.
+    public var adminCoupons: [(id: String, body: [UInt8], atMs: Int64)] = []
     /// Admin edits of events, in order: id, the definition after the edit, time.
     public var eventEdits: [(id: String, body: [UInt8], atMs: Int64)] = []
 
@@ -112,6 +114,10 @@ extension Journal {
         let adminEvents = try database.prepare("SELECT id, body, created_ms FROM admin_events ORDER BY created_ms, rowid")
         while try adminEvents.step() {
             state.adminEvents.append((adminEvents.string(at: 0) ?? "", Array((adminEvents.string(at: 1) ?? "").utf8), adminEvents.int64(at: 2)))
+        }
+        let adminCoupons = try database.prepare("SELECT id, body, created_ms FROM admin_coupons ORDER BY created_ms, rowid")
+        while try adminCoupons.step() {
+            state.adminCoupons.append((adminCoupons.string(at: 0) ?? "", Array((adminCoupons.string(at: 1) ?? "").utf8), adminCoupons.int64(at: 2)))
         }
         let edits = try database.prepare("SELECT id, body, at_ms FROM admin_event_edits ORDER BY seq")
         while try edits.step() {

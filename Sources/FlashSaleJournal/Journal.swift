@@ -36,6 +36,9 @@ public enum JournalRecord: Sendable, Equatable {
     /// An event edited through the admin API: its whole definition after the edit (an
     /// `events[]` entry as JSON, absolute times), replacing the one before at recovery.
     case adminEventEdit(id: String, body: [UInt8], atMs: Int64)
+    /// A coupon batch created through the admin API: its id and the request body that defines
+    /// it, read again at recovery with `atMs` as "now".
+    case adminCoupon(id: String, body: [UInt8], atMs: Int64)
 }
 
 /// Why a journal wait failed.

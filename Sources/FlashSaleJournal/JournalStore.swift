@@ -98,6 +98,7 @@ final class JournalStore {
             data BLOB NOT NULL
         );
         CREATE TABLE IF NOT EXISTS admin_events (id TEXT PRIMARY KEY, body TEXT NOT NULL, created_ms INTEGER NOT NULL);
+        CREATE TABLE IF NOT EXISTS admin_coupons (id TEXT PRIMARY KEY, body TEXT NOT NULL, created_ms INTEGER NOT NULL);
         CREATE TABLE IF NOT EXISTS admin_event_edits (seq INTEGER PRIMARY KEY, id TEXT NOT NULL, body TEXT NOT NULL, at_ms INTEGER NOT NULL);
         CREATE TABLE IF NOT EXISTS webhook_cursors (url TEXT PRIMARY KEY, delivered_through INTEGER NOT NULL);
         CREATE TABLE IF NOT EXISTS webhook_parked (
@@ -144,6 +145,7 @@ final class JournalStore {
     private let upsertCursor: SQLiteStatement
     private let insertAdminEvent: SQLiteStatement
     private let insertEventEdit: SQLiteStatement
+    private let insertAdminCoupon: SQLiteStatement
     private let insertParked: SQLiteStatement
 
     /// Opens or creates the database at `path`: WAL, `synchronous`, schema, statements.
@@ -196,6 +198,7 @@ final class JournalStore {
         setNextChangeID = try database.prepare("UPDATE meta SET value = max(value, ?1) WHERE key = 'next_change_id'")
         nextChangeID = try Self.nextChangeID(in: database)
         insertAdminEvent = try database.prepare("INSERT INTO admin_events (id, body, created_ms) VALUES (?1, ?2, ?3)")
+        insertAdminCoupon = try database.prepare("INSERT INTO admin_coupons (id, body, created_ms) VALUES (?1, ?2, ?3)")
         insertEventEdit = try database.prepare("INSERT INTO admin_event_edits (id, body, at_ms) VALUES (?1, ?2, ?3)")
         upsertCursor = try database.prepare(
             """
@@ -499,6 +502,11 @@ final class JournalStore {
             try insertAdminEvent.bind(utf8: body, at: 2)
             try insertAdminEvent.bind(atMs, at: 3)
             try insertAdminEvent.execute()
+        case .adminCoupon(let id, let body, let atMs):
+            try insertAdminCoupon.bind(id, at: 1)
+            try insertAdminCoupon.bind(utf8: body, at: 2)
+            try insertAdminCoupon.bind(atMs, at: 3)
+            try insertAdminCoupon.execute()
         case .adminEventEdit(let id, let body, let atMs):
             try insertEventEdit.bind(id, at: 1)
             try insertEventEdit.bind(utf8: body, at: 2)

@@ -267,3 +267,57 @@ extension Array where Element == UInt8 {
         return Array(text.replacingCharacters(in: range, with: #""server_time":"\#(rfc3339(ms: clock.nowMs()))""#).utf8)
     }
 }
+
+/// `POST /v1/admin/coupons` (contract §7): a batch checked by the file's rules, claimable at
+/// once, kept across restarts.
+@Suite struct AdminCouponTests {
+    static let nowMs: Int64 = 1_795_000_000_000
+    static let batch = #"{"id": "flash-c", "total": 2, "value": 300, "min_spend": 0, "per_user": 1, "per_ip": 10, "starts_at": "now-1m", "ends_at": "now+1h", "valid_for": "1h"}"#
+
+    static func claim(_ world: TestEngine, _ user: String, batch: String = "flash-c") async -> APIResponse {
+        await world.respond(to: APIRequest(method: "POST", path: "/v1/coupons/\(batch)/claims", authorization: world.bearer(user)))
+    }
+
+    @Test func aBatchCreatedThroughTheAPIIsClaimableAtOnceAndAfterARestart() async throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let clock = ManualClock(startMs: Self.nowMs)
+        let config = makeTestConfig(dataDirectory: directory.path, nowMs: Self.nowMs)
+        var world = try await TestEngine.start(config: config, clock: clock)
+        #expect(await Self.claim(world, "u1").errorCode == "unknown_batch")
+        let created = await AdminWriteTests.post(world, "/v1/admin/coupons", Self.batch, key: "batch-1")
+        #expect(created.status == 201 && created.json["id"]?.stringValue == "flash-c" && created.json["valid_for_seconds"]?.intValue == 3_600, "\(created.bodyText)")
+        #expect(await AdminWriteTests.post(world, "/v1/admin/coupons", Self.batch, key: "batch-1").body == created.body, "replayed")
+        #expect(await AdminWriteTests.post(world, "/v1/admin/coupons", Self.batch).errorCode == "conflict")
+        #expect(await Self.claim(world, "u1").status == 201)
+        await world.stop()
+        world = try await TestEngine.start(config: config, clock: clock)
+        #expect(await Self.claim(world, "u1").errorCode == "limit_exceeded", "u1's claim was kept")
+        #expect(await Self.claim(world, "u2").status == 201)
+        #expect(await Self.claim(world, "u3").errorCode == "exhausted", "total 2")
+        await world.stop()
+    }
+
+    @Test(arguments: [
+        #"{"id": "c", "total": 1, "value": 0, "starts_at": "now", "ends_at": "now+1h"}"#,
+        #"{"id": "c", "total": 1, "value": 10, "starts_at": "now+1h", "ends_at": "now"}"#,
+        #"{"id": "c", "total": 1, "value": 10, "starts_at": "now", "ends_at": "now+1h", "per_user": 0}"#,
+        #"{"id": "c", "total": 1, "value": 10, "starts_at": "now", "ends_at": "now+1h", "kind": "x"}"#,
+        #"{"id": "c", "value": 10, "starts_at": "now", "ends_at": "now+1h"}"#,
+    ])
+    func eachRuleOfTheFileIsRefusedTheSameWay(entry: String) async throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let world = try await TestEngine.start(config: makeTestConfig(dataDirectory: directory.path, nowMs: Self.nowMs), clock: ManualClock(startMs: Self.nowMs))
+        let refused = await AdminWriteTests.post(world, "/v1/admin/coupons", entry)
+        var fileError: ConfigError?
+        do throws(ConfigError) {
+            _ = try SaleConfig.parse(yaml: TestSecrets.configHeaderYAML + "coupons:\n  - " + entry + "\n", sourceName: "f.yaml", environment: [:], nowMs: Self.nowMs)
+        } catch { fileError = error }
+        let file = try #require(fileError)
+        let key = file.key.hasPrefix("coupons[0].") ? String(file.key.dropFirst("coupons[0].".count)) : ""
+        #expect(refused.status == 400 && refused.json["message"]?.stringValue == (key.isEmpty ? file.problem : "\(key): \(file.problem)"), "\(file)")
+        #expect(await Self.claim(world, "u1", batch: "c").errorCode == "unknown_batch")
+        await world.stop()
+    }
+}

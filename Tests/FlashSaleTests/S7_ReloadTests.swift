@@ -96,12 +96,30 @@ import Testing
         #expect(world.engine.catalog.event("added") != nil)
         #expect(rotated.secrets.signingKey.kid == "k2", "flashsaled token signs with the first")
 
+        // A new coupon batch in the file is claimable after a reload.
+        var withBatch = try Self.parse(Self.yaml(
+            events: "  - { id: added, kind: seckill, starts_at: now-1m, ends_at: now+1h, items: [{ sku: B1, name: Mug, price: 100, stock: 5 }] }",
+            secrets: "  user_tokens: [{ kid: k2, secret: second-key-012345 }, { kid: k1, secret: first-key-0123456 }]",
+            extra: "coupons: [{ id: reloaded-c, total: 5, value: 100, starts_at: now-1m, ends_at: now+1h }]"))
+        withBatch.dataDirectory = directory.path
+        let batchPlan = try world.engine.planReload(from: rotated, to: withBatch).get()
+        #expect(batchPlan.newBatches.map(\.id) == ["reloaded-c"] && batchPlan.newEvents.isEmpty)
+        await world.engine.apply(batchPlan)
+        let claimed = await api.respond(to: APIRequest(
+            method: "POST", path: "/v1/coupons/reloaded-c/claims",
+            authorization: "Bearer " + k2.mint(user: "c1", nowSeconds: clock.nowMs() / 1000, ttlSeconds: 600)))
+        #expect(claimed.status == 201, "\(claimed.bodyText)")
+        var changedBatch = withBatch
+        changedBatch.coupons[0].total = 6
+        #expect((try? world.engine.planReload(from: withBatch, to: changedBatch).get()) == nil, "a running batch changes only with a restart")
+
         // k1 removed: its tokens stop, even one verified (and cached) before.
         var removed = try Self.parse(Self.yaml(
             events: "  - { id: added, kind: seckill, starts_at: now-1m, ends_at: now+1h, items: [{ sku: B1, name: Mug, price: 100, stock: 5 }] }",
             secrets: "  user_tokens: [{ kid: k2, secret: second-key-012345 }]"))
         removed.dataDirectory = directory.path
-        await world.engine.apply(try world.engine.planReload(from: rotated, to: removed).get())
+        removed.coupons = withBatch.coupons
+        await world.engine.apply(try world.engine.planReload(from: withBatch, to: removed).get())
         #expect(await status(k1, "u1") == 401)
         #expect(await status(k2, "u6") == 201)
         await world.stop()

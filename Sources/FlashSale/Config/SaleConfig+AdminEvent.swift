@@ -48,3 +48,30 @@ extension SaleConfig {
         }
     }
 }
+
+extension SaleConfig {
+    /// Checks a `coupons[]` entry sent as JSON to `POST /v1/admin/coupons` by the config file's
+    /// own rules (times relative to `nowMs`); an error names the field within the body.
+    public static func parseAdminCoupon(json: [UInt8], nowMs: Int64) throws(ConfigError) -> CouponBatchConfig {
+        let context = ConfigContext(source: requestBodySource, environment: [:], nowMs: nowMs)
+        let node = try compose(String(decoding: json, as: UTF8.self), context: context)
+        guard let node, node.mapping != nil else {
+            throw ConfigError(source: requestBodySource, key: "", problem: "expected a JSON object: one coupon batch")
+        }
+        let root = try context.root(.mapping(Node.Mapping([(Node("coupons"), .sequence(Node.Sequence([node])))])), keys: ["coupons"])
+        do throws(ConfigError) {
+            guard let batch = try decodeCoupons(root).first else {
+                throw ConfigError(source: requestBodySource, key: "", problem: "expected one coupon batch")
+            }
+            return batch
+        } catch {
+            var error = error
+            if error.key.hasPrefix("coupons[0].") {
+                error.key.removeFirst("coupons[0].".count)
+            } else if error.key == "coupons[0]" {
+                error.key = ""
+            }
+            throw error
+        }
+    }
+}

@@ -485,7 +485,7 @@ extension SaleConfig {
     }
 
     /// `coupons[]`: batch ids unique.
-    private static func decodeCoupons(_ root: ConfigMapping) throws(ConfigError) -> [CouponBatchConfig] {
+    static func decodeCoupons(_ root: ConfigMapping) throws(ConfigError) -> [CouponBatchConfig] {
         var coupons: [CouponBatchConfig] = []
         var pathByID: [String: String] = [:]
         let nodes = try root.list("coupons") ?? []

@@ -70,6 +70,13 @@ extension SaleEngine {
             }
             definitions.append(definition)
         }
+        let fileBatches = couponBatches.withLock { Set($0.keys) }
+        for stored in state.adminCoupons where fileBatches.contains(stored.id) {
+            return .failure(ConfigError(
+                source: configSource, key: "coupons",
+                problem: "id '\(stored.id)' is also a coupon batch created through the admin API at \(rfc3339(ms: stored.atMs)); "
+                    + "remove it from this file or give it another id"))
+        }
         return .success(definitions)
     }
 }
@@ -186,5 +193,44 @@ extension SaleEngine {
         await inventory.edit(
             event: edited.id, window: edited.startsAtMs..<max(edited.startsAtMs, edited.endsAtMs),
             limits: edited.items.map { (LedgerKey(event: edited.id, sku: $0.sku), $0.limitPerUser) })
+    }
+}
+
+// MARK: Coupon batches
+
+extension SaleEngine {
+    /// A batch an admin request would create, checked by the file's rules: the batch, or why not.
+    public func checkNewCouponBatch(json body: [UInt8]) -> Result<CouponBatchConfig, Rejection> {
+        do throws(ConfigError) {
+            return .success(try SaleConfig.parseAdminCoupon(json: body, nowMs: clock.nowMs()))
+        } catch {
+            return .failure(.badRequest(error.key.isEmpty ? error.problem : "\(error.key): \(error.problem)"))
+        }
+    }
+
+    /// Creates `batch` (from `checkNewCouponBatch`) defined by `body`: journaled with `answer`
+    /// as one unit, then claimable at once. `409 conflict` when its id is taken.
+    public func createCouponBatch(_ batch: CouponBatchConfig, body: [UInt8], answer: JournalRecord?) async -> Result<CouponBatchConfig, Rejection> {
+        guard isReady else { return .failure(Self.recovering) }
+        let key = "coupon:" + batch.id
+        let reserved = creatingEvents.withLock { $0.insert(key).inserted }
+        guard reserved else { return .failure(.conflict("a coupon batch with id '\(batch.id)' is being created")) }
+        defer { _ = creatingEvents.withLock { $0.remove(key) } }
+        guard couponBatches.withLock({ $0[batch.id] == nil }) else { return .failure(.conflict("a coupon batch with id '\(batch.id)' exists")) }
+        if let journal, !journal.acceptsWrites { return .failure(.unavailable(journal.refusalReason)) }
+        let records: [JournalRecord] = [.adminCoupon(id: batch.id, body: body, atMs: clock.nowMs())] + (answer.map { [$0] } ?? [])
+        let ticket = journal?.append(contentsOf: records) ?? 0
+        if let failure = await durable(ticket) { return .failure(failure) }
+        adminBatchIDs.withLock { _ = $0.insert(batch.id) }
+        await addCouponBatches([batch])
+        return .success(batch)
+    }
+
+    /// Makes `batches` claimable: on their shards first, then in the engine's table.
+    func addCouponBatches(_ batches: [CouponBatchConfig]) async {
+        for batch in batches {
+            await inventory.shard(forBatch: batch.id).addCouponBatches([batch])
+            couponBatches.withLock { $0[batch.id] = batch }
+        }
     }
 }

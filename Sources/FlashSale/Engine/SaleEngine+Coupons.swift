@@ -24,7 +24,7 @@ extension SaleEngine {
         batch: String, user: String, clientIP: String, on loop: any EventLoop, answer: @escaping (Result<Coupon, Rejection>) -> Void
     ) {
         let here = ownLoop(loop)
-        guard couponBatches[batch] != nil else { return answer(.failure(.unknownBatch)) }
+        guard couponBatches.withLock({ $0[batch] != nil }) else { return answer(.failure(.unknownBatch)) }
         if let journal, !journal.acceptsWrites { return answer(.failure(.unavailable(journal.refusalReason))) }
         let slot = CouponCode.slot(batch: batch)
         let nowMs = clock.nowMs()
@@ -150,7 +150,7 @@ extension SaleEngine {
     /// naming it give it; traps if two live orders name one coupon (spent twice).
     func restoreCoupons(_ coupons: [Coupon], orders: [Order]) async {
         var byShard = [[CouponBatchRules]](repeating: [], count: inventory.shards.count)
-        for batch in couponBatches.values {
+        for batch in couponBatches.withLock({ Array($0.values) }) {
             byShard[CouponCode.slot(batch: batch.id) % byShard.count].append(batch)
         }
         for (index, shard) in inventory.shards.enumerated() where !byShard[index].isEmpty {

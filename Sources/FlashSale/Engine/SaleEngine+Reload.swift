@@ -14,10 +14,12 @@ public struct ReloadPlan: Sendable {
     public var newEvents: [EventConfig]
     /// Schedules new to the engine.
     public var newRecurring: [RecurringEvent]
+    /// Coupon batches new to the engine.
+    public var newBatches: [CouponBatchConfig] = []
 
     /// One line for the log and the ops reply.
     public var summary: String {
-        "events_added=\(newEvents.count) schedules_added=\(newRecurring.count) secrets=reloaded rate_limit=\(config.rateLimitPerIPRate)/\(config.rateLimitPerIPBurst) trusted_proxies=\(config.trustedProxies.count)"
+        "events_added=\(newEvents.count) schedules_added=\(newRecurring.count) coupon_batches_added=\(newBatches.count) secrets=reloaded rate_limit=\(config.rateLimitPerIPRate)/\(config.rateLimitPerIPBurst) trusted_proxies=\(config.trustedProxies.count)"
     }
 }
 
@@ -36,7 +38,7 @@ extension SaleEngine {
             ("journal", running.journal != new.journal), ("payment.window", running.paymentWindowMs != new.paymentWindowMs),
             ("group.window", running.groupWindowMs != new.groupWindowMs),
             ("admission.max_inflight", running.admissionMaxInflight != new.admissionMaxInflight),
-            ("coupons", running.coupons != new.coupons), ("webhooks", running.feed != new.feed),
+            ("webhooks", running.feed != new.feed),
         ]
         if let (key, _) = restartOnly.first(where: \.1) { return refuse(key, "changes only with a restart") }
 
@@ -75,7 +77,24 @@ extension SaleEngine {
         for event in running.events where !scheduled(event.id) && !new.events.contains(where: { $0.id == event.id }) {
             return refuse("events", "the event '\(event.id)' is gone from the file: removing an event needs a restart")
         }
-        return .success(ReloadPlan(config: new, newEvents: newEvents, newRecurring: newRecurring))
+        let adminBatches = adminBatchIDs.withLock { $0 }
+        var newBatches: [CouponBatchConfig] = []
+        for batch in new.coupons {
+            if adminBatches.contains(batch.id) {
+                return refuse("coupons", "id '\(batch.id)' is also a coupon batch created through the admin API; remove it from this file or give it another id")
+            }
+            if let existing = running.coupons.first(where: { $0.id == batch.id }) {
+                guard existing == batch else { return refuse("coupons", "the batch '\(batch.id)' differs from the one running: a batch changes only with a restart") }
+            } else {
+                newBatches.append(batch)
+            }
+        }
+        for batch in running.coupons where !new.coupons.contains(where: { $0.id == batch.id }) {
+            return refuse("coupons", "the batch '\(batch.id)' is gone from the file: removing one needs a restart")
+        }
+        var plan = ReloadPlan(config: new, newEvents: newEvents, newRecurring: newRecurring)
+        plan.newBatches = newBatches
+        return .success(plan)
     }
 
     /// Applies the engine's part of `plan`: the secrets, then the new schedules and events.
@@ -83,6 +102,7 @@ extension SaleEngine {
         credentials.replace(with: plan.config.secrets)
         recurring.withLock { $0.append(contentsOf: plan.newRecurring) }
         await addEvents(plan.newEvents, by: "reload")
+        await addCouponBatches(plan.newBatches)
         await rollSchedules()
     }
 }

@@ -81,7 +81,8 @@ public final class SaleEngine: Sendable {
     let paymentWindowMs: Int64
     let groupWindowMs: Int64
     /// Coupon batches by id (SaleEngine+Coupons.swift).
-    let couponBatches: [String: CouponBatchConfig]
+    /// The coupon batches by id: the file's, then those created through the admin API.
+    let couponBatches: Mutex<[String: CouponBatchConfig]>
     /// The events with a weekly schedule, whose days `rollSchedules` keeps adding (the file's,
     /// then those created through the admin API).
     let recurring: Mutex<[RecurringEvent]>
@@ -89,6 +90,8 @@ public final class SaleEngine: Sendable {
     let timeZoneIdentifier: String
     /// What `reload()` runs (the daemon's file reader).
     let reloader = Mutex<ConfigReload?>(nil)
+    /// Ids of the coupon batches created through the admin API (a file batch may not take one).
+    let adminBatchIDs = Mutex<Set<String>>([])
     /// Ids of the events created through the admin API (a file event may not take one).
     let adminEventIDs = Mutex<Set<String>>([])
     /// The last admin and ops writes (ops `AUDIT`).
@@ -147,7 +150,7 @@ public final class SaleEngine: Sendable {
         self.clock = clock
         self.paymentWindowMs = config.paymentWindowMs
         self.groupWindowMs = config.groupWindowMs
-        self.couponBatches = Dictionary(config.coupons.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
+        self.couponBatches = Mutex(Dictionary(config.coupons.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first }))
         self.recurring = Mutex(config.recurring)
         self.timeZoneIdentifier = config.timeZoneIdentifier
         self.credentials = Credentials(config.secrets)
@@ -200,6 +203,12 @@ public final class SaleEngine: Sendable {
             if let schedule = definition.recurring {
                 recurring.withLock { list in if !list.contains(where: { $0.id == schedule.id }) { list.append(schedule) } }
             }
+        }
+        // Batches created through the admin API join the file's before any coupon is loaded.
+        for stored in state.adminCoupons {
+            guard let batch = try? SaleConfig.parseAdminCoupon(json: stored.body, nowMs: stored.atMs) else { continue }
+            couponBatches.withLock { batches in if batches[batch.id] == nil { batches[batch.id] = batch } }
+            adminBatchIDs.withLock { _ = $0.insert(batch.id) }
         }
         // Admin edits replace the definitions they edited, in order, before the ledgers exist.
         for edit in state.eventEdits {
