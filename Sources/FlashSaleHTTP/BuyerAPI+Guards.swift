@@ -4,22 +4,28 @@ import Synchronization
 /// The abuse guards the buyer API applies (§3.2, §3.4): who the client is behind trusted
 /// proxies, and how fast one client address may post.
 public struct BuyerGuards: Sendable {
-    /// The parts in force, replaced whole by a reload.
+    /// The parts in force, replaced whole by a reload (a struct, not a tuple: a tuple in a
+    /// generic `Mutex` costs a runtime metadata look-up at every access).
+    private struct Parts {
+        var trustedProxies: TrustedProxies
+        var rateLimiter: RateLimiter
+    }
+
     private final class Live: Sendable {
-        let parts: Mutex<(TrustedProxies, RateLimiter)>
-        init(_ parts: (TrustedProxies, RateLimiter)) { self.parts = Mutex(parts) }
+        let parts: Mutex<Parts>
+        init(_ parts: Parts) { self.parts = Mutex(parts) }
     }
 
     private let live: Live
 
     /// The `trusted_proxies` CIDRs in force.
-    public var trustedProxies: TrustedProxies { live.parts.withLock { $0.0 } }
+    public var trustedProxies: TrustedProxies { live.parts.withLock { $0.trustedProxies } }
     /// The per-IP token buckets on every buyer `POST /v1/...` but `/v1/payments/notify`.
-    public var rateLimiter: RateLimiter { live.parts.withLock { $0.1 } }
+    public var rateLimiter: RateLimiter { live.parts.withLock { $0.rateLimiter } }
 
     /// Guards with the given parts.
     public init(trustedProxies: TrustedProxies, rateLimiter: RateLimiter) {
-        self.live = Live((trustedProxies, rateLimiter))
+        self.live = Live(Parts(trustedProxies: trustedProxies, rateLimiter: rateLimiter))
     }
 
     /// Guards as `config` sets them (`trusted_proxies`, `rate_limit.per_ip`).
@@ -34,9 +40,11 @@ public struct BuyerGuards: Sendable {
     public func replace(with config: SaleConfig) {
         let proxies = TrustedProxies(cidrs: config.trustedProxies)
         live.parts.withLock { parts in
-            let limiter = parts.1
+            let limiter = parts.rateLimiter
             let same = limiter.ratePerSecond == config.rateLimitPerIPRate && limiter.burst == config.rateLimitPerIPBurst
-            parts = (proxies, same ? limiter : RateLimiter(ratePerSecond: config.rateLimitPerIPRate, burst: config.rateLimitPerIPBurst))
+            parts = Parts(
+                trustedProxies: proxies,
+                rateLimiter: same ? limiter : RateLimiter(ratePerSecond: config.rateLimitPerIPRate, burst: config.rateLimitPerIPBurst))
         }
     }
 }
