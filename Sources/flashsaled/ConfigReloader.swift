@@ -17,14 +17,17 @@ actor ConfigReloader {
     private var running: SaleConfig
     private let engine: SaleEngine
     private let guards: BuyerGuards
+    /// Hands a new set of webhook receivers to the delivery service.
+    private let webhooks: @Sendable (FeedConfig) -> Void
     private let logger: Logger
 
     /// A reloader of `path` (nil: the built-in demo, which has no file), applying `overrides`
     /// (the command line's) to what it reads.
     init(
         path: String?, loadedAtMs: Int64, running: SaleConfig, overrides: @escaping @Sendable (inout SaleConfig) -> Void, engine: SaleEngine,
-        guards: BuyerGuards, logger: Logger
+        guards: BuyerGuards, webhooks: @escaping @Sendable (FeedConfig) -> Void = { _ in }, logger: Logger
     ) {
+        self.webhooks = webhooks
         self.path = path
         self.loadedAtMs = loadedAtMs
         self.running = running
@@ -63,6 +66,7 @@ actor ConfigReloader {
         case .success(let plan):
             await engine.apply(plan)
             guards.replace(with: config)
+            if config.feed != running.feed { webhooks(config.feed) }
             running = config
             return .success(plan.summary)
         }

@@ -49,7 +49,10 @@ enum FlashSaleDaemon {
         }
         let ops = OpsServer(engine: engine, watchHub: watchHub, logger: logger)
         // SIGHUP and ops RELOAD re-read the file (the built-in demo has none).
-        let reloader = ConfigReloader(path: configPath, loadedAtMs: loadedAtMs, running: config, overrides: overrides, engine: engine, guards: guards, logger: logger)
+        let webhooks = WebhookService(engine: engine, feed: config.feed, logger: logger)
+        let reloader = ConfigReloader(
+            path: configPath, loadedAtMs: loadedAtMs, running: config, overrides: overrides, engine: engine, guards: guards,
+            webhooks: { webhooks.reconfigure($0) }, logger: logger)
         engine.setReloader { await reloader.reload() }
         let services: [any Service] = [
             ReloadService(reloader: reloader),
@@ -57,7 +60,7 @@ enum FlashSaleDaemon {
             EngineService(
                 engine: engine, dataDirectory: config.dataDirectory, checkpointIntervalMs: config.journal.checkpointIntervalMs, logger: logger,
                 configSource: config.sourceName),
-            WebhookService(engine: engine, feed: config.feed, logger: logger),
+            webhooks,
             HTTPService(server: server, address: config.http, onListening: { _ in listening.set() }),
             // After the journal and engine: shuts down before them, so no ops write races the final checkpoint.
             OpsService(server: ops, address: config.ops, onListening: { _ in listening.set() }),

@@ -121,26 +121,53 @@ struct WebhookService: Service {
     let engine: SaleEngine
     let feed: FeedConfig
     let logger: Logger
+    /// New receiver lists from reloads.
+    let updates: AsyncStream<FeedConfig>
+    private let continuation: AsyncStream<FeedConfig>.Continuation
 
     /// A service delivering `feed` for `engine`.
     init(engine: SaleEngine, feed: FeedConfig, logger: Logger) {
         self.engine = engine
         self.feed = feed
         self.logger = logger
+        (updates, continuation) = AsyncStream.makeStream(of: FeedConfig.self, bufferingPolicy: .bufferingNewest(1))
+    }
+
+    /// Delivers to `feed`'s receivers from now on (a reload): the current deliveries stop
+    /// after their change in flight, and the new set starts from its cursors.
+    func reconfigure(_ feed: FeedConfig) {
+        continuation.yield(feed)
     }
 
     func run() async throws {
-        guard !feed.receivers.isEmpty else {
-            // Nothing to deliver: a service that returned early would stop the daemon.
-            try? await gracefulShutdown()
-            return
-        }
-        let dispatcher = try await WebhookDispatcher(engine: engine, feed: feed, logger: logger)
         await cancelWhenGracefulShutdown {
             // Deliveries start from the recovered cursors.
             while !engine.isReady && !Task.isCancelled { try? await Task.sleep(for: .milliseconds(50)) }
-            await dispatcher.run()
+            var current = feed
+            var updates = self.updates.makeAsyncIterator()
+            while !Task.isCancelled {
+                var dispatcher: WebhookDispatcher?
+                var delivering: Task<Void, Never>?
+                if !current.receivers.isEmpty {
+                    do {
+                        let started = try await WebhookDispatcher(engine: engine, feed: current, logger: logger)
+                        dispatcher = started
+                        delivering = Task { await started.run() }
+                    } catch {
+                        logger.error("webhooks: cannot start delivering", metadata: ["error": "\(error)"])
+                    }
+                }
+                // Until a reload brings another set, or the shutdown (nil).
+                let next = await updates.next()
+                delivering?.cancel()
+                await delivering?.value
+                try? await dispatcher?.shutdown()
+                guard let next else { break }
+                engine.outbox.replaceReceivers(urls: next.receivers.map(\.url))
+                logger.info("webhooks reconfigured", metadata: ["receivers": "\(next.receivers.map(\.url).joined(separator: ","))"])
+                current = next
+            }
         }
-        try await dispatcher.shutdown()
+        continuation.finish()
     }
 }

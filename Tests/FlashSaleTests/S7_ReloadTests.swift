@@ -128,8 +128,9 @@ import Testing
 
 /// The real daemon reloading on SIGHUP while an order burst runs.
 @Suite(.serialized) struct ReloadDaemonTests {
-    static func config(extraEvent: Bool, keys: String) -> String {
+    static func config(extraEvent: Bool, keys: String, webhook: String? = nil) -> String {
         TestSecrets.configHeaderYAML.replacingOccurrences(of: "  user_token: \(TestSecrets.userToken)\n", with: "  user_token: \(TestSecrets.userToken)\n" + keys)
+            + (webhook.map { "webhooks:\n  - { url: \"\($0)\", secret: reload-receiver-secret }\n" } ?? "")
             + """
             events:
               - id: live
@@ -179,9 +180,12 @@ import Testing
         daemon.send(SIGHUP)
         try await pollUntil { daemon.log.contains("config reload refused") }
         #expect(daemon.log.contains("evnts"), "the refusal names the key")
-        // A good one: the new event appears while the burst goes on.
+        // A good one: the new event appears while the burst goes on, and a webhook receiver
+        // added by the same reload gets the feed from its start.
+        let receiver = try await WebhookTestReceiver { _ in .status(200) }
         let k2 = TokenKey(kid: "k2", secret: "second-key-012345")
-        try Self.config(extraEvent: true, keys: "  user_tokens: [{ kid: k2, secret: \(k2.secret) }]\n").write(toFile: path, atomically: true, encoding: .utf8)
+        try Self.config(extraEvent: true, keys: "  user_tokens: [{ kid: k2, secret: \(k2.secret) }]\n", webhook: receiver.url)
+            .write(toFile: path, atomically: true, encoding: .utf8)
         daemon.send(SIGHUP)
         var shown = 0
         for _ in 0..<200 where shown != 200 {
@@ -198,6 +202,9 @@ import Testing
                 .POST, "/v1/events/added/orders", headers: [("authorization", "Bearer \(token)")], body: Array(#"{"sku":"N1","qty":1}"#.utf8))
             #expect(ordered.status == 201, "ordered in the new event with the new key")
         }
+        try await pollUntil { receiver.accepted.contains { $0.id == 1 } }
+        #expect(receiver.accepted.first?.id == 1, "the new receiver starts from the oldest change kept")
+        try await receiver.close()
     }
 }
 
@@ -235,5 +242,19 @@ import Testing
                 .POST, "/v1/events/after-kill/orders", headers: [("authorization", "Bearer \(token)")], body: Array(#"{"sku":"K1","qty":1}"#.utf8))
             #expect(ordered.status == 201)
         }
+    }
+}
+
+/// The outbox across a reload of the webhook receivers.
+@Suite struct OutboxReloadTests {
+    @Test func aReceiverListedAgainResumesFromItsCursor() {
+        let outbox = WebhookOutbox(urls: ["http://a/"])
+        outbox.restore(cursors: ["http://a/": 5, "http://b/": 7], parked: [])
+        outbox.update("http://a/") { $0.deliveredThrough = 9 }
+        outbox.replaceReceivers(urls: ["http://b/", "http://c/"])
+        #expect(outbox.snapshot.map(\.url) == ["http://b/", "http://c/"])
+        #expect(outbox.snapshot.map(\.deliveredThrough) == [7, 0], "b's journaled cursor; c is new")
+        outbox.replaceReceivers(urls: ["http://a/"])
+        #expect(outbox.receiver("http://a/")?.deliveredThrough == 9, "a where it stood when it was dropped")
     }
 }

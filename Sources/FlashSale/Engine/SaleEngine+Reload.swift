@@ -19,7 +19,7 @@ public struct ReloadPlan: Sendable {
 
     /// One line for the log and the ops reply.
     public var summary: String {
-        "events_added=\(newEvents.count) schedules_added=\(newRecurring.count) coupon_batches_added=\(newBatches.count) secrets=reloaded rate_limit=\(config.rateLimitPerIPRate)/\(config.rateLimitPerIPBurst) trusted_proxies=\(config.trustedProxies.count)"
+        "events_added=\(newEvents.count) schedules_added=\(newRecurring.count) coupon_batches_added=\(newBatches.count) webhooks=\(config.feed.receivers.count) secrets=reloaded rate_limit=\(config.rateLimitPerIPRate)/\(config.rateLimitPerIPBurst) trusted_proxies=\(config.trustedProxies.count)"
     }
 }
 
@@ -38,7 +38,7 @@ extension SaleEngine {
             ("journal", running.journal != new.journal), ("payment.window", running.paymentWindowMs != new.paymentWindowMs),
             ("group.window", running.groupWindowMs != new.groupWindowMs),
             ("admission.max_inflight", running.admissionMaxInflight != new.admissionMaxInflight),
-            ("webhooks", running.feed != new.feed),
+            ("changes.retention", running.feed.retentionMs != new.feed.retentionMs),
         ]
         if let (key, _) = restartOnly.first(where: \.1) { return refuse(key, "changes only with a restart") }
 

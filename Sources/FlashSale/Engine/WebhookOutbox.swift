@@ -59,8 +59,24 @@ public final class WebhookOutbox: Sendable {
         }
     }
 
+    /// Replaces the receivers (a reload): those still listed keep their figures, a new one
+    /// starts from its journaled cursor if it had one, else from the oldest change kept.
+    public func replaceReceivers(urls: [String]) {
+        receivers.withLock { list in
+            for receiver in list { remembered.withLock { $0[receiver.url] = receiver.deliveredThrough } }
+            let known = remembered.withLock { $0 }
+            list = urls.map { url in
+                list.first { $0.url == url } ?? Receiver(url: url, deliveredThrough: known[url] ?? 0)
+            }
+        }
+    }
+
+    /// Every receiver's durable cursor ever restored or held, for one listed again.
+    private let remembered = Mutex<[String: Int64]>([:])
+
     /// Loads what the journal holds: cursors and parked deliveries.
     func restore(cursors: [String: Int64], parked: [ParkedDelivery]) {
+        remembered.withLock { $0 = cursors }
         receivers.withLock { list in
             for index in list.indices {
                 list[index].deliveredThrough = cursors[list[index].url] ?? 0
