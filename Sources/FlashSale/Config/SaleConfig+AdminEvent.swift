@@ -23,25 +23,36 @@ extension SaleConfig {
     public static func parseAdminEvent(
         json: [UInt8], timeZoneIdentifier: String, nowMs: Int64
     ) throws(ConfigError) -> AdminEventDefinition {
-        let context = ConfigContext(source: requestBodySource, environment: [:], nowMs: nowMs)
-        let node = try compose(String(decoding: json, as: UTF8.self), context: context)
-        guard let node, node.mapping != nil else {
-            throw ConfigError(source: requestBodySource, key: "", problem: "expected a JSON object: one event")
-        }
-        // The file's shape around it: the same decoder reads `events[0]`.
-        let root = try context.root(.mapping(Node.Mapping([(Node("events"), .sequence(Node.Sequence([node])))])), keys: ["events"])
         guard let timeZone = TimeZone(identifier: timeZoneIdentifier) else {
             preconditionFailure("time zone \(timeZoneIdentifier) was checked")
         }
-        do throws(ConfigError) {
+        return try decodeOneEntry(json: json, list: "events", what: "one event", nowMs: nowMs) { (root) throws(ConfigError) in
             let (events, recurring) = try decodeEvents(root, timeZone: timeZone)
             let id = recurring.first?.id ?? events.first?.id ?? ""
             return AdminEventDefinition(id: id, events: events, recurring: recurring.first)
+        }
+    }
+
+    /// Decodes `json`, one entry of the file's list `list`, with the file's own decoder of that
+    /// list (`decode`, given a root holding just this entry); errors name the field as a path
+    /// within the body, not within the file's list.
+    private static func decodeOneEntry<Entry>(
+        json: [UInt8], list: String, what: String, nowMs: Int64, _ decode: (ConfigMapping) throws(ConfigError) -> Entry
+    ) throws(ConfigError) -> Entry {
+        let context = ConfigContext(source: requestBodySource, environment: [:], nowMs: nowMs)
+        let node = try compose(String(decoding: json, as: UTF8.self), context: context)
+        guard let node, node.mapping != nil else {
+            throw ConfigError(source: requestBodySource, key: "", problem: "expected a JSON object: \(what)")
+        }
+        let root = try context.root(.mapping(Node.Mapping([(Node(list), .sequence(Node.Sequence([node])))])), keys: [list])
+        do throws(ConfigError) {
+            return try decode(root)
         } catch {
             var error = error
-            if error.key.hasPrefix("events[0].") {
-                error.key.removeFirst("events[0].".count)
-            } else if error.key == "events[0]" {
+            let prefix = "\(list)[0]"
+            if error.key.hasPrefix(prefix + ".") {
+                error.key.removeFirst(prefix.count + 1)
+            } else if error.key == prefix {
                 error.key = ""
             }
             throw error
@@ -53,25 +64,11 @@ extension SaleConfig {
     /// Checks a `coupons[]` entry sent as JSON to `POST /v1/admin/coupons` by the config file's
     /// own rules (times relative to `nowMs`); an error names the field within the body.
     public static func parseAdminCoupon(json: [UInt8], nowMs: Int64) throws(ConfigError) -> CouponBatchConfig {
-        let context = ConfigContext(source: requestBodySource, environment: [:], nowMs: nowMs)
-        let node = try compose(String(decoding: json, as: UTF8.self), context: context)
-        guard let node, node.mapping != nil else {
-            throw ConfigError(source: requestBodySource, key: "", problem: "expected a JSON object: one coupon batch")
-        }
-        let root = try context.root(.mapping(Node.Mapping([(Node("coupons"), .sequence(Node.Sequence([node])))])), keys: ["coupons"])
-        do throws(ConfigError) {
+        try decodeOneEntry(json: json, list: "coupons", what: "one coupon batch", nowMs: nowMs) { (root) throws(ConfigError) in
             guard let batch = try decodeCoupons(root).first else {
                 throw ConfigError(source: requestBodySource, key: "", problem: "expected one coupon batch")
             }
             return batch
-        } catch {
-            var error = error
-            if error.key.hasPrefix("coupons[0].") {
-                error.key.removeFirst("coupons[0].".count)
-            } else if error.key == "coupons[0]" {
-                error.key = ""
-            }
-            throw error
         }
     }
 }
