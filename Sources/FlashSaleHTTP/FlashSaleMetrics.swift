@@ -93,6 +93,12 @@ public final class FlashSaleMetrics: Sendable {
     private let requestDurations: [[CoreMetrics.Timer]]
     /// What `process_cpu_seconds_total` has been counted up to.
     private let cpuSecondsCounted = Mutex<Double>(0)
+    /// The stock series exported by the last scrape, to drop those of events gone from it.
+    private let stockSeries = Mutex<[LedgerKey: [CoreMetrics.Gauge]]>([:])
+
+    /// How long after its end an event's stock is still exported: as long as `GET /v1/events`
+    /// lists it. Then its series go, so the families do not grow with every sale day.
+    static let stockKeptAfterEndMs: Int64 = 86_400_000
     /// The HTTP server whose open connections are read at scrape time; nil until `observe(server:)`.
     /// A weak reference, not a closure: a closure read out of a `Mutex` gains a reabstraction
     /// thunk at every read (see `Journal.CommitObserver`).
@@ -221,18 +227,23 @@ public final class FlashSaleMetrics: Sendable {
     /// `engine` (`ready`: what `/readyz` would answer), then renders every series as
     /// Prometheus text.
     public func render(engine: SaleEngine, ready: Bool) async -> [UInt8] {
+        let nowMs = engine.clock.nowMs()
+        var exported: [LedgerKey: [CoreMetrics.Gauge]] = [:]
         for shard in engine.inventory.shards {
             for (key, counters) in await shard.allCounters() {
-                for (state, value) in [
-                    ("total", counters.total), ("available", counters.available), ("reserved", counters.reserved),
-                    ("sold", counters.sold),
-                ] {
-                    CoreMetrics.Gauge(
-                        label: Name.stock, dimensions: [("event", key.event), ("sku", key.sku), ("state", state)], factory: factory
-                    ).record(value)
+                guard let event = engine.catalog.event(key.event), event.config.endsAtMs > nowMs - Self.stockKeptAfterEndMs else { continue }
+                let gauges = stockSeries.withLock { $0[key] } ?? ["total", "available", "reserved", "sold"].map { state in
+                    CoreMetrics.Gauge(label: Name.stock, dimensions: [("event", key.event), ("sku", key.sku), ("state", state)], factory: factory)
                 }
+                for (gauge, value) in zip(gauges, [counters.total, counters.available, counters.reserved, counters.sold]) { gauge.record(value) }
+                exported[key] = gauges
             }
         }
+        let gone = stockSeries.withLock { series in
+            defer { series = exported }
+            return series.filter { exported[$0.key] == nil }.flatMap(\.value)
+        }
+        for gauge in gone { gauge.destroy() }
         CoreMetrics.Gauge(label: Name.checkpointSeq, factory: factory).record(engine.journal?.checkpointSeq ?? 0)
         CoreMetrics.Gauge(label: Name.journalHealthy, factory: factory).record((engine.journal?.isHealthy ?? true) ? 1 : 0)
         CoreMetrics.Gauge(label: Name.ready, factory: factory).record(ready ? 1 : 0)

@@ -121,6 +121,23 @@ import Testing
         await world.stop()
     }
 
+    @Test func anEventsStockSeriesGoADayAfterItsEnd() async throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let clock = ManualClock(startMs: Self.nowMs)
+        let world = try await TestEngine.start(config: makeTestConfig(dataDirectory: directory.path, nowMs: Self.nowMs), clock: clock)
+        let metrics = FlashSaleMetrics(registry: PrometheusCollectorRegistry())
+        let ledger = #"event="e1",sku="A1",state="total""#
+        #expect(Self.sample(String(decoding: await metrics.render(engine: world.engine, ready: true), as: UTF8.self), "flashsale_stock", ledger) == 10)
+        // e1 ends an hour after the start: still exported 23 h later, gone after 24 h.
+        clock.advance(ms: 24 * 3_600_000)
+        #expect(Self.sample(String(decoding: await metrics.render(engine: world.engine, ready: true), as: UTF8.self), "flashsale_stock", ledger) == 10)
+        clock.advance(ms: 2 * 3_600_000)
+        let later = String(decoding: await metrics.render(engine: world.engine, ready: true), as: UTF8.self)
+        #expect(!later.contains(#"flashsale_stock{event="e1""#), "\(later)")
+        await world.stop()
+    }
+
     @Test func processStatsReadAStatLineWhoseNameHoldsSpacesAndParentheses() throws {
         // pid (comm) state ppid ... utime(14) stime(15) ... starttime(22) vsize(23) rss(24)
         let stat = "4242 (flash (sale) d) S 1 4242 4242 0 -1 4194560 100 0 0 0 250 150 0 0 20 0 9 0 1000 104857600 2560 18446744073709551615"
