@@ -6,12 +6,14 @@
 #  - every series the Grafana dashboard and the alerts name is one the daemon exports;
 #  - `systemd-analyze verify` on deploy/flashsaled.service, and the daemon started under the
 #    unit's LimitNOFILE keeps its full connection cap.
-# Installs promtool (Debian `prometheus`) and systemd-analyze (`systemd`) when missing.
+# Installs promtool (Debian `prometheus`), systemd-analyze (`systemd`) and curl when missing.
 #   scripts/check-deploy.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v swift >/dev/null 2>&1 || export PATH=/opt/swift/usr/bin:$PATH
 missing=()
+command -v curl >/dev/null 2>&1 || missing+=(curl)
+command -v prlimit >/dev/null 2>&1 || missing+=(util-linux)
 command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
 command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)
 if ((${#missing[@]})); then
