@@ -84,7 +84,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        // The change feed pushed to the shop's receivers (contract §6): an adapter over the
+        // The change feed pushed to the shop's receivers (§6): an adapter over the
         // engine's feed reads, with a maintained HTTP client.
         .target(
             name: "FlashSaleWebhooks",

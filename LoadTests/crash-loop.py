@@ -81,7 +81,7 @@ coupons:
 
 RANK = {"pending": 0, "paid": 1, "formed": 2}
 # A payment that arrives after a cancel makes the order paid again, or refund_pending when the
-# stock is gone (contract 3.7), so a canceled order can move on too; a paid one never goes back.
+# stock is gone (§3.7), so a canceled order can move on too; a paid one never goes back.
 ALLOWED = {
     "pending": {"pending", "paid", "formed", "canceled", "refund_pending"},
     "paid": {"paid", "formed"},

@@ -3,7 +3,7 @@ import NIOCore
 import NIOHTTP1
 import NIOPosix
 
-/// A line client for the ops port (contract 4): one command at a time.
+/// A line client for the ops port (§4): one command at a time.
 final class OpsClient: @unchecked Sendable {
     private var inbound: NIOAsyncChannelInboundStream<String>.AsyncIterator
     private let outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>

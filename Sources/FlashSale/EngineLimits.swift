@@ -64,7 +64,7 @@ public enum EngineLimits {
     /// Change events deleted by one prune record (whole rows of the change log, at least one
     /// row's worth): a long backlog goes over several commits, none of them long.
     public static let changesPrunedPerRecordMax = 2_000
-    /// Most changes one `GET /v1/admin/changes` returns (contract §6).
+    /// Most changes one `GET /v1/admin/changes` returns (§6).
     public static let changesPageMax = 1_000
     /// Most orders one `GET /v1/admin/orders` returns.
     public static let ordersPageMax = 1_000

@@ -2,7 +2,7 @@ import FlashSale
 import FlashSaleJournal
 import InventoryActor
 
-/// The admin API's reads (contract §6, §7): the change feed and the orders, behind
+/// The admin API's reads (§6, §7): the change feed and the orders, behind
 /// `Authorization: Bearer <secrets.admin>`. Both read the journal's database, so what they list
 /// is durable.
 extension BuyerAPI {

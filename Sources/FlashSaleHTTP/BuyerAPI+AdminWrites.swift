@@ -3,7 +3,7 @@ import FlashSaleJournal
 import InventoryActor
 import Logging
 
-/// The admin API's writes (contract §7): create an event, pause and resume one, restock a SKU.
+/// The admin API's writes (§7): create an event, pause and resume one, restock a SKU.
 /// Each needs the admin token, passes the per-IP rate limit like every POST, takes
 /// `Idempotency-Key`, answers 2xx only once durable, and is logged at `info` as `admin write`
 /// (the audit trail: what, from which address, through which door, with what result).

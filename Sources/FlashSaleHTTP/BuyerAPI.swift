@@ -355,7 +355,7 @@ public struct BuyerAPI: HTTPResponder {
         return APIResponse(status: 200, body: body, cacheControl: Self.publicReadCacheControl)
     }
 
-    /// The public event reads may be cached by a CDN for up to 1 s (contract §3.1).
+    /// The public event reads may be cached by a CDN for up to 1 s (§3.1).
     static let publicReadCacheControl = "public, max-age=1"
 
     private func showEvent(_ id: String) async -> APIResponse {

@@ -1,4 +1,4 @@
-// The change feed (contract §6): every change the shards decide that the feed reports is
+// The change feed (§6): every change the shards decide that the feed reports is
 // written by the journal in the same transaction as the change itself (a transactional outbox),
 // numbered by the journal in strictly increasing order. What an event says (its type and its
 // JSON) is the engine's business: it hands the journal a `ChangeFeedRenderer`. The journal

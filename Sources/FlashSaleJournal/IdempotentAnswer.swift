@@ -1,4 +1,4 @@
-/// The first answer to a request that carried an `Idempotency-Key` (contract §3.4), as the
+/// The first answer to a request that carried an `Idempotency-Key` (§3.4), as the
 /// journal stores it and the engine replays it.
 public struct IdempotentAnswer: Sendable, Equatable {
     /// The buyer (token `sub`).

@@ -2,7 +2,7 @@ import FlashSale
 import InventoryActor
 import NIOCore
 
-/// The handlers of contract §4. Every number is read from the owning shard at the time of
+/// The handlers of §4. Every number is read from the owning shard at the time of
 /// the command; every change goes through the engine, which journals it.
 enum OpsCommands {
     /// The command table of the protocol.
@@ -102,7 +102,7 @@ enum OpsCommands {
         return OpsOutcome(reply: .list(stats.map { "stat \($0.0)=\($0.1)" }))
     }
 
-    /// `OUTBOX`: each receiver's progress, then the parked deliveries (contract §4).
+    /// `OUTBOX`: each receiver's progress, then the parked deliveries (§4).
     static func outbox(_ context: OpsContext, _ arguments: [String]) async -> OpsOutcome {
         let engine = context.engine
         var lines: [String] = []

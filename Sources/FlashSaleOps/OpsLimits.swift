@@ -1,4 +1,4 @@
-// The ops line protocol (contract §4): a TCP server for the person on duty on sale night.
+// The ops line protocol (§4): a TCP server for the person on duty on sale night.
 // It owns its sockets, its line framing and its command table; every number it shows is read
 // from the owning actor at that instant, and every change it makes goes through the engine
 // (journaled like any other). It must never keep a copy of stock, and never poll.

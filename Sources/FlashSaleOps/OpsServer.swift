@@ -4,7 +4,7 @@ import NIOCore
 import NIOPosix
 import Synchronization
 
-/// The ops TCP listener (contract §4): frames lines, checks them against the command table,
+/// The ops TCP listener (§4): frames lines, checks them against the command table,
 /// runs one command at a time per connection, and answers in order.
 public final class OpsServer: Sendable {
     private let engine: SaleEngine

@@ -34,7 +34,7 @@ public struct WebhookTiming: Sendable {
     public init() {}
 }
 
-/// Feeds every `webhooks[]` receiver the change feed (contract §6): in id order, at least once.
+/// Feeds every `webhooks[]` receiver the change feed (§6): in id order, at least once.
 ///
 /// Each receiver has a task of its own and walks the feed from its durable cursor: one change
 /// at a time, POSTed until a 2xx, retried with capped exponential backoff and full jitter, and

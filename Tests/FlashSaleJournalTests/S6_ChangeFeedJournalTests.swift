@@ -19,7 +19,7 @@ struct OrderStatusFeed: ChangeFeedRenderer {
     }
 }
 
-/// The change feed in the journal (contract §6): written in the change's own transaction,
+/// The change feed in the journal (§6): written in the change's own transaction,
 /// numbered strictly upward for the life of the file, pruned a bounded slice at a time.
 @Suite struct ChangeFeedJournalTests {
     static let key = LedgerKey(event: "e1", sku: "A1")

@@ -21,7 +21,7 @@ import Testing
         world.clock.advance(ms: 5_000)
         let again = await world.order("u1", key: "retry-1")
         #expect(again.status == 201 && again.body == first.body, "the first answer, byte for byte")
-        // v2: the key is bound to its first request; another body is refused and changes nothing.
+        // The key is bound to its first request; another body is refused and changes nothing.
         let changed = await world.order("u1", qty: 2, key: "retry-1")
         #expect(changed.status == 422 && changed.errorCode == "idempotency_mismatch", "\(changed.bodyText)")
         #expect(await world.engine.inventory.counters(Self.key)?.reserved == 1)
@@ -107,7 +107,7 @@ import Testing
         #expect(again.status == 201 && again.body == first.body)
         #expect(await after.order("u1", qty: 9, key: "too-many").body == refused.body)
         #expect(await after.engine.inventory.counters(Self.key)?.reserved == 1)
-        // v2: a 400 is not stored (the request never reached the sale)...
+        // A 400 is not stored (the request never reached the sale)...
         #expect(after.engine.idempotency.entryCount == 1)
         // ...so a corrected retry with the same key is served: it runs (the sale has ended
         // by now) instead of getting the 400 back.

@@ -6,7 +6,7 @@ import Testing
 @testable import FlashSaleHTTP
 @testable import InventoryActor
 
-/// The seckill order rules of contract §3.4 through the buyer API (no socket): each error in
+/// The seckill order rules of §3.4 through the buyer API (no socket): each error in
 /// the contract's order, and the counters after each row.
 @Suite struct OrderRulesTests {
     static let nowMs: Int64 = 1_795_000_000_000

@@ -6,7 +6,7 @@ import Testing
 @testable import FlashSaleHTTP
 @testable import InventoryActor
 
-/// Group-buy (contract §3.5) through the buyer API (no socket): every error code in a table,
+/// Group-buy (§3.5) through the buyer API (no socket): every error code in a table,
 /// a group forming, a group failing at its deadline, slots freed by expiry, and 500 concurrent
 /// joins on one group.
 @Suite struct GroupBuyTests {

@@ -7,7 +7,7 @@ import Testing
 @testable import FlashSaleHTTP
 @testable import InventoryActor
 
-/// Coupons (contract §3.6) and their redemption in seckill orders (§3.4) through the buyer API
+/// Coupons (§3.6) and their redemption in seckill orders (§3.4) through the buyer API
 /// (no socket): every error code in a table, the contract's order of errors across the two
 /// owners, spend / release, a restart, and 1 000 concurrent claims on one batch.
 @Suite struct CouponTests {

@@ -6,7 +6,7 @@ import Testing
 @testable import FlashSaleHTTP
 @testable import InventoryActor
 
-/// Payment notifications (contract §3.7) through the buyer API: every check, in order.
+/// Payment notifications (§3.7) through the buyer API: every check, in order.
 @Suite struct PaymentTests {
     static let nowMs: Int64 = 1_795_000_000_000
     static let key = LedgerKey(event: "e1", sku: "A1")

@@ -15,7 +15,7 @@ final class BurstOutcomes: Sendable {
     let outcomes = Mutex<(created: [String: String], refused: [String])>(([:], []))
 }
 
-/// Disk faults at the engine level (contract §3: a 503 changes nothing, now or later): while
+/// Disk faults at the engine level (§3: a 503 changes nothing, now or later): while
 /// journal commits fail, every claim is `503 unavailable` with one error log line; a failed
 /// commit drops what it held and everything queued behind it, the engine rebuilds its state
 /// from the database once a probe write succeeds (`/readyz` 503 meanwhile), and then every

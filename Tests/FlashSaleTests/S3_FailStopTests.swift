@@ -9,7 +9,7 @@ import Testing
 @testable import FlashSaleJournal
 @testable import InventoryActor
 
-/// Contract v2's fault rules (issue 12): ops writes under a failing disk, `PAUSE` as a
+/// The fault rules (docs/RELIABILITY.md §2): ops writes under a failing disk, `PAUSE` as a
 /// barrier, payments whose answers wait for durability, double charges recorded once, nonces
 /// used only when accepted and remembered for the whole window across restarts, per-IP limits
 /// over IPv6, and `STATS rejected_rate_limited`. Each test failed on the code before it.

@@ -7,7 +7,7 @@ import Testing
 @testable import FlashSale
 @testable import FlashSaleHTTP
 
-/// The HTTP edge follows HTTP (contract §3, v2): `405` names what is allowed, `connection:
+/// The HTTP edge follows HTTP (§3): `405` names what is allowed, `connection:
 /// close` closes, the public event reads may be cached, pipelined requests are answered in
 /// order, an `Idempotency-Key` is bound to its request.
 @Suite struct HTTPEdgeTests {
@@ -94,7 +94,7 @@ import Testing
         }
     }
 
-    /// §3.4 (v2): the key is bound to method, path and body; another request with it is 422 and
+    /// §3.4: the key is bound to method, path and body; another request with it is 422 and
     /// changes nothing; a 400 is not stored, so a corrected retry with the same key is served.
     @Test func anIdempotencyKeyIsBoundToItsRequest() async throws {
         try await Self.withServer { world, port in

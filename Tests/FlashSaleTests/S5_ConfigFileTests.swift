@@ -946,7 +946,7 @@ struct ConfigTests {
     }
 }
 
-/// Contract §5 (v2): every secret at least 16 bytes; the public demo secrets only on loopback.
+/// §5: every secret at least 16 bytes; the public demo secrets only on loopback.
 @Suite struct SecretRuleTests {
     @Test(arguments: ["user_token", "payment", "ops"])
     func aShortSecretIsAConfigErrorNamingItsKey(key: String) throws {

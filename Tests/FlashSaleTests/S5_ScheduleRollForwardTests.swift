@@ -6,7 +6,7 @@ import Testing
 @testable import FlashSaleHTTP
 @testable import InventoryActor
 
-/// Recurring schedules keep producing events for as long as the daemon runs (contract §5):
+/// Recurring schedules keep producing events for as long as the daemon runs (§5):
 /// driven by the injected clock across months, in Asia/Shanghai and in a time zone that
 /// observes daylight saving.
 @Suite struct ScheduleRollForwardTests {

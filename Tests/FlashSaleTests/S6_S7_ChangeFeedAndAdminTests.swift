@@ -7,7 +7,7 @@ import Testing
 @testable import FlashSaleJournal
 @testable import InventoryActor
 
-/// The change feed through the admin API (contract §6 pull, §7 auth and orders): every change
+/// The change feed through the admin API (§6 pull, §7 auth and orders): every change
 /// appears once as its event, in id order, with the order's user; the admin token guards every
 /// admin route; the listing pages through the durable orders.
 @Suite struct ChangeFeedAndAdminTests {
@@ -245,7 +245,7 @@ import Testing
     }
 }
 
-/// The outbox through the engine (contract §6): an order whose commit fails leaves neither the
+/// The outbox through the engine (§6): an order whose commit fails leaves neither the
 /// order nor its event; the orders acknowledged around it have both, once each.
 @Suite struct ChangeFeedFailStopTests {
     @Test func anOrderWhoseCommitFailsLeavesNoEventAndTheFeedGoesOn() async throws {

@@ -6,7 +6,7 @@ import Testing
 @testable import FlashSaleHTTP
 @testable import FlashSaleJournal
 
-/// Webhooks across `kill -9` of the real daemon (contract §6: a restart resumes where delivery
+/// Webhooks across `kill -9` of the real daemon (§6: a restart resumes where delivery
 /// stood): every change arrives at least once, and each run of the daemon delivers in id order.
 @Suite(.serialized) struct WebhookKillTests {
     static let orders = 20

@@ -15,7 +15,7 @@ import Glibc
 @testable import FlashSaleWebhooks
 @testable import InventoryActor
 
-/// Webhooks (contract §6 push) against real receivers on real sockets: order of delivery, the
+/// Webhooks (§6 push) against real receivers on real sockets: order of delivery, the
 /// documented signature, retries after 500 / a hang / a refused connection, parking after
 /// `give_up_after` on the injected clock, and a hung receiver that delays neither buyers nor
 /// another receiver.
@@ -193,7 +193,7 @@ import Glibc
         try await pollUntil { receiver.accepted.count == 1 }
         #expect(receiver.accepted[0].id > parked.changeID)
         try await pollUntil { world.engine.engine.outbox.receiver(receiver.url)?.deliveredThrough == receiver.accepted[0].id }
-        // Ops sees the receiver and the parked delivery (contract §4 OUTBOX).
+        // Ops sees the receiver and the parked delivery (§4 OUTBOX).
         let ops = OpsServer(engine: world.engine.engine, watchHub: StockWatchHub(), opsSecret: TestSecrets.ops, logger: TestEngine.logger)
         let port = try await ops.start(host: "127.0.0.1", port: 0)
         let lines = try await OpsTestClient.with(port: port) { try await $0.list("OUTBOX") }

@@ -7,7 +7,7 @@ import Testing
 @testable import FlashSaleJournal
 @testable import InventoryActor
 
-/// The admin API's writes (contract §7): events created live and kept across restarts,
+/// The admin API's writes (§7): events created live and kept across restarts,
 /// checked by the config file's own rules, idempotent, behind the admin token.
 @Suite struct AdminWriteTests {
     static let nowMs: Int64 = 1_795_000_000_000
@@ -181,7 +181,7 @@ import Testing
     }
 }
 
-/// `PATCH /v1/admin/events/{event}` (contract §7): names and `ends_at` any time; `starts_at`,
+/// `PATCH /v1/admin/events/{event}` (§7): names and `ends_at` any time; `starts_at`,
 /// prices and `limit_per_user` before the start; checked by the file's rules; kept across restarts.
 @Suite struct AdminEditTests {
     static let nowMs: Int64 = 1_795_000_000_000
@@ -268,7 +268,7 @@ extension Array where Element == UInt8 {
     }
 }
 
-/// `POST /v1/admin/coupons` (contract §7): a batch checked by the file's rules, claimable at
+/// `POST /v1/admin/coupons` (§7): a batch checked by the file's rules, claimable at
 /// once, kept across restarts.
 @Suite struct AdminCouponTests {
     static let nowMs: Int64 = 1_795_000_000_000

@@ -41,7 +41,7 @@ public struct TokenKey: Sendable, Equatable, CustomStringConvertible {
 }
 
 /// Checks buyer tokens: JWTs signed HS256 with one of the config's buyer-token keys
-/// (`secrets.user_token`, `secrets.user_tokens`; contract 3.1). A token with a `kid` in its
+/// (`secrets.user_token`, `secrets.user_tokens`; §3.1). A token with a `kid` in its
 /// header is checked with that key, one without with the key that has no id (or, when every
 /// key has one, the first); a `kid` naming no key is checked with the key without an id, and
 /// is a bad signature when every key has one.

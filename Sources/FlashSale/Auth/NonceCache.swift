@@ -1,7 +1,7 @@
 import Synchronization
 
 /// Payment-notification nonces, each remembered until its notification's timestamp has
-/// left the acceptance window (contract 3.7: `409 replay`; a nonce is remembered until its
+/// left the acceptance window (§3.7: `409 replay`; a nonce is remembered until its
 /// timestamp + 300 s, so a notification stamped in the future is refused as a replay for
 /// all the time it could be accepted).
 ///

@@ -1,6 +1,6 @@
 import Crypto
 
-/// Signs and checks payment notifications (contract 3.7): `X-Pay-Signature` is the lowercase
+/// Signs and checks payment notifications (§3.7): `X-Pay-Signature` is the lowercase
 /// hex of HMAC-SHA256 keyed with `secrets.payment` over
 /// `timestamp + "\n" + nonce + "\n" + raw body bytes`.
 ///

@@ -211,7 +211,7 @@ struct ConfigScalar {
         return text
     }
 
-    /// An id: `[A-Za-z0-9._-]{1,64}` (contract §1).
+    /// An id: `[A-Za-z0-9._-]{1,64}` (§1).
     func id() throws(ConfigError) -> String {
         guard ConfigScalar.isID(text) else { throw error("must match [A-Za-z0-9._-]{1,64} (got \(quoted))") }
         return text

@@ -3,7 +3,7 @@ extension SaleConfig {
     public static let demoSourceName = "<built-in demo>"
 
     /// The config `flashsaled serve` runs with no `--config`: one live seckill event, one live
-    /// group-buy and one coupon batch, so that a first run shows something (contract §2).
+    /// group-buy and one coupon batch, so that a first run shows something (§2).
     ///
     /// Its times are relative to the load time, so the demo is live whenever it starts. Its
     /// secrets are public: never serve it beyond loopback.

@@ -27,7 +27,7 @@ struct EventSchedule: Sendable, Equatable {
     /// How far past the load time days are expanded, in milliseconds.
     var horizonMs: Int64
 
-    /// How long an ended event is kept: `GET /v1/events` lists events ended in the last 24 h (contract §3.3).
+    /// How long an ended event is kept: `GET /v1/events` lists events ended in the last 24 h (§3.3).
     static let endedKeptMs: Int64 = 86_400_000
 
     /// The weekday names of the config, lowercased, by `Calendar` weekday number.

@@ -1,7 +1,7 @@
 import Foundation
 import Yams
 
-/// An event created through the admin API (contract §7): its concrete days, and the template
+/// An event created through the admin API (§7): its concrete days, and the template
 /// they come from when it has a weekly `schedule`.
 public struct AdminEventDefinition: Sendable, Equatable {
     /// The id in the request (a schedule's days are `<id>-YYYYMMDD`).

@@ -1,7 +1,7 @@
 import Foundation
 // Config: what `flashsaled` is told to sell and how it runs, read once at start.
 //
-// This folder owns the model of `config/flashsale.yaml` (contract §5), the parsing of its YAML,
+// This folder owns the model of `config/flashsale.yaml` (§5), the parsing of its YAML,
 // its validation and the `FLASHSALE_*` environment overrides. It must never read the clock
 // (the caller passes `nowMs`), read the environment itself (the caller passes it), or do any
 // I/O but reading the one config file named to `load`. Everything it returns is checked:
@@ -164,7 +164,7 @@ public struct JournalConfig: Sendable, Equatable {
     }
 }
 
-/// One receiver of the change feed (`webhooks[]`, contract §6).
+/// One receiver of the change feed (`webhooks[]`, §6).
 public struct WebhookReceiverConfig: Sendable, Equatable {
     /// Where changes are POSTed (`http://` or `https://`).
     public var url: String
@@ -198,7 +198,7 @@ public struct FeedConfig: Sendable, Equatable {
     }
 }
 
-/// Everything `flashsaled` reads from its config file (contract §5), validated, with the
+/// Everything `flashsaled` reads from its config file (§5), validated, with the
 /// `FLASHSALE_*` environment overrides applied and recurring schedules expanded.
 ///
 /// Get one from `load(path:environment:nowMs:)` or `parse(yaml:sourceName:environment:nowMs:)`.
@@ -322,7 +322,7 @@ enum ConfigLimits {
     static let moneyFenMax: Int64 = 1_000_000_000
     /// Largest stock of one item: counters stay far from Int64 overflow.
     static let stockMax: Int64 = 1_000_000_000
-    /// Shortest secret (`secrets.*`), bytes (contract §5).
+    /// Shortest secret (`secrets.*`), bytes (§5).
     public static let secretBytesMin = 16
     /// Largest coupon batch.
     static let couponTotalMax: Int64 = 1_000_000_000

@@ -1,7 +1,7 @@
 import FlashSaleJournal
 import InventoryActor
 
-/// The change feed's wire format (contract §6): which changes are reported, under which type,
+/// The change feed's wire format (§6): which changes are reported, under which type,
 /// and the JSON of each event's `data` and of the event itself. The journal stores each reported
 /// change in its own transaction; the admin listing and the webhooks read it back rendered here.
 public struct ChangeFeedJSON: ChangeFeedRenderer {

@@ -1,4 +1,4 @@
-// Events created through the admin API (contract §7): checked by the config file's own rules,
+// Events created through the admin API (§7): checked by the config file's own rules,
 // journaled, answered only once durable, in the catalog at once, and back after a restart.
 
 import FlashSaleJournal
@@ -32,7 +32,7 @@ extension SaleEngine {
             return true
         }
         guard reserved else { return .failure(.conflict("an event with id '\(definition.id)' is being created")) }
-        defer { _ = creatingEvents.withLock { $0.subtract(ids) } }
+        defer { creatingEvents.withLock { $0.subtract(ids) } }
         if let journal, !journal.acceptsWrites { return .failure(.unavailable(journal.refusalReason)) }
         let records: [JournalRecord] = [.adminEvent(id: definition.id, body: body, atMs: clock.nowMs())] + (answer.map { [$0] } ?? [])
         let ticket = journal?.append(contentsOf: records) ?? 0

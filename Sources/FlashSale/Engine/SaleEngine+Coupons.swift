@@ -2,7 +2,7 @@ import FlashSaleJournal
 import InventoryActor
 import NIOCore
 
-/// Coupons (contract §3.6): claims decided by the shard owning the batch; redemption as
+/// Coupons (§3.6): claims decided by the shard owning the batch; redemption as
 /// hold-then-reserve across the coupon's shard and the SKU's shard, with compensation.
 ///
 /// A coupon's hold, spend and release are never journaled by themselves: the order naming the

@@ -2,7 +2,7 @@ import FlashSaleJournal
 import InventoryActor
 import NIOPosix
 
-/// The change feed as the engine serves it (contract §6, §7): reads of the journal's feed and
+/// The change feed as the engine serves it (§6, §7): reads of the journal's feed and
 /// orders, run on NIO's blocking-I/O thread pool (never on an event loop), and the pruning of
 /// changes past their retention.
 extension SaleEngine {

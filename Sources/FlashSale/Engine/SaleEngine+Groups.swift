@@ -9,7 +9,7 @@ public struct GroupMembership: Sendable {
     public var order: Order
 }
 
-/// Group-buy (contract §3.5): the engine checks the event, the shard owning the group's SKU
+/// Group-buy (§3.5): the engine checks the event, the shard owning the group's SKU
 /// decides, the journal makes it durable, then the buyer is answered.
 extension SaleEngine {
     /// Opens a group (`openGroup(user:event:sku:on:answer:)`, run on one of the loops).

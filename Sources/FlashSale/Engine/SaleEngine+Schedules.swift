@@ -1,4 +1,4 @@
-// Recurring schedules that never run dry (contract §5): the config holds a schedule's days
+// Recurring schedules that never run dry (§5): the config holds a schedule's days
 // within its horizon of the load time; while the daemon runs, `rollSchedules` adds each next
 // day as it comes within the horizon, so a daemon up for months still has next Wednesday's
 // sale. A day is made from its local date and time in the schedule's time zone, so daylight

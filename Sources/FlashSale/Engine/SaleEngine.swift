@@ -248,7 +248,7 @@ public final class SaleEngine: Sendable {
 
     // MARK: Fail-stop
 
-    /// After a failed commit (contract §3: a 503 changed nothing, now or later): closes the
+    /// After a failed commit (§3: a 503 changed nothing, now or later): closes the
     /// gate, lets the requests inside finish (their waits fail at once: the journal dropped
     /// their records), waits until a probe write commits, reads back what the database holds
     /// and rebuilds every shard from it, then resumes the journal and reopens the gate.
@@ -550,7 +550,7 @@ public final class SaleEngine: Sendable {
 
     /// Pauses or resumes an event; returns once it is durable and every shard has applied it.
     ///
-    /// A barrier (contract §4): the shards check the pause in the same step as the stock, so
+    /// A barrier (§4): the shards check the pause in the same step as the stock, so
     /// once this returns no claim of `event` is decided until the resume. The record is
     /// appended even when the event is already in that state: its ticket comes after the first
     /// one's, so a repeated `PAUSE` answers only once the first is durable too.
@@ -606,7 +606,7 @@ public final class SaleEngine: Sendable {
 
     /// Waits until every change made so far is durable; the rejection to answer if one cannot
     /// be. A read calls it after reading, so that a 2xx never reports a state that is not yet
-    /// on disk (contract §3: every 2xx means durable), e.g. an order paid a moment ago.
+    /// on disk (§3: every 2xx means durable), e.g. an order paid a moment ago.
     public func settled() async -> Rejection? {
         guard let journal else { return nil }
         return await durable(journal.lastTicket)

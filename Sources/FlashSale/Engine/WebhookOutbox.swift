@@ -1,7 +1,7 @@
 import FlashSaleJournal
 import Synchronization
 
-/// Where each webhook receiver's delivery stands (contract §6, ops `OUTBOX`, `/metrics`): kept
+/// Where each webhook receiver's delivery stands (§6, ops `OUTBOX`, `/metrics`): kept
 /// by the delivery services, read by ops and the metrics. Memory only; what must survive a
 /// restart (each cursor, the parked deliveries) is journaled by the services and handed back
 /// at recovery.

@@ -1,7 +1,7 @@
 // Guards
 //
 // What stands between a flood of requests and the engine: who the client is (`ClientAddress`,
-// `TrustedProxies`, contract §3.2), how fast one address may post (`RateLimiter`), and which
+// `TrustedProxies`, §3.2), how fast one address may post (`RateLimiter`), and which
 // retries get the first answer back (`IdempotencyStore`). Admission control and the timeouts
 // live in the HTTP target (`HTTPServer.swift`); every size and time limit is in `EngineLimits` or
 // next to its table as a named constant with its unit.

@@ -82,7 +82,7 @@ public final class IdempotencyStore: Sendable {
         case firstStillRunning
     }
 
-    /// The digest binding a key to its request (contract §3.4): SHA-256 over the method, the
+    /// The digest binding a key to its request (§3.4): SHA-256 over the method, the
     /// path and the body, in hex.
     public static func digest(method: String, path: String, body: [UInt8]) -> String {
         var hasher = SHA256()
