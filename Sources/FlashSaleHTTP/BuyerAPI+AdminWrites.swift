@@ -44,10 +44,6 @@ extension BuyerAPI {
     /// `POST /v1/admin/events`: an `events[]` entry as JSON → `201` the event as in §3.3 (a
     /// schedule's first day).
     private func createEvent(_ request: APIRequest, claim: IdempotencyClaim?) async -> APIResponse {
-        // Strict JSON first: the validator reads YAML, of which JSON is a part.
-        guard (try? JSONParser.parse(request.body)) != nil else {
-            return APIResponse(rejection: .badRequest("body is not valid JSON: send one events[] entry as a JSON object"))
-        }
         let definition: AdminEventDefinition
         switch engine.checkNewEvent(json: request.body) {
         case .success(let checked): definition = checked
@@ -70,9 +66,9 @@ extension BuyerAPI {
     /// `PATCH /v1/admin/events/{event}`: names, `ends_at`, and before the start `starts_at`,
     /// prices and `limit_per_user` → `200` the event as in §3.3.
     private func editEvent(_ request: APIRequest, event: String, claim: IdempotencyClaim?) async -> APIResponse {
-        let edited: EventConfig, entry: [UInt8]
+        let edited: EventConfig, base: EventConfig, entry: [UInt8]
         switch engine.checkEventEdit(id: event, json: request.body) {
-        case .success(let checked): (edited, entry) = checked
+        case .success(let checked): (edited, base, entry) = checked
         case .failure(let rejection): return APIResponse(rejection: rejection)
         }
         // The answer is rendered before the change (so it is journaled with it): the counters now.
@@ -84,7 +80,7 @@ extension BuyerAPI {
         let state: EventState = nowMs >= edited.endsAtMs ? .ended : nowMs < edited.startsAtMs ? .scheduled : paused ? .paused : .live
         let body = Self.renderEvent(edited, state: state, items: items, groupsFormed: await engine.groupsFormed(current), nowMs: nowMs)
         let answer = claim?.record(status: 200, body: body, nowMs: nowMs)
-        switch await engine.editEvent(edited, entry: entry, answer: answer) {
+        switch await engine.editEvent(edited, from: base, entry: entry, answer: answer) {
         case .success: return APIResponse(status: 200, body: body)
         case .failure(let rejection): return APIResponse(rejection: rejection)
         }
@@ -92,9 +88,6 @@ extension BuyerAPI {
 
     /// `POST /v1/admin/coupons`: a `coupons[]` entry as JSON → `201` the batch.
     private func createCouponBatch(_ request: APIRequest, claim: IdempotencyClaim?) async -> APIResponse {
-        guard (try? JSONParser.parse(request.body)) != nil else {
-            return APIResponse(rejection: .badRequest("body is not valid JSON: send one coupons[] entry as a JSON object"))
-        }
         let batch: CouponBatchConfig
         switch engine.checkNewCouponBatch(json: request.body) {
         case .success(let checked): batch = checked

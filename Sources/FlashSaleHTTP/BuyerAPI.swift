@@ -401,7 +401,7 @@ public struct BuyerAPI: HTTPResponder {
     // MARK: Helpers
 
     func authenticate(_ request: APIRequest) -> Result<String, Rejection> {
-        switch credentials.tokens.verify(authorization: request.authorization, nowSeconds: engine.clock.nowMs() / 1000) {
+        switch credentials.current.tokens.verify(authorization: request.authorization, nowSeconds: engine.clock.nowMs() / 1000) {
         case .success(let user): return .success(user)
         case .failure(let reason): return .failure(.unauthorized("\(reason)"))
         }

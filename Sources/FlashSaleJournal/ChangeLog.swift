@@ -53,9 +53,10 @@ struct ChangeLogEncoder {
     private(set) var newestAtMs: Int64 = .min
     private var previousAtMs: Int64 = 0
 
+    /// An empty row; it allocates with its first entry (most commits of a journal without a
+    /// feed, or of records the feed does not report, write none).
     init() {
-        bytes = [ChangeLog.format]
-        bytes.reserveCapacity(4_096)
+        bytes = []
     }
 
     /// Appends `change`, which happened at `atMs`.
@@ -94,6 +95,10 @@ struct ChangeLogEncoder {
     }
 
     private mutating func header(_ tag: ChangeLog.Tag, atMs: Int64) {
+        if bytes.isEmpty {
+            bytes.reserveCapacity(4_096)
+            bytes.append(ChangeLog.format)
+        }
         bytes.append(tag.rawValue)
         signed(atMs &- previousAtMs)
         previousAtMs = atMs

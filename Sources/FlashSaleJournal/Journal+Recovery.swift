@@ -40,7 +40,7 @@ public struct RecoveredState: Sendable {
     public var adminEvents: [(id: String, body: [UInt8], atMs: Int64)] = []
     /// Coupon batches created through the admin API, oldest first: id, request body, creation time.
     public var adminCoupons: [(id: String, body: [UInt8], atMs: Int64)] = []
-    /// Admin edits of events, in order: id, the definition after the edit, time.
+    /// Each admin-edited event's definition after its latest edit: id, definition, time.
     public var eventEdits: [(id: String, body: [UInt8], atMs: Int64)] = []
 
     /// A state; every part empty by default (a first start).
@@ -119,7 +119,7 @@ extension Journal {
         while try adminCoupons.step() {
             state.adminCoupons.append((adminCoupons.string(at: 0) ?? "", Array((adminCoupons.string(at: 1) ?? "").utf8), adminCoupons.int64(at: 2)))
         }
-        let edits = try database.prepare("SELECT id, body, at_ms FROM admin_event_edits ORDER BY seq")
+        let edits = try database.prepare("SELECT id, body, at_ms FROM admin_event_edits ORDER BY at_ms, id")
         while try edits.step() {
             state.eventEdits.append((edits.string(at: 0) ?? "", Array((edits.string(at: 1) ?? "").utf8), edits.int64(at: 2)))
         }

@@ -34,7 +34,8 @@ public enum JournalRecord: Sendable, Equatable {
     /// read again at recovery with `atMs` as "now" (so relative times mean what they meant).
     case adminEvent(id: String, body: [UInt8], atMs: Int64)
     /// An event edited through the admin API: its whole definition after the edit (an
-    /// `events[]` entry as JSON, absolute times), replacing the one before at recovery.
+    /// `events[]` entry as JSON, absolute times), replacing the one before (in the journal
+    /// too: only an event's latest edit is kept) and the configured one at recovery.
     case adminEventEdit(id: String, body: [UInt8], atMs: Int64)
     /// A coupon batch created through the admin API: its id and the request body that defines
     /// it, read again at recovery with `atMs` as "now".

@@ -99,7 +99,7 @@ final class JournalStore {
         );
         CREATE TABLE IF NOT EXISTS admin_events (id TEXT PRIMARY KEY, body TEXT NOT NULL, created_ms INTEGER NOT NULL);
         CREATE TABLE IF NOT EXISTS admin_coupons (id TEXT PRIMARY KEY, body TEXT NOT NULL, created_ms INTEGER NOT NULL);
-        CREATE TABLE IF NOT EXISTS admin_event_edits (seq INTEGER PRIMARY KEY, id TEXT NOT NULL, body TEXT NOT NULL, at_ms INTEGER NOT NULL);
+        CREATE TABLE IF NOT EXISTS admin_event_edits (id TEXT PRIMARY KEY, body TEXT NOT NULL, at_ms INTEGER NOT NULL);
         CREATE TABLE IF NOT EXISTS webhook_cursors (url TEXT PRIMARY KEY, delivered_through INTEGER NOT NULL);
         CREATE TABLE IF NOT EXISTS webhook_parked (
             url TEXT NOT NULL, change_id INTEGER NOT NULL, type TEXT NOT NULL, attempts INTEGER NOT NULL,
@@ -199,7 +199,8 @@ final class JournalStore {
         nextChangeID = try Self.nextChangeID(in: database)
         insertAdminEvent = try database.prepare("INSERT INTO admin_events (id, body, created_ms) VALUES (?1, ?2, ?3)")
         insertAdminCoupon = try database.prepare("INSERT INTO admin_coupons (id, body, created_ms) VALUES (?1, ?2, ?3)")
-        insertEventEdit = try database.prepare("INSERT INTO admin_event_edits (id, body, at_ms) VALUES (?1, ?2, ?3)")
+        // An edit holds the whole definition after it: only the latest of an event is kept.
+        insertEventEdit = try database.prepare("INSERT OR REPLACE INTO admin_event_edits (id, body, at_ms) VALUES (?1, ?2, ?3)")
         upsertCursor = try database.prepare(
             """
             INSERT INTO webhook_cursors (url, delivered_through) VALUES (?1, ?2)

@@ -69,6 +69,6 @@ final class LogLines: Sendable {
 
     @Test(arguments: [(Int64(0), "1970-01-01T00:00:00.000Z"), (1_999, "1970-01-01T00:00:01.999Z"), (-1, "1969-12-31T23:59:59.999Z")])
     func timestampsHaveMilliseconds(ms: Int64, text: String) {
-        #expect(JSONLogHandler.timestamp(ms: ms) == text)
+        #expect(rfc3339Milliseconds(ms: ms) == text)
     }
 }

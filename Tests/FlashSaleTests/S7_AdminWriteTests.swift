@@ -239,6 +239,20 @@ import Testing
         await world.stop()
     }
 
+    @Test func anEditCheckedAgainstAnOlderEventIsRefusedNotAppliedOverTheNewer() async throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let world = try await TestEngine.start(config: Self.config(directory), clock: ManualClock(startMs: Self.nowMs))
+        // Two edits checked against the same event; the first lands.
+        let first = try world.engine.checkEventEdit(id: "later", json: Array(#"{"items": [{"sku": "B1", "price": 400}]}"#.utf8)).get()
+        let second = try world.engine.checkEventEdit(id: "later", json: Array(#"{"items": [{"sku": "B1", "name": "Renamed"}]}"#.utf8)).get()
+        #expect(try await world.engine.editEvent(first.edited, from: first.base, entry: first.entry, answer: nil).get().items[0].priceFen == 400)
+        let stale = await world.engine.editEvent(second.edited, from: second.base, entry: second.entry, answer: nil)
+        #expect(stale == .failure(.conflict("the event 'later' was changed meanwhile: read it and send the edit again")))
+        #expect(world.engine.catalog.event("later")?.config.items[0].priceFen == 400, "the first edit stands")
+        await world.stop()
+    }
+
     @Test(arguments: [
         (#"{"kind": "groupbuy"}"#, "kind: cannot be changed"),
         (#"{"items": [{"sku": "B1", "stock": 99}]}"#, "items[0].stock: cannot be changed (restock instead)"),
@@ -295,6 +309,22 @@ extension Array where Element == UInt8 {
         #expect(await Self.claim(world, "u1").errorCode == "limit_exceeded", "u1's claim was kept")
         #expect(await Self.claim(world, "u2").status == 201)
         #expect(await Self.claim(world, "u3").errorCode == "exhausted", "total 2")
+        await world.stop()
+    }
+
+    @Test func theFilesBoundOnBatchesHoldsForTheAPI() async throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let batches = (0..<ConfigLimits.couponsMax).map { n in
+            CouponBatchConfig(
+                id: "b\(n)", total: 1, valueFen: 1, minSpendFen: 0, perUser: 1, perIP: 1, startsAtMs: Self.nowMs,
+                endsAtMs: Self.nowMs + 60_000, validForMs: 60_000)
+        }
+        let world = try await TestEngine.start(
+            config: makeTestConfig(dataDirectory: directory.path, nowMs: Self.nowMs, coupons: batches), clock: ManualClock(startMs: Self.nowMs))
+        let refused = await AdminWriteTests.post(world, "/v1/admin/coupons", Self.batch)
+        #expect(refused.errorCode == "bad_request" && refused.json["message"]?.stringValue == "at most \(ConfigLimits.couponsMax) coupon batches in all")
+        #expect(await Self.claim(world, "u1").errorCode == "unknown_batch")
         await world.stop()
     }
 

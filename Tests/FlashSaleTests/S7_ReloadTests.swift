@@ -58,7 +58,6 @@ import Testing
             #expect(error.source == "shop.yaml" && error.problem.hasSuffix("nothing was reloaded"))
         }
         #expect(world.engine.catalog.events.map(\.config.id) == ["e1"])
-        running.rateLimitPerIPRate += 0  // unchanged
         await world.stop()
     }
 

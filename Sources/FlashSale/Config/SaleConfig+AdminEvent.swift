@@ -39,6 +39,10 @@ extension SaleConfig {
     private static func decodeOneEntry<Entry>(
         json: [UInt8], list: String, what: String, nowMs: Int64, _ decode: (ConfigMapping) throws(ConfigError) -> Entry
     ) throws(ConfigError) -> Entry {
+        // Strict JSON first: the decoder reads YAML, of which JSON is a part.
+        guard (try? JSONParser.parse(json)) != nil else {
+            throw ConfigError(source: requestBodySource, key: "", problem: "body is not valid JSON: send \(what) as a JSON object")
+        }
         let context = ConfigContext(source: requestBodySource, environment: [:], nowMs: nowMs)
         let node = try compose(String(decoding: json, as: UTF8.self), context: context)
         guard let node, node.mapping != nil else {

@@ -60,3 +60,12 @@ public func rfc3339(ms: Int64) -> String {
     return "\(pad(parts.tm_year + 1900, 4))-\(pad(parts.tm_mon + 1, 2))-\(pad(parts.tm_mday, 2))T"
         + "\(pad(parts.tm_hour, 2)):\(pad(parts.tm_min, 2)):\(pad(parts.tm_sec, 2))Z"
 }
+
+/// `ms` as RFC 3339 UTC with milliseconds: `2026-12-07T04:56:34.123Z` (log lines, and an
+/// admin edit's times kept exactly).
+public func rfc3339Milliseconds(ms: Int64) -> String {
+    let millis = ((ms % 1_000) + 1_000) % 1_000
+    let seconds = rfc3339(ms: ms - millis)
+    let digits = String(millis)
+    return String(seconds.dropLast()) + "." + String(repeating: "0", count: 3 - digits.count) + digits + "Z"
+}

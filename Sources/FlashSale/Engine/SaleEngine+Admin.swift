@@ -26,6 +26,10 @@ extension SaleEngine {
         let taken = ids.first { catalog.event($0) != nil }
             ?? recurring.withLock { list in list.first { ids.contains($0.id) }?.id }
         if let taken { return .failure(.conflict("an event with id '\(taken)' exists")) }
+        // The file's bound holds for the API too: the catalog is memory.
+        guard catalog.events.count + definition.events.count <= ConfigLimits.eventsMax else {
+            return .failure(.badRequest("at most \(ConfigLimits.eventsMax) events in all: this one would pass it"))
+        }
         let reserved = creatingEvents.withLock { creating in
             guard creating.isDisjoint(with: ids) else { return false }
             creating.formUnion(ids)
@@ -98,9 +102,9 @@ extension SaleEngine {
             if let startsAt = patch["starts_at"] {
                 json.field("starts_at", startsAt)
             } else {
-                json.field("starts_at", JSONLogHandler.timestamp(ms: event.startsAtMs))
+                json.field("starts_at", rfc3339Milliseconds(ms: event.startsAtMs))
             }
-            if let endsAt = patch["ends_at"] { json.field("ends_at", endsAt) } else { json.field("ends_at", JSONLogHandler.timestamp(ms: event.endsAtMs)) }
+            if let endsAt = patch["ends_at"] { json.field("ends_at", endsAt) } else { json.field("ends_at", rfc3339Milliseconds(ms: event.endsAtMs)) }
             json.array("items") { json in
                 for item in event.items {
                     let edits = itemPatches[item.sku] ?? [:]
@@ -126,7 +130,7 @@ extension SaleEngine {
     /// after it and its definition as JSON, or why not. Names and `ends_at` change any time;
     /// `starts_at`, prices and `limit_per_user` only before the start. The result is checked
     /// by the config file's rules.
-    public func checkEventEdit(id: String, json body: [UInt8]) -> Result<(EventConfig, [UInt8]), Rejection> {
+    public func checkEventEdit(id: String, json body: [UInt8]) -> Result<(edited: EventConfig, base: EventConfig, entry: [UInt8]), Rejection> {
         guard let current = catalog.event(id)?.config else { return .failure(.unknownEvent) }
         guard case .object(let patch)? = try? JSONParser.parse(body) else {
             return .failure(.badRequest("body is not a JSON object: send the fields to change"))
@@ -169,16 +173,24 @@ extension SaleEngine {
                 if item.limitPerUser != before.limitPerUser { return .failure(.badRequest("items[\(index)].limit_per_user: \(started)")) }
             }
         }
-        return .success((edited, entry))
+        return .success((edited, current, entry))
     }
 
     /// Applies a checked edit: journaled (with `answer`, the idempotent answer's record) as one
     /// unit, then in the catalog, the shards' sale window and per-buyer limits.
-    public func editEvent(_ edited: EventConfig, entry: [UInt8], answer: JournalRecord?) async -> Result<EventConfig, Rejection> {
+    /// `base` is the event the edit was checked against: if another edit has changed it since
+    /// (the check and this call are apart by the awaits of rendering the answer), this one is
+    /// refused rather than undoing the other.
+    public func editEvent(
+        _ edited: EventConfig, from base: EventConfig, entry: [UInt8], answer: JournalRecord?
+    ) async -> Result<EventConfig, Rejection> {
         guard isReady else { return .failure(Self.recovering) }
         let reserved = creatingEvents.withLock { $0.insert(edited.id).inserted }
         guard reserved else { return .failure(.conflict("the event '\(edited.id)' is being created or edited")) }
-        defer { _ = creatingEvents.withLock { $0.remove(edited.id) } }
+        defer { creatingEvents.withLock { _ = $0.remove(edited.id) } }
+        guard catalog.event(edited.id)?.config == base else {
+            return .failure(.conflict("the event '\(edited.id)' was changed meanwhile: read it and send the edit again"))
+        }
         if let journal, !journal.acceptsWrites { return .failure(.unavailable(journal.refusalReason)) }
         let records: [JournalRecord] = [.adminEventEdit(id: edited.id, body: entry, atMs: clock.nowMs())] + (answer.map { [$0] } ?? [])
         let ticket = journal?.append(contentsOf: records) ?? 0
@@ -215,8 +227,12 @@ extension SaleEngine {
         let key = "coupon:" + batch.id
         let reserved = creatingEvents.withLock { $0.insert(key).inserted }
         guard reserved else { return .failure(.conflict("a coupon batch with id '\(batch.id)' is being created")) }
-        defer { _ = creatingEvents.withLock { $0.remove(key) } }
-        guard couponBatches.withLock({ $0[batch.id] == nil }) else { return .failure(.conflict("a coupon batch with id '\(batch.id)' exists")) }
+        defer { creatingEvents.withLock { _ = $0.remove(key) } }
+        let (exists, count) = couponBatches.withLock { ($0[batch.id] != nil, $0.count) }
+        guard !exists else { return .failure(.conflict("a coupon batch with id '\(batch.id)' exists")) }
+        guard count < ConfigLimits.couponsMax else {
+            return .failure(.badRequest("at most \(ConfigLimits.couponsMax) coupon batches in all"))
+        }
         if let journal, !journal.acceptsWrites { return .failure(.unavailable(journal.refusalReason)) }
         let records: [JournalRecord] = [.adminCoupon(id: batch.id, body: body, atMs: clock.nowMs())] + (answer.map { [$0] } ?? [])
         let ticket = journal?.append(contentsOf: records) ?? 0

@@ -15,7 +15,7 @@ public struct ReloadPlan: Sendable {
     /// Schedules new to the engine.
     public var newRecurring: [RecurringEvent]
     /// Coupon batches new to the engine.
-    public var newBatches: [CouponBatchConfig] = []
+    public var newBatches: [CouponBatchConfig]
 
     /// One line for the log and the ops reply.
     public var summary: String {
@@ -92,9 +92,7 @@ extension SaleEngine {
         for batch in running.coupons where !new.coupons.contains(where: { $0.id == batch.id }) {
             return refuse("coupons", "the batch '\(batch.id)' is gone from the file: removing one needs a restart")
         }
-        var plan = ReloadPlan(config: new, newEvents: newEvents, newRecurring: newRecurring)
-        plan.newBatches = newBatches
-        return .success(plan)
+        return .success(ReloadPlan(config: new, newEvents: newEvents, newRecurring: newRecurring, newBatches: newBatches))
     }
 
     /// Applies the engine's part of `plan`: the secrets, then the new schedules and events.

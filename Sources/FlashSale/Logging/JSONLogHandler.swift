@@ -54,7 +54,7 @@ public struct JSONLogHandler: LogHandler {
         if let given = event.metadata { fields.merge(given) { _, new in new } }
         var json = JSONWriter(capacity: 256)
         json.object { json in
-            json.field("time", Self.timestamp(ms: clock()))
+            json.field("time", rfc3339Milliseconds(ms: clock()))
             json.field("level", event.level.rawValue)
             json.field("logger", label)
             json.field("message", event.message.description)
@@ -110,14 +110,6 @@ public struct JSONLogHandler: LogHandler {
                 for value in values { element(value, into: &json) }
             }
         }
-    }
-
-    /// `ms` as RFC 3339 UTC with milliseconds: `2026-12-07T04:56:34.123Z`.
-    static func timestamp(ms: Int64) -> String {
-        let seconds = rfc3339(ms: ms - ((ms % 1_000) + 1_000) % 1_000)
-        let millis = ((ms % 1_000) + 1_000) % 1_000
-        let digits = String(millis)
-        return String(seconds.dropLast()) + "." + String(repeating: "0", count: 3 - digits.count) + digits + "Z"
     }
 
     /// Now, ms since the epoch.
