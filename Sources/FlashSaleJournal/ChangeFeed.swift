@@ -93,6 +93,7 @@ public final class JournalReader: Sendable {
         let order: SQLiteStatement
         let group: SQLiteStatement
         let coupon: SQLiteStatement
+        let groupNow: SQLiteStatement
 
         init(path: String) throws(SQLiteError) {
             database = try SQLiteDatabase(path: path, flags: [.readOnly, .noMutex])
@@ -117,6 +118,7 @@ public final class JournalReader: Sendable {
                 """)
             group = try database.prepare("SELECT event, sku, size, price, leader, created_ms, expires_ms FROM groups WHERE id = ?1")
             coupon = try database.prepare("SELECT batch, owner, ip, value, min_spend, claimed_ms, expires_ms FROM coupons WHERE code = ?1")
+            groupNow = try database.prepare("SELECT event, sku, size, price, leader, created_ms, expires_ms, status FROM groups WHERE id = ?1")
         }
 
         /// The order `id` with the status and transaction a change gave it; nil if it is not stored.
@@ -274,6 +276,39 @@ public final class JournalReader: Sendable {
                 while try refunds.step() { rows[index].refunds.append(refunds.string(at: 0) ?? "") }
             }
             return rows
+        }
+    }
+
+    /// The order `id` as last recorded, with its refund transactions; nil if it is not stored.
+    public func order(_ id: OrderID) throws(SQLiteError) -> StoredOrder? {
+        try withConnection { (connection) throws(SQLiteError) -> StoredOrder? in
+            let statement = connection.order
+            defer { statement.reset() }
+            try statement.bind(Int64(bitPattern: id.rawValue), at: 1)
+            guard try statement.step() else { return nil }
+            var stored = StoredOrder(order: try Self.order(statement, path: path), refunds: [])
+            let refunds = connection.refunds
+            defer { refunds.reset() }
+            try refunds.bind(Int64(bitPattern: id.rawValue), at: 1)
+            while try refunds.step() { stored.refunds.append(refunds.string(at: 0) ?? "") }
+            return stored
+        }
+    }
+
+    /// The group `id` as last recorded (no members); nil if it is not stored.
+    public func group(_ id: GroupID) throws(SQLiteError) -> Group? {
+        try withConnection { (connection) throws(SQLiteError) -> Group? in
+            let statement = connection.groupNow
+            defer { statement.reset() }
+            try statement.bind(Int64(bitPattern: id.rawValue), at: 1)
+            guard try statement.step() else { return nil }
+            guard let size = Int32(exactly: statement.int64(at: 2)),
+                let status = UInt8(exactly: statement.int64(at: 7)).flatMap(GroupStatus.init(rawValue:))
+            else { throw SQLiteError(code: SQLITE_CORRUPT, message: "\(path): group \(id) has size \(statement.int64(at: 2)), status \(statement.int64(at: 7))") }
+            return Group(
+                id: id, key: LedgerKey(event: statement.string(at: 0) ?? "", sku: statement.string(at: 1) ?? ""), size: size,
+                priceFen: statement.int64(at: 3), leader: statement.string(at: 4) ?? "", createdAtMs: statement.int64(at: 5),
+                expiresAtMs: statement.int64(at: 6), status: status)
         }
     }
 

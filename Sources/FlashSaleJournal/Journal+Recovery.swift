@@ -8,7 +8,7 @@ import Synchronization
 
 /// What the journal holds on disk: everything acknowledged before the last stop or crash.
 public struct RecoveredState: Sendable {
-    /// Every order as last recorded, in order id order.
+    /// Every order of an event not retired, as last recorded, in id order within each event.
     public var orders: [Order]
     /// The net stock delta of every restocked ledger.
     public var restocks: [(LedgerKey, Int64)]
@@ -20,8 +20,15 @@ public struct RecoveredState: Sendable {
     public var checkpointSeq: Int64
     /// The ledger counters of the last checkpoint, to compare with what the orders rebuild.
     public var lastCheckpointCounters: [LedgerKey: StockCounters]
-    /// Every group as last recorded (no members: those are the orders naming it), in id order.
+    /// Every group of an event not retired, as last recorded (no members: those are the orders
+    /// naming it), in id order within each event.
     public var groups: [Group] = []
+    /// The retired events, whose orders and groups stay in storage only, oldest first.
+    public var retiredEvents: [RetiredEvent] = []
+    /// The last ids the retired events took in each slot: never given out again.
+    public var floors: [SequenceFloor] = []
+    /// Coupons spent by orders of retired events: spent for good, though their orders are not loaded.
+    public var spentCoupons: [SpentCoupon] = []
     /// Every claimed coupon, state `available` (the engine derives held and spent from orders).
     public var coupons: [Coupon] = []
     /// Stored first answers to `Idempotency-Key` requests, oldest first (expired ones included:
@@ -57,6 +64,29 @@ public struct RecoveredState: Sendable {
     }
 }
 
+/// An event whose orders and groups left memory, with what stays known of it.
+public struct RetiredEvent: Sendable, Equatable {
+    /// The event id.
+    public var event: String
+    /// When it retired, unix ms.
+    public var atMs: Int64
+    /// Orders it held.
+    public var orders: Int
+    /// Groups it formed.
+    public var groupsFormed: Int
+    /// Each of its ledgers' final counters.
+    public var counters: [LedgerKey: StockCounters]
+
+    /// Creates a record.
+    public init(event: String, atMs: Int64, orders: Int, groupsFormed: Int, counters: [LedgerKey: StockCounters]) {
+        self.event = event
+        self.atMs = atMs
+        self.orders = orders
+        self.groupsFormed = groupsFormed
+        self.counters = counters
+    }
+}
+
 extension Journal {
     /// Reads what `<directory>/flashsale.db` holds; a missing directory or file is an empty state.
     ///
@@ -88,9 +118,34 @@ extension Journal {
                 code: SQLITE_MISMATCH, message: "\(path) has schema version \(version ?? 0), expected \(JournalStore.schemaVersion)")
         }
         var state = RecoveredState()
-        state.orders = try readOrders(database, path: path, parallelFrom: parallelFrom, readers: readers)
+        state.retiredEvents = try readRetiredEvents(database)
+        if state.retiredEvents.isEmpty {
+            state.orders = try readOrders(database, path: path, event: nil, parallelFrom: parallelFrom, readers: readers)
+            state.groups = try readGroups(database, path: path, event: nil)
+        } else {
+            // Only the live events' rows, through the event indexes: a restart reads what is
+            // live, however many sales the file holds.
+            let retired = Set(state.retiredEvents.map(\.event))
+            for event in try eventsWithOrders(database) where !retired.contains(event) {
+                state.orders += try readOrders(database, path: path, event: event, parallelFrom: parallelFrom, readers: readers)
+                state.groups += try readGroups(database, path: path, event: event)
+            }
+            let floors = try database.prepare("SELECT kind, slot, last FROM retired_floors ORDER BY kind, slot")
+            while try floors.step() {
+                guard let kind = SequenceFloor.Kind(rawValue: Int(floors.int64(at: 0))),
+                    let slot = Int(exactly: floors.int64(at: 1)), slot >= 0, slot < OrderID.slotCount
+                else {
+                    throw SQLiteError(code: SQLITE_CORRUPT, message: "\(path): retired floor \(floors.int64(at: 0))/\(floors.int64(at: 1))")
+                }
+                state.floors.append(SequenceFloor(kind: kind, slot: slot, last: UInt64(bitPattern: floors.int64(at: 2))))
+            }
+            let spent = try database.prepare("SELECT code, order_id FROM spent_coupons ORDER BY code")
+            while try spent.step() {
+                state.spentCoupons.append(
+                    SpentCoupon(code: spent.string(at: 0) ?? "", order: OrderID(rawValue: UInt64(bitPattern: spent.int64(at: 1)))))
+            }
+        }
         state.restocks = try readRestocks(database)
-        state.groups = try readGroups(database, path: path)
         state.coupons = try readCoupons(database, path: path)
         let paused = try database.prepare("SELECT event FROM paused")
         while try paused.step() { state.pausedEvents.insert(paused.string(at: 0) ?? "") }
@@ -142,12 +197,53 @@ extension Journal {
     /// Fewer orders than this are read by one connection (threads cost more than they save).
     static let parallelReadOrdersMin = 50_000
 
-    private static func readOrders(_ database: SQLiteDatabase, path: String, parallelFrom: Int, readers: Int) throws -> [Order] {
-        let bounds = try database.prepare("SELECT count(*), min(id), max(id) FROM orders")
+    /// The retired events with their final counters, oldest first.
+    private static func readRetiredEvents(_ database: SQLiteDatabase) throws -> [RetiredEvent] {
+        var events: [RetiredEvent] = []
+        var index: [String: Int] = [:]
+        let statement = try database.prepare("SELECT event, at_ms, orders, groups_formed FROM retired_events ORDER BY at_ms, event")
+        while try statement.step() {
+            let event = statement.string(at: 0) ?? ""
+            index[event] = events.count
+            events.append(RetiredEvent(
+                event: event, atMs: statement.int64(at: 1), orders: Int(statement.int64(at: 2)),
+                groupsFormed: Int(statement.int64(at: 3)), counters: [:]))
+        }
+        let ledgers = try database.prepare("SELECT event, sku, total, available, reserved, sold FROM retired_ledgers")
+        while try ledgers.step() {
+            let event = ledgers.string(at: 0) ?? ""
+            guard let position = index[event] else { continue }
+            events[position].counters[LedgerKey(event: event, sku: ledgers.string(at: 1) ?? "")] = StockCounters(
+                total: ledgers.int64(at: 2), available: ledgers.int64(at: 3), reserved: ledgers.int64(at: 4), sold: ledgers.int64(at: 5))
+        }
+        return events
+    }
+
+    /// Every event some order names, each found by one seek in the event index (not a scan):
+    /// O(events × log orders).
+    private static func eventsWithOrders(_ database: SQLiteDatabase) throws -> [String] {
+        let statement = try database.prepare(
+            """
+            WITH RECURSIVE next(event) AS (
+                SELECT min(event) FROM orders
+                UNION ALL
+                SELECT (SELECT min(event) FROM orders WHERE event > next.event) FROM next WHERE next.event IS NOT NULL
+            )
+            SELECT event FROM next WHERE event IS NOT NULL
+            """)
+        var events: [String] = []
+        while try statement.step() { events.append(statement.string(at: 0) ?? "") }
+        return events
+    }
+
+    /// The orders of `event` (every event's when nil), in id order.
+    private static func readOrders(_ database: SQLiteDatabase, path: String, event: String?, parallelFrom: Int, readers: Int) throws -> [Order] {
+        let bounds = try database.prepare("SELECT count(*), min(id), max(id) FROM orders \(event == nil ? "" : "WHERE event = ?1")")
+        if let event { try bounds.bind(event, at: 1) }
         guard try bounds.step() else { return [] }
         let count = Int(bounds.int64(at: 0))
         guard count >= parallelFrom, readers > 1 else {
-            return try readOrders(database, path: path, from: .min, before: nil, capacity: count)
+            return try readOrders(database, path: path, event: event, from: .min, before: nil, capacity: count)
         }
         // Ids are `sequence << slotBits | slot`: equal ranges of ids hold about equal numbers of
         // orders. Cut points in floating point: only the balance depends on their precision.
@@ -168,7 +264,8 @@ extension Journal {
                 try reader.exec("BEGIN")
                 defer { try? reader.exec("COMMIT") }
                 return try readOrders(
-                    reader, path: path, from: ranges[index].from, before: ranges[index].before, capacity: count / ranges.count + 1)
+                    reader, path: path, event: event, from: ranges[index].from, before: ranges[index].before,
+                    capacity: count / ranges.count + 1)
             }
             parts.withLock { $0[index] = part }
         }
@@ -182,15 +279,19 @@ extension Journal {
         return orders
     }
 
-    /// The orders with `from <= id < before` (no upper bound when `before` is nil), in id order.
-    private static func readOrders(_ database: SQLiteDatabase, path: String, from: Int64, before: Int64?, capacity: Int) throws -> [Order] {
+    /// The orders of `event` (any when nil) with `from <= id < before` (no upper bound when
+    /// `before` is nil), in id order.
+    private static func readOrders(
+        _ database: SQLiteDatabase, path: String, event: String?, from: Int64, before: Int64?, capacity: Int
+    ) throws -> [Order] {
         let statement = try database.prepare(
             """
             SELECT id, event, sku, user, qty, amount, discount, created_ms, expires_ms, status, txn, group_id, coupon
-            FROM orders WHERE id >= ?1 \(before == nil ? "" : "AND id < ?2") ORDER BY id
+            FROM orders WHERE id >= ?1 \(before == nil ? "" : "AND id < ?2") \(event == nil ? "" : "AND event = ?3") ORDER BY id
             """)
         try statement.bind(from, at: 1)
         if let before { try statement.bind(before, at: 2) }
+        if let event { try statement.bind(event, at: 3) }
         var orders: [Order] = []
         orders.reserveCapacity(capacity)
         // Orders of one ledger share its key: reuse it rather than hold a copy of the strings per
@@ -227,9 +328,14 @@ extension Journal {
         return orders
     }
 
-    private static func readGroups(_ database: SQLiteDatabase, path: String) throws -> [Group] {
+    /// The groups of `event` (every event's when nil), in id order.
+    private static func readGroups(_ database: SQLiteDatabase, path: String, event: String?) throws -> [Group] {
         let statement = try database.prepare(
-            "SELECT id, event, sku, size, price, leader, created_ms, expires_ms, status FROM groups ORDER BY id")
+            """
+            SELECT id, event, sku, size, price, leader, created_ms, expires_ms, status FROM groups
+            \(event == nil ? "" : "WHERE event = ?1") ORDER BY id
+            """)
+        if let event { try statement.bind(event, at: 1) }
         var groups: [Group] = []
         while try statement.step() {
             let id = GroupID(rawValue: UInt64(bitPattern: statement.int64(at: 0)))

@@ -40,6 +40,9 @@ public enum JournalRecord: Sendable, Equatable {
     /// A coupon batch created through the admin API: its id and the request body that defines
     /// it, read again at recovery with `atMs` as "now".
     case adminCoupon(id: String, body: [UInt8], atMs: Int64)
+    /// An event retired at `atMs`: its orders and groups left memory and stay in storage only;
+    /// recovery loads them no more.
+    case retireEvent(RetiredPart, atMs: Int64)
 }
 
 /// Why a journal wait failed.

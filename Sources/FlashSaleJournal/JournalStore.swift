@@ -8,7 +8,7 @@ import InventoryActor
 /// The journal's SQLite connection and its prepared statements, owned by the writer thread.
 final class JournalStore {
     /// The on-disk layout version kept in `meta.schema_version`.
-    static let schemaVersion: Int64 = 6
+    static let schemaVersion: Int64 = 7
     /// How long a write waits for another connection's lock (a recovery reader), ms.
     static let busyTimeoutMs: Int32 = 5_000
 
@@ -33,7 +33,7 @@ final class JournalStore {
     /// The schema; every statement is idempotent so opening an existing file changes nothing.
     static let schemaSQL = """
         CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value);
-        INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', 6), ('checkpoint_seq', 0), ('next_change_id', 1);
+        INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', 7), ('checkpoint_seq', 0), ('next_change_id', 1);
         CREATE TABLE IF NOT EXISTS orders (
             id INTEGER PRIMARY KEY,
             event TEXT NOT NULL,
@@ -100,6 +100,20 @@ final class JournalStore {
         CREATE TABLE IF NOT EXISTS admin_events (id TEXT PRIMARY KEY, body TEXT NOT NULL, created_ms INTEGER NOT NULL);
         CREATE TABLE IF NOT EXISTS admin_coupons (id TEXT PRIMARY KEY, body TEXT NOT NULL, created_ms INTEGER NOT NULL);
         CREATE TABLE IF NOT EXISTS admin_event_edits (id TEXT PRIMARY KEY, body TEXT NOT NULL, at_ms INTEGER NOT NULL);
+        CREATE TABLE IF NOT EXISTS retired_events (
+            event TEXT PRIMARY KEY, at_ms INTEGER NOT NULL, orders INTEGER NOT NULL, groups_formed INTEGER NOT NULL
+        );
+        CREATE TABLE IF NOT EXISTS retired_ledgers (
+            event TEXT NOT NULL, sku TEXT NOT NULL,
+            total INTEGER NOT NULL, available INTEGER NOT NULL, reserved INTEGER NOT NULL, sold INTEGER NOT NULL,
+            PRIMARY KEY (event, sku)
+        );
+        CREATE TABLE IF NOT EXISTS retired_floors (
+            kind INTEGER NOT NULL, slot INTEGER NOT NULL, last INTEGER NOT NULL, PRIMARY KEY (kind, slot)
+        );
+        CREATE TABLE IF NOT EXISTS spent_coupons (code TEXT PRIMARY KEY, order_id INTEGER NOT NULL);
+        CREATE INDEX IF NOT EXISTS orders_event ON orders (event);
+        CREATE INDEX IF NOT EXISTS groups_event ON groups (event);
         CREATE TABLE IF NOT EXISTS webhook_cursors (url TEXT PRIMARY KEY, delivered_through INTEGER NOT NULL);
         CREATE TABLE IF NOT EXISTS webhook_parked (
             url TEXT NOT NULL, change_id INTEGER NOT NULL, type TEXT NOT NULL, attempts INTEGER NOT NULL,
@@ -178,6 +192,11 @@ final class JournalStore {
         if try Self.meta("schema_version", in: database) == 5 {
             // Version 6 adds `admin_events`, which `schemaSQL` made.
             try database.exec("UPDATE meta SET value = 6 WHERE key = 'schema_version'")
+        }
+        if try Self.meta("schema_version", in: database) == 6 {
+            // Version 7 adds the retired events' tables and the indexes recovery reads live
+            // events through, which `schemaSQL` made.
+            try database.exec("UPDATE meta SET value = 7 WHERE key = 'schema_version'")
         }
         let version = try Self.meta("schema_version", in: database)
         guard version == Self.schemaVersion else {
@@ -513,6 +532,8 @@ final class JournalStore {
             try insertEventEdit.bind(utf8: body, at: 2)
             try insertEventEdit.bind(atMs, at: 3)
             try insertEventEdit.execute()
+        case .retireEvent(let part, let atMs):
+            try retire(part, atMs: atMs)
         case .idempotentAnswer(let answer):
             try upsertIdempotent.bind(answer.user, at: 1)
             try upsertIdempotent.bind(answer.key, at: 2)
@@ -527,6 +548,47 @@ final class JournalStore {
                 try purgeIdempotent.bind(answer.atMs - JournalLimits.idempotentAnswerRetentionMs, at: 1)
                 try purgeIdempotent.execute()
             }
+        }
+    }
+
+    /// Records that `part.event` retired: its final counters, the coupons its orders spent and
+    /// the ids it used, so recovery can leave its orders and groups in storage. Rare (once per
+    /// event): its statements are prepared here.
+    private func retire(_ part: RetiredPart, atMs: Int64) throws(SQLiteError) {
+        let event = try database.prepare(
+            "INSERT OR REPLACE INTO retired_events (event, at_ms, orders, groups_formed) VALUES (?1, ?2, ?3, ?4)")
+        try event.bind(part.event, at: 1)
+        try event.bind(atMs, at: 2)
+        try event.bind(Int64(part.orders), at: 3)
+        try event.bind(Int64(part.groupsFormed), at: 4)
+        try event.execute()
+        let ledger = try database.prepare(
+            "INSERT OR REPLACE INTO retired_ledgers (event, sku, total, available, reserved, sold) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")
+        for (key, counters) in part.counters.sorted(by: { $0.key.sku < $1.key.sku }) {
+            try ledger.bind(key.event, at: 1)
+            try ledger.bind(key.sku, at: 2)
+            try ledger.bind(counters.total, at: 3)
+            try ledger.bind(counters.available, at: 4)
+            try ledger.bind(counters.reserved, at: 5)
+            try ledger.bind(counters.sold, at: 6)
+            try ledger.execute()
+        }
+        let floor = try database.prepare(
+            """
+            INSERT INTO retired_floors (kind, slot, last) VALUES (?1, ?2, ?3)
+            ON CONFLICT(kind, slot) DO UPDATE SET last = max(last, excluded.last)
+            """)
+        for retired in part.floors {
+            try floor.bind(Int64(retired.kind.rawValue), at: 1)
+            try floor.bind(Int64(retired.slot), at: 2)
+            try floor.bind(Int64(bitPattern: retired.last), at: 3)
+            try floor.execute()
+        }
+        let spent = try database.prepare("INSERT OR REPLACE INTO spent_coupons (code, order_id) VALUES (?1, ?2)")
+        for coupon in part.spentCoupons {
+            try spent.bind(coupon.code, at: 1)
+            try spent.bind(Int64(bitPattern: coupon.order.rawValue), at: 2)
+            try spent.execute()
         }
     }
 }

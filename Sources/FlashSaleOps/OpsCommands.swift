@@ -63,8 +63,7 @@ enum OpsCommands {
     /// An item's counters from its shard; the configured stock if the ledger does not exist
     /// yet (as `GET /v1/events/{id}` shows it).
     private static func counters(_ engine: SaleEngine, _ event: EventCatalog.Event, _ item: ItemConfig) async -> StockCounters {
-        await engine.inventory.counters(LedgerKey(event: event.config.id, sku: item.sku))
-            ?? StockCounters(total: item.stock, available: item.stock, reserved: 0, sold: 0)
+        await engine.counters(LedgerKey(event: event.config.id, sku: item.sku), configuredStock: item.stock)
     }
 
     static func events(_ context: OpsContext, _ arguments: [String]) async -> OpsOutcome {

@@ -53,4 +53,10 @@ public struct Recorded<Result: Sendable>: Sendable {
     public let result: Result
     /// The sink's ticket for the recorded change; 0 if none.
     public let ticket: UInt64
+
+    /// A decision and its ticket.
+    public init(result: Result, ticket: UInt64) {
+        self.result = result
+        self.ticket = ticket
+    }
 }

@@ -121,6 +121,13 @@ public struct GroupView: Sendable, Equatable {
     public var members: Int
     /// Members that have paid (paid or formed orders).
     public var paid: Int
+
+    /// A group and its counts.
+    public init(group: Group, members: Int, paid: Int) {
+        self.group = group
+        self.members = members
+        self.paid = paid
+    }
 }
 
 /// What opening a group asks for.

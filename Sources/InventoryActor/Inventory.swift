@@ -72,6 +72,38 @@ public struct Inventory: Sendable {
     /// One order as it stands.
     public func order(_ id: OrderID) async -> Order? { await shard(for: id).order(id) }
 
+    /// One order as it stands, or whether its event has retired.
+    public func lookup(_ id: OrderID) async -> OrderLookup { await shard(for: id).lookup(id) }
+
+    /// Takes `event` out of every shard, or, if any shard still holds something of it that can
+    /// move (a pending order, an open group), out of none: every shard is checked first, in
+    /// one step each. Nothing else may change the event meanwhile (it has ended, and the
+    /// engine refuses edits of a retiring event); a late payment may, but never makes an order
+    /// pending or a group open.
+    public func retire(event: String) async -> Result<RetiredPart, RetireRefusal> {
+        for shard in shards {
+            if let refusal = await shard.retireRefusal(event: event) { return .failure(refusal) }
+        }
+        var part = RetiredPart(event: event)
+        for shard in shards {
+            switch await shard.retire(event: event) {
+            case .success(let taken): part.merge(taken)
+            case .failure(let refusal):
+                // Every shard passed the check above, and nothing can make an order pending or
+                // a group open in an ended event: a refusal now is a bug, not a state.
+                preconditionFailure("event \(event) passed the retirement check, then refused: \(refusal)")
+            }
+        }
+        return .success(part)
+    }
+
+    /// Gives out no id at or below the retired floors again, each on its shard (recovery, before any load).
+    public func raiseFloors(_ floors: [SequenceFloor]) async {
+        var byShard = [[SequenceFloor]](repeating: [], count: shards.count)
+        for floor in floors { byShard[floor.slot % shards.count].append(floor) }
+        for (index, floors) in byShard.enumerated() where !floors.isEmpty { await shards[index].raiseFloors(floors) }
+    }
+
     /// One ledger's counters.
     public func counters(_ key: LedgerKey) async -> StockCounters? { await shard(for: key).counters(key) }
 

@@ -133,14 +133,14 @@ public actor InventoryShard {
             ticket = recordOutbox(then: .order(order))
         case .doublePayment(let order):
             ticket = recordOutbox(then: .doublePayment(order, transaction: transaction, atMs: nowMs))
-        case .duplicate, .refundRepeated, .unknownOrder, .amountMismatch:
+        case .duplicate, .refundRepeated, .unknownOrder, .retired, .amountMismatch:
             ticket = recordOutbox()
         }
         switch result {
         case .paid(let order), .latePaid(let order), .lateRefund(let order), .doublePayment(let order), .duplicate(let order),
             .refundRepeated(let order):
             publish(order.key)
-        case .unknownOrder, .amountMismatch:
+        case .unknownOrder, .retired, .amountMismatch:
             break
         }
         return Recorded(result: result, ticket: ticket)
@@ -153,7 +153,7 @@ public actor InventoryShard {
         case .canceled(let order), .expiredNow(let order):
             publish(order.key)
             return Recorded(result: result, ticket: record(.order(order)))
-        case .closed, .unknownOrder:
+        case .closed, .unknownOrder, .retired:
             return Recorded(result: result, ticket: 0)
         }
     }
@@ -212,6 +212,28 @@ public actor InventoryShard {
 
     /// One order as it stands.
     public func order(_ id: OrderID) -> Order? { book.order(id) }
+
+    /// One order as it stands, or whether its event has retired (then it is in storage only).
+    public func lookup(_ id: OrderID) -> OrderLookup {
+        if let order = book.order(id) { return .held(order) }
+        return book.wasRetired(id) ? .retired : .unknown
+    }
+
+    /// Takes `event`'s orders, groups and ledgers out of this shard (see `OrderBook.retire`).
+    public func retire(event: String) -> Result<RetiredPart, RetireRefusal> {
+        book.retire(event: event)
+    }
+
+    /// Why `event` cannot retire on this shard now; nil when it can.
+    public func retireRefusal(event: String) -> RetireRefusal? { book.retireRefusal(event: event) }
+
+    /// Gives out no id at or below the retired floors again (recovery, before any load).
+    public func raiseFloors(_ floors: [SequenceFloor]) {
+        book.raiseFloors(floors)
+    }
+
+    /// Whether `id` names a group of a retired event.
+    public func wasRetired(_ id: GroupID) -> Bool { book.wasRetired(id) }
 
     /// One ledger's counters.
     public func counters(_ key: LedgerKey) -> StockCounters? { book.counters(key) }

@@ -93,3 +93,13 @@ public struct Order: Sendable, Equatable {
         self.coupon = coupon
     }
 }
+
+/// Where an order id stands in memory.
+public enum OrderLookup: Sendable, Equatable {
+    /// Held: the order as it stands.
+    case held(Order)
+    /// Its event has retired: the order is in storage only.
+    case retired
+    /// No such order.
+    case unknown
+}

@@ -59,6 +59,8 @@ public enum SaleClosed: Sendable, Equatable {
 public enum PaymentResult: Sendable, Equatable {
     /// No such order.
     case unknownOrder
+    /// The order's event has retired: the order is in storage only (the engine decides there).
+    case retired
     /// The notified amount is not the order's; nothing changed.
     case amountMismatch(expectedFen: Int64)
     /// A pending order is now paid.
@@ -80,6 +82,8 @@ public enum PaymentResult: Sendable, Equatable {
 public enum CancelResult: Sendable, Equatable {
     /// No such order for that user.
     case unknownOrder
+    /// The order's event has retired: the order is in storage only (never pending).
+    case retired
     /// The pending order is canceled, its stock back.
     case canceled(Order)
     /// Not pending any more (paid, expired, canceled...): nothing changed.
@@ -172,7 +176,7 @@ public struct OrderBook: Sendable {
 
     /// Applies a payment notification that has already passed signature, time and nonce checks.
     public mutating func pay(_ id: OrderID, transaction: String, amountFen: Int64, nowMs: Int64) -> PaymentResult {
-        guard var order = orders[id] else { return .unknownOrder }
+        guard var order = orders[id] else { return orders.wasRemoved(id) ? .retired : .unknownOrder }
         guard order.amountFen == amountFen else { return .amountMismatch(expectedFen: order.amountFen) }
         if let group = order.group {
             // A group past its deadline fails before any payment of its members counts.
@@ -224,7 +228,8 @@ public struct OrderBook: Sendable {
 
     /// Cancels `user`'s pending order; another user's order is unknown to them.
     public mutating func cancel(_ id: OrderID, user: String, nowMs: Int64) -> CancelResult {
-        guard let order = orders[id], order.user == user else { return .unknownOrder }
+        guard let order = orders[id] else { return orders.wasRemoved(id) ? .retired : .unknownOrder }
+        guard order.user == user else { return .unknownOrder }
         guard order.status == .pending else { return .closed(order) }
         if nowMs >= order.expiresAtMs { return .expiredNow(move(order, to: .expired)) }
         return .canceled(move(order, to: .canceled))

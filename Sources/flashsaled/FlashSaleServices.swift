@@ -59,11 +59,13 @@ struct EngineService: Service {
                         }
                     }
                 }
-                // Recurring schedules keep their horizon of days ahead for as long as the daemon runs.
+                // Recurring schedules keep their horizon of days ahead for as long as the daemon
+                // runs, and events ended longer than `memory.retention` ago leave memory.
                 group.addTask {
                     while !Task.isCancelled {
                         try? await Task.sleep(for: .milliseconds(SaleEngine.scheduleRollIntervalMs))
                         _ = await engine.admitted { await engine.rollSchedules() }
+                        _ = await engine.admitted { await engine.retireEnded() }
                     }
                 }
                 // The change feed keeps `changes.retention`; older events go a bounded slice at a time.

@@ -45,11 +45,12 @@ extension SaleConfig {
     enum Keys {
         static let top = [
             "http", "ops", "metrics", "data", "timezone", "secrets", "trusted_proxies", "rate_limit", "admission", "payment",
-            "group", "engine", "journal", "events", "coupons", "changes", "webhooks",
+            "group", "engine", "journal", "events", "coupons", "changes", "webhooks", "memory",
         ]
         static let secrets = ["user_token", "user_tokens", "payment", "ops", "admin"]
         static let tokenKey = ["kid", "secret"]
         static let changes = ["retention"]
+        static let memory = ["retention"]
         static let webhooks = ["give_up_after", "receivers"]
         static let webhook = ["url", "secret", "types"]
         static let rateLimit = ["per_ip"]
@@ -69,7 +70,7 @@ extension SaleConfig {
             "http", "ops", "metrics", "data", "timezone", "secrets.user_token", "secrets.payment", "secrets.ops", "secrets.admin",
             "trusted_proxies", "rate_limit.per_ip.rate", "rate_limit.per_ip.burst", "admission.max_inflight",
             "payment.window", "group.window", "engine.shards", "journal.enabled", "journal.synchronous",
-            "journal.batch_max", "journal.checkpoint_interval", "changes.retention",
+            "journal.batch_max", "journal.checkpoint_interval", "changes.retention", "memory.retention",
         ]
     }
 
@@ -215,6 +216,9 @@ extension SaleConfig {
             paymentWindowMs: paymentWindowMs, groupWindowMs: groupWindowMs, shards: shards, journal: journal,
             events: events, coupons: coupons, feed: feed)
         config.metricsListener = metricsListener
+        if let retention = try root.mapping("memory", keys: Keys.memory).scalar("retention") {
+            config.memoryRetentionMs = try retention.duration(minMs: 3_600_000)
+        }
         config.recurring = recurring
         return config
     }

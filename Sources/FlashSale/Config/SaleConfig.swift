@@ -244,6 +244,9 @@ public struct SaleConfig: Sendable, Equatable {
     public var coupons: [CouponBatchConfig]
     /// The change feed's retention and its webhook receivers.
     public var feed: FeedConfig
+    /// How long after its end an event's orders, groups and ledgers stay in memory, ms
+    /// (`memory.retention`); then they are in storage only.
+    public var memoryRetentionMs: Int64 = 7 * 86_400_000
 
     /// Creates a config from checked parts; `parse` is the checked way to get one.
     public init(

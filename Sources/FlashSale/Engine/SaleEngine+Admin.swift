@@ -132,6 +132,7 @@ extension SaleEngine {
     /// by the config file's rules.
     public func checkEventEdit(id: String, json body: [UInt8]) -> Result<(edited: EventConfig, base: EventConfig, entry: [UInt8]), Rejection> {
         guard let current = catalog.event(id)?.config else { return .failure(.unknownEvent) }
+        if let refusal = retiredRefusal(id) { return .failure(refusal) }
         guard case .object(let patch)? = try? JSONParser.parse(body) else {
             return .failure(.badRequest("body is not a JSON object: send the fields to change"))
         }
@@ -188,6 +189,7 @@ extension SaleEngine {
         let reserved = creatingEvents.withLock { $0.insert(edited.id).inserted }
         guard reserved else { return .failure(.conflict("the event '\(edited.id)' is being created or edited")) }
         defer { creatingEvents.withLock { _ = $0.remove(edited.id) } }
+        if let refusal = retiredRefusal(edited.id) { return .failure(refusal) }
         guard catalog.event(edited.id)?.config == base else {
             return .failure(.conflict("the event '\(edited.id)' was changed meanwhile: read it and send the edit again"))
         }

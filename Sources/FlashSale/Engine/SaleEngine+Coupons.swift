@@ -135,7 +135,7 @@ extension SaleEngine {
             onShard(inventory.shard(for: code), from: here, { $0.spendCoupon(code, order: order.id) }, then: then)
         case .lateRefund(let order):
             releaseCoupon(of: order, from: here, then: then)
-        case .unknownOrder, .amountMismatch, .duplicate, .doublePayment, .refundRepeated:
+        case .unknownOrder, .retired, .amountMismatch, .duplicate, .doublePayment, .refundRepeated:
             then()
         }
     }
@@ -148,7 +148,7 @@ extension SaleEngine {
 
     /// Creates the configured batches and loads claimed coupons, each in the state the orders
     /// naming it give it; traps if two live orders name one coupon (spent twice).
-    func restoreCoupons(_ coupons: [Coupon], orders: [Order]) async {
+    func restoreCoupons(_ coupons: [Coupon], orders: [Order], spent: [SpentCoupon] = []) async {
         var byShard = [[CouponBatchRules]](repeating: [], count: inventory.shards.count)
         for batch in couponBatches.withLock({ Array($0.values) }) {
             byShard[CouponCode.slot(batch: batch.id) % byShard.count].append(batch)
@@ -157,6 +157,11 @@ extension SaleEngine {
             await shard.addCouponBatches(byShard[index])
         }
         var states: [CouponCode: CouponState] = [:]
+        // Spent by orders of retired events: spent for good.
+        for coupon in spent {
+            guard let code = CouponCode(coupon.code) else { continue }
+            states[code] = .spent(coupon.order)
+        }
         for order in orders {
             guard let text = order.coupon, let code = CouponCode(text) else { continue }
             let state: CouponState

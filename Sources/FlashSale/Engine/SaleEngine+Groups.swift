@@ -54,8 +54,9 @@ extension SaleEngine {
         let here = ownLoop(loop)
         guard let id = GroupID(text) else { return answer(.failure(.unknownGroup)) }
         let shard = inventory.shard(for: id)
-        onShard(shard, from: here, { $0.group(id) }) { found in
-            guard let found else { return answer(.failure(.unknownGroup)) }
+        onShard(shard, from: here, { ($0.group(id), $0.wasRetired(id)) }) { found, retired in
+            // A retired group is formed or failed: closed.
+            guard let found else { return answer(.failure(retired ? .groupClosed : .unknownGroup)) }
             // A group of an event no longer configured cannot take members.
             guard let event = self.catalog.event(found.group.key.event) else { return answer(.failure(.groupClosed)) }
             let nowMs = self.clock.nowMs()
@@ -71,17 +72,22 @@ extension SaleEngine {
     /// Group `text` with its member counts; nil when unknown.
     public func group(_ text: String) async -> GroupView? {
         guard let id = GroupID(text) else { return nil }
-        return await inventory.shard(for: id).group(id)
+        let shard = inventory.shard(for: id)
+        if let view = await shard.group(id) { return view }
+        return await shard.wasRetired(id) ? await storedGroup(id) : nil
     }
 
     /// Groups formed in `event` (the "N groups formed" figure).
     public func groupsFormed(_ event: EventCatalog.Event) async -> Int {
-        await inventory.groupsFormed(
+        if let retired = retiredEvent(event.config.id) { return retired.groupsFormed }
+        return await inventory.groupsFormed(
             event: event.config.id, keys: event.config.items.map { LedgerKey(event: event.config.id, sku: $0.sku) })
     }
 
     /// Groups formed in every event (ops `STATS groups_formed`).
-    public func groupsFormedTotal() async -> Int { await inventory.groupsFormedTotal() }
+    public func groupsFormedTotal() async -> Int {
+        await inventory.groupsFormedTotal() + retirement.withLock { $0.groupsFormed }
+    }
 
     /// The refusal for claims on `event` at `nowMs` (not started, ended, paused); nil when live.
     func saleStateRefusal(_ event: EventCatalog.Event, nowMs: Int64) -> Rejection? {

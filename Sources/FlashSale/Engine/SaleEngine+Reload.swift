@@ -39,6 +39,7 @@ extension SaleEngine {
             ("group.window", running.groupWindowMs != new.groupWindowMs),
             ("admission.max_inflight", running.admissionMaxInflight != new.admissionMaxInflight),
             ("changes.retention", running.feed.retentionMs != new.feed.retentionMs),
+            ("memory.retention", running.memoryRetentionMs != new.memoryRetentionMs),
         ]
         if let (key, _) = restartOnly.first(where: \.1) { return refuse(key, "changes only with a restart") }
 

@@ -72,6 +72,12 @@ public final class SaleEngine: Sendable {
     public let outbox: WebhookOutbox
     /// Change events are kept at least this long, ms (`changes.retention`).
     public let feedRetentionMs: Int64
+    /// How long after its end an event stays in memory, ms (`memory.retention`; SaleEngine+Retire.swift).
+    public let memoryRetentionMs: Int64
+    /// The retired events and those retiring now.
+    let retirement = Mutex(Retirement())
+    /// Payments of retired orders, decided one at a time against storage.
+    let retiredPayments = TurnTaking()
     /// The clock.
     public let clock: any SaleClock
     /// Counters for ops and metrics.
@@ -147,6 +153,7 @@ public final class SaleEngine: Sendable {
         self.reader = journal.map { JournalReader(directory: $0.directory, feed: $0.feed ?? ChangeFeedJSON(clock: clock)) }
         self.outbox = WebhookOutbox(urls: config.feed.receivers.map(\.url))
         self.feedRetentionMs = config.feed.retentionMs
+        self.memoryRetentionMs = config.memoryRetentionMs
         self.clock = clock
         self.paymentWindowMs = config.paymentWindowMs
         self.groupWindowMs = config.groupWindowMs
@@ -217,7 +224,10 @@ public final class SaleEngine: Sendable {
             else { continue }
             catalog.replace(edited)
         }
-        await inventory.addLedgers(catalog.ledgers)
+        // Retired events get no ledger (their final counters are known) and their ids stay taken.
+        await restoreRetired(state)
+        let retired = Set(state.retiredEvents.map(\.event))
+        await inventory.addLedgers(catalog.ledgers.filter { !retired.contains($0.key.event) })
         await inventory.setSaleWindows(Dictionary(
             catalog.events.map { ($0.config.id, $0.config.startsAtMs..<max($0.config.startsAtMs, $0.config.endsAtMs)) },
             uniquingKeysWith: { first, _ in first }))
@@ -234,7 +244,7 @@ public final class SaleEngine: Sendable {
         if grown > 0 {
             logger.warning("configured stock is below what orders already hold; totals raised to cover them", metadata: ["units": "\(grown)"])
         }
-        await restoreCoupons(state.coupons, orders: state.orders)
+        await restoreCoupons(state.coupons, orders: state.orders, spent: state.spentCoupons)
         await inventory.verifyInvariants()
         stats.doublePayments.store(state.doublePayments, ordering: .relaxed)
         idempotency.restore(state.idempotentAnswers, nowMs: clock.nowMs())
@@ -365,14 +375,18 @@ public final class SaleEngine: Sendable {
 
     /// `user`'s order; another user's order is unknown to them.
     public func order(_ text: String, user: String) async -> Order? {
-        guard let id = OrderID(text), let order = await inventory.order(id), order.user == user else { return nil }
+        guard let order = await order(text), order.user == user else { return nil }
         return order
     }
 
-    /// Any order by id (ops).
+    /// Any order by id (ops); an order of a retired event is read from storage.
     public func order(_ text: String) async -> Order? {
         guard let id = OrderID(text) else { return nil }
-        return await inventory.order(id)
+        switch await inventory.lookup(id) {
+        case .held(let order): return order
+        case .retired: return await storedOrder(id)?.order
+        case .unknown: return nil
+        }
     }
 
     /// Cancels `user`'s pending order (`cancelOrder(_:user:on:answer:)`, run on one of the loops).
@@ -394,6 +408,7 @@ public final class SaleEngine: Sendable {
                     if let failure { return answer(.failure(failure)) }
                     switch recorded.result {
                     case .unknownOrder: answer(.failure(.unknownOrder))
+                    case .retired: self.cancelRetired(id, user: user, on: here, answer: answer)
                     case .canceled(let order):
                         self.stats.ordersCanceled.increment()
                         answer(.success(order))
@@ -411,7 +426,7 @@ public final class SaleEngine: Sendable {
             // uses the coupon commits after this cancel's record (tickets commit in order).
             switch recorded.result {
             case .canceled(let order), .expiredNow(let order): self.releaseCoupon(of: order, from: here, then: reply)
-            case .closed, .unknownOrder: reply()
+            case .closed, .unknownOrder, .retired: reply()
             }
         }
     }
@@ -473,17 +488,56 @@ public final class SaleEngine: Sendable {
         if let journal, !journal.acceptsWrites { return answer(.failure(.unavailable(journal.refusalReason))) }
         let shard = inventory.shard(for: id)
         onShard(shard, from: here, { $0.pay(id, transaction: notification.transaction, amountFen: notification.amountFen, nowMs: nowMs) }) { recorded in
-            switch recorded.result {
-            case .unknownOrder: return answer(.failure(.unknownOrder))
-            case .amountMismatch(let expected): return answer(.failure(.amountMismatch(expectedFen: expected)))
-            default: break
-            }
-            let ticket = self.journal?.append(.nonce(nonce, untilSeconds: nonceUntil)) ?? 0
-            self.whenDurable(max(ticket, recorded.ticket), on: here) { failure in
-                if let failure { return answer(.failure(failure)) }
-                self.settleCoupon(after: recorded.result, from: here) {
-                    answer(self.acknowledge(recorded.result, transaction: notification.transaction))
+            guard recorded.result != .retired else {
+                // Decided against storage, off the loop; answered back on it.
+                let loop = self.loops[here]
+                let back = NIOLoopBound(answer, eventLoop: loop)
+                Task {
+                    let decided = await self.payRetired(
+                        id, transaction: notification.transaction, amountFen: notification.amountFen, nowMs: nowMs)
+                    loop.execute {
+                        self.answerPayment(
+                            decided, retired: true, nonce: nonce, nonceUntil: nonceUntil, transaction: notification.transaction, here: here,
+                            answer: back.value)
+                    }
                 }
+                return
+            }
+            self.answerPayment(recorded, retired: false, nonce: nonce, nonceUntil: nonceUntil, transaction: notification.transaction, here: here, answer: answer)
+        }
+    }
+
+    /// Journals the nonce after the payment's decision, then answers once both are durable
+    /// (a retired order's coupon stays as it is: its batch counted it when the order closed).
+    private func answerPayment(
+        _ recorded: Recorded<PaymentResult>, retired: Bool, nonce: String, nonceUntil: Int64, transaction: String, here: Int,
+        answer: @escaping (Result<PaymentAck, Rejection>) -> Void
+    ) {
+        switch recorded.result {
+        case .unknownOrder, .retired: return answer(.failure(.unknownOrder))
+        case .amountMismatch(let expected): return answer(.failure(.amountMismatch(expectedFen: expected)))
+        default: break
+        }
+        let ticket = journal?.append(.nonce(nonce, untilSeconds: nonceUntil)) ?? 0
+        whenDurable(max(ticket, recorded.ticket), on: here) { failure in
+            if let failure { return answer(.failure(failure)) }
+            if retired { return answer(self.acknowledge(recorded.result, transaction: transaction)) }
+            self.settleCoupon(after: recorded.result, from: here) {
+                answer(self.acknowledge(recorded.result, transaction: transaction))
+            }
+        }
+    }
+
+    /// A cancel of an order of a retired event: never pending, so closed (or unknown to
+    /// another user), read from storage off the loop and answered back on it.
+    private func cancelRetired(_ id: OrderID, user: String, on here: Int, answer: @escaping (Result<Order, Rejection>) -> Void) {
+        let loop = loops[here]
+        let back = NIOLoopBound(answer, eventLoop: loop)
+        Task {
+            let stored = await self.storedOrder(id)
+            loop.execute {
+                guard let order = stored?.order, order.user == user else { return back.value(.failure(.unknownOrder)) }
+                back.value(.failure(.orderClosed(order.status)))
             }
         }
     }
@@ -491,7 +545,7 @@ public final class SaleEngine: Sendable {
     /// What a durable payment decision is answered (and counted).
     private func acknowledge(_ result: PaymentResult, transaction: String) -> Result<PaymentAck, Rejection> {
         switch result {
-        case .unknownOrder: return .failure(.unknownOrder)
+        case .unknownOrder, .retired: return .failure(.unknownOrder)
         case .amountMismatch(let expected): return .failure(.amountMismatch(expectedFen: expected))
         case .paid(let order):
             stats.ordersPaid.increment()
@@ -522,10 +576,17 @@ public final class SaleEngine: Sendable {
         views.reserveCapacity(event.config.items.count)
         for item in event.config.items {
             let key = LedgerKey(event: event.config.id, sku: item.sku)
-            let counters = await inventory.counters(key) ?? StockCounters(total: item.stock, available: item.stock, reserved: 0, sold: 0)
-            views.append(ItemView(item: item, counters: counters))
+            views.append(ItemView(item: item, counters: await counters(key, configuredStock: item.stock)))
         }
         return views
+    }
+
+    /// A ledger's counters: from its shard, the final ones of a retired event, or the
+    /// configured stock when the ledger does not exist yet.
+    public func counters(_ key: LedgerKey, configuredStock: Int64) async -> StockCounters {
+        if let counters = await inventory.counters(key) { return counters }
+        if let retired = retiredEvent(key.event)?.counters[key] { return retired }
+        return StockCounters(total: configuredStock, available: configuredStock, reserved: 0, sold: 0)
     }
 
     /// Events not yet ended, and those ended in the last 24 h.
@@ -557,6 +618,7 @@ public final class SaleEngine: Sendable {
     public func setPaused(_ event: String, _ paused: Bool) async -> Result<Void, Rejection> {
         guard isReady else { return .failure(Self.recovering) }
         guard catalog.event(event) != nil else { return .failure(.unknownEvent) }
+        if let refusal = retiredRefusal(event) { return .failure(refusal) }
         if let journal, !journal.acceptsWrites { return .failure(.unavailable(journal.refusalReason)) }
         let ticket = journal?.append(.paused(event: event, paused: paused)) ?? 0
         await inventory.setPaused(event, paused)
@@ -572,6 +634,7 @@ public final class SaleEngine: Sendable {
         guard isReady else { return .failure(Self.recovering) }
         guard let found = catalog.event(event) else { return .failure(.unknownEvent) }
         guard found.itemsBySKU[sku] != nil else { return .failure(.unknownSKU) }
+        if let refusal = retiredRefusal(event) { return .failure(refusal) }
         guard delta != 0, delta.magnitude <= EngineLimits.restockUnitsMax else {
             return .failure(.badRequest("delta must be a non-zero integer within ±\(EngineLimits.restockUnitsMax)"))
         }

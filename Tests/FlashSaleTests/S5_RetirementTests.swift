@@ -1,0 +1,169 @@
+import FlashSaleJournal
+import FlashSaleTestKit
+import Foundation
+import Testing
+
+@testable import FlashSale
+@testable import FlashSaleHTTP
+@testable import InventoryActor
+
+/// Running for months (§5): an event ended longer than `memory.retention` ago leaves memory;
+/// its orders, groups and counters stay in storage and are still answered from there.
+@Suite struct RetirementTests {
+    static let dayMs: Int64 = 86_400_000
+
+    // MARK: The book
+
+    @Test func theBookRetiresAnEventOnlyOnceNothingOfItCanMoveAndKeepsItsIdsTaken() {
+        var book = OrderBook()
+        let old = LedgerKey(event: "old", sku: "S"), live = LedgerKey(event: "live", sku: "S")
+        book.addLedger(old, total: 10_000, limitPerUser: 1)
+        book.addLedger(live, total: 10, limitPerUser: 1)
+        var ids: [OrderID] = []
+        // More than a chunk, so whole chunks are freed.
+        for index in 0..<(OrderTable.chunkOrders + 100) {
+            guard case .reserved(let order) = book.reserve(ReserveRequest(
+                key: old, user: "u\(index)", qty: 1, amountFen: 100, discountFen: 0, nowMs: 0, expiresAtMs: 1_000, coupon: index == 0 ? "c1" : nil))
+            else { Issue.record("not reserved"); return }
+            ids.append(order.id)
+        }
+        guard case .reserved(let kept) = book.reserve(ReserveRequest(
+            key: live, user: "k", qty: 1, amountFen: 100, discountFen: 0, nowMs: 0, expiresAtMs: .max))
+        else { Issue.record("not reserved"); return }
+        _ = book.pay(ids[0], transaction: "t0", amountFen: 100, nowMs: 10)
+        _ = book.pay(ids[1], transaction: "t1", amountFen: 100, nowMs: 10)
+
+        // A pending order of it: refused, nothing taken.
+        #expect(book.retire(event: "old") == .failure(.pendingOrder(ids[2])))
+        #expect(book.orderCount == ids.count + 1)
+
+        #expect(book.expireDue(nowMs: 1_000).count == ids.count - 2)
+        guard case .success(let part) = book.retire(event: "old") else { Issue.record("not retired"); return }
+        #expect(part.orders == ids.count)
+        #expect(part.counters[old] == StockCounters(total: 10_000, available: 9_998, reserved: 0, sold: 2))
+        #expect(part.spentCoupons == [SpentCoupon(code: "c1", order: ids[0])])
+        #expect(book.orderCount == 1)
+        #expect(book.order(ids[0]) == nil && book.wasRetired(ids[0]) && book.wasRetired(ids.last!))
+        #expect(book.pay(ids[1], transaction: "t9", amountFen: 100, nowMs: 20) == .retired)
+        #expect(book.cancel(ids[1], user: "u1", nowMs: 20) == .retired)
+        #expect(book.order(kept.id) == kept && !book.wasRetired(kept.id))
+        // An id never given out is unknown, not retired.
+        let unknown = OrderID(sequence: UInt64(ids.count + 50), slot: old.slot)
+        #expect(!book.wasRetired(unknown) && book.pay(unknown, transaction: "t", amountFen: 100, nowMs: 20) == .unknownOrder)
+        #expect(book.counters(old) == nil)
+        book.verifyInvariants()
+
+        // A book rebuilt with the floors (a restart) never gives those ids out again.
+        var rebuilt = OrderBook()
+        rebuilt.raiseFloors(part.floors)
+        rebuilt.addLedger(old, total: 1, limitPerUser: 1)
+        #expect(rebuilt.wasRetired(ids[0]))
+        guard case .reserved(let next) = rebuilt.reserve(ReserveRequest(
+            key: old, user: "n", qty: 1, amountFen: 100, discountFen: 0, nowMs: 0, expiresAtMs: 1_000))
+        else { Issue.record("not reserved"); return }
+        #expect(next.id.sequence == ids.last!.sequence + 1)
+        #expect(rebuilt.order(next.id) == next)
+        rebuilt.verifyInvariants()
+    }
+
+    // MARK: The engine, with the journal
+
+    /// A config with a live event `e1` (A1: 990 fen, stock 10, limit 2), a coupon batch `c1`
+    /// valid for 60 days, and retention `retentionMs`.
+    static func config(_ directory: TemporaryDirectory, nowMs: Int64, retentionMs: Int64 = 7 * dayMs) -> SaleConfig {
+        let batch = CouponBatchConfig(
+            id: "c1", total: 100, valueFen: 100, minSpendFen: 0, perUser: 5, perIP: 100,
+            startsAtMs: nowMs - 60_000, endsAtMs: nowMs + 60 * dayMs, validForMs: 60 * dayMs)
+        let later = EventConfig(
+            id: "later", kind: .seckill, startsAtMs: nowMs + 20 * dayMs, endsAtMs: nowMs + 21 * dayMs,
+            items: [ItemConfig(sku: "A1", name: "Phone case", priceFen: 990, stock: 10, limitPerUser: 2, groupSize: nil, groupPriceFen: nil)])
+        var config = makeTestConfig(dataDirectory: directory.path, nowMs: nowMs, events: [later], coupons: [batch])
+        config.memoryRetentionMs = retentionMs
+        return config
+    }
+
+    @Test func anEndedEventLeavesMemoryAfterTheRetentionAndIsStillAnsweredFromStorage() async throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let startMs: Int64 = 1_800_000_000_000
+        let clock = ManualClock(startMs: startMs)
+        var world = try await TestEngine.start(config: Self.config(directory, nowMs: startMs), clock: clock)
+
+        let coupon = try #require(await world.claim("buyer").json["coupon"]?.stringValue)
+        let paid = try #require(await world.order("buyer", coupon: coupon).json["order"]?.stringValue)
+        let expired = try #require(await world.order("other").json["order"]?.stringValue)
+        let doubled = try #require(await world.order("third").json["order"]?.stringValue)
+        #expect(await world.pay(order: paid, transaction: "t-paid", amount: 890).status == 200)
+        #expect(await world.pay(order: doubled, transaction: "t-doubled", amount: 990).status == 200)
+
+        // The sale ends (an hour on); a week is not yet over: still in memory.
+        clock.advance(ms: 3_600_000 + 6 * Self.dayMs)
+        await world.engine.expireDue()
+        #expect(await world.engine.retireEnded().isEmpty)
+        clock.advance(ms: Self.dayMs)
+        #expect(await world.engine.retireEnded() == ["e1"])
+        #expect(await world.engine.retireEnded().isEmpty)
+        #expect(await world.engine.inventory.lookup(try #require(OrderID(paid))) == .retired)
+        var held = 0
+        for shard in world.engine.inventory.shards { held += await shard.orderCount() }
+        #expect(held == 0)
+
+        // Every read still answers, from storage.
+        func checkReads(_ world: TestEngine, expiredNow: OrderStatus) async {
+            let shown = await world.api.respond(to: APIRequest(method: "GET", path: "/v1/orders/\(paid)", authorization: world.bearer("buyer")))
+            #expect(shown.status == 200 && shown.json["status"]?.stringValue == "paid" && shown.json["discount"]?.intValue == 100)
+            let hidden = await world.api.respond(to: APIRequest(method: "GET", path: "/v1/orders/\(paid)", authorization: world.bearer("other")))
+            #expect(hidden.status == 404)
+            let event = await world.api.respond(to: APIRequest(method: "GET", path: "/v1/events/e1", authorization: world.bearer("x")))
+            #expect(event.status == 200 && event.json["state"]?.stringValue == "ended")
+            let item = event.json["items"]?[0]
+            #expect(item?["sold"]?.intValue == 2 && item?["available"]?.intValue == 8 && item?["reserved"]?.intValue == 0)
+            #expect(await world.engine.order(expired)?.status == expiredNow)
+        }
+        await checkReads(world, expiredNow: .expired)
+
+        // Payments of retired orders, decided against storage: the same transaction is a
+        // duplicate; another one a double charge; a late one a refund (the sale is closed).
+        let again = await world.pay(order: paid, transaction: "t-paid", amount: 890)
+        #expect(again.status == 200 && again.json["duplicate"]?.boolValue == true)
+        let double = await world.pay(order: doubled, transaction: "t-second", amount: 990)
+        #expect(double.status == 200 && double.json["refund"]?.stringValue == "t-second")
+        let late = await world.pay(order: expired, transaction: "t-late", amount: 990)
+        #expect(late.status == 200 && late.json["status"]?.stringValue == "refund_pending")
+        #expect(await world.pay(order: expired, transaction: "t-late", amount: 991).status == 422)
+        #expect(await world.engine.order(expired)?.status == .refundPending)
+        let cancel = await world.respond(to: APIRequest(method: "POST", path: "/v1/orders/\(doubled)/cancel", authorization: world.bearer("third")))
+        #expect(cancel.status == 409 && cancel.errorCode == "order_closed")
+        // A retired event cannot change.
+        if case .failure(let refusal) = await world.engine.restock(event: "e1", sku: "A1", delta: 5) {
+            #expect(refusal.status == 409)
+        } else {
+            Issue.record("a retired event was restocked")
+        }
+        #expect(await world.engine.checkEventEdit(id: "e1", json: Array(#"{"ends_at":"2030-01-01T00:00:00Z"}"#.utf8)).isFailure)
+
+        // A restart loads nothing of it, and answers the same.
+        await world.stop()
+        let state = try Journal.recover(directory: directory.path)
+        #expect(state.orders.isEmpty && state.retiredEvents.map(\.event) == ["e1"])
+        world = try await TestEngine.start(config: Self.config(directory, nowMs: startMs), clock: clock)
+        await checkReads(world, expiredNow: .refundPending)
+        #expect(await world.engine.inventory.lookup(try #require(OrderID(paid))) == .retired)
+        // The coupon the retired order spent stays spent.
+        clock.advance(ms: 13 * Self.dayMs)
+        let reuse = await world.order("buyer", event: "later", coupon: coupon)
+        #expect(reuse.status == 409 && reuse.errorCode == "coupon_invalid")
+        #expect(await world.order("buyer", event: "later").status == 201)
+        // The change feed kept every change, the retired payments' too.
+        let types = (try await world.engine.changes(after: 0, limit: 100).get()).map(\.type)
+        #expect(types.contains("payment.refund") && types.contains("order.refund_pending"))
+        await world.stop()
+    }
+}
+
+extension Result {
+    var isFailure: Bool {
+        if case .failure = self { return true }
+        return false
+    }
+}
