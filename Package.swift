@@ -129,7 +129,10 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
-            path: "Benchmarks/inventory-bench"
+            path: "Benchmarks/inventory-bench",
+            // The daemon's allocator, so memory figures (`--months`) are the daemon's.
+            linkerSettings: Context.environment["FLASHSALE_GLIBC_MALLOC"] == nil
+                ? [.linkedLibrary("jemalloc", .when(platforms: [.linux]))] : []
         ),
         // The 8pm-burst load generator: open-loop arrivals, payments, audit, report (LoadTests/README.md).
         .executableTarget(

@@ -149,6 +149,10 @@ struct InventoryBench {
             try await LoopBench.run(quick: quick)
             return
         }
+        if CommandLine.arguments.contains("--months") {
+            try await MonthsBench.run()
+            return
+        }
         if CommandLine.arguments.contains("--feed") {
             try await FeedBench.run(quick: quick)
             return

@@ -29,6 +29,8 @@ public struct RecoveredState: Sendable {
     public var floors: [SequenceFloor] = []
     /// Coupons spent by orders of retired events: spent for good, though their orders are not loaded.
     public var spentCoupons: [SpentCoupon] = []
+    /// Retired coupon batches (their coupons are not loaded) with the coupons they issued.
+    public var retiredBatches: [(batch: String, issued: Int64)] = []
     /// Every claimed coupon, state `available` (the engine derives held and spent from orders).
     public var coupons: [Coupon] = []
     /// Stored first answers to `Idempotency-Key` requests, oldest first (expired ones included:
@@ -126,7 +128,7 @@ extension Journal {
             // Only the live events' rows, through the event indexes: a restart reads what is
             // live, however many sales the file holds.
             let retired = Set(state.retiredEvents.map(\.event))
-            for event in try eventsWithOrders(database) where !retired.contains(event) {
+            for event in try distinct("event", of: "orders", database) where !retired.contains(event) {
                 state.orders += try readOrders(database, path: path, event: event, parallelFrom: parallelFrom, readers: readers)
                 state.groups += try readGroups(database, path: path, event: event)
             }
@@ -146,7 +148,16 @@ extension Journal {
             }
         }
         state.restocks = try readRestocks(database)
-        state.coupons = try readCoupons(database, path: path)
+        let batches = try database.prepare("SELECT batch, issued FROM retired_batches ORDER BY at_ms, batch")
+        while try batches.step() { state.retiredBatches.append((batches.string(at: 0) ?? "", batches.int64(at: 1))) }
+        if state.retiredBatches.isEmpty {
+            state.coupons = try readCoupons(database, path: path, batch: nil)
+        } else {
+            let retired = Set(state.retiredBatches.map(\.batch))
+            for batch in try distinct("batch", of: "coupons", database) where !retired.contains(batch) {
+                state.coupons += try readCoupons(database, path: path, batch: batch)
+            }
+        }
         let paused = try database.prepare("SELECT event FROM paused")
         while try paused.step() { state.pausedEvents.insert(paused.string(at: 0) ?? "") }
         let refunds = try database.prepare("SELECT order_id, txn FROM refunds")
@@ -219,21 +230,21 @@ extension Journal {
         return events
     }
 
-    /// Every event some order names, each found by one seek in the event index (not a scan):
-    /// O(events × log orders).
-    private static func eventsWithOrders(_ database: SQLiteDatabase) throws -> [String] {
+    /// Every value of the indexed `column` of `table` (an event, a batch), each found by one
+    /// seek in its index (not a scan of the table): O(values × log rows).
+    private static func distinct(_ column: String, of table: String, _ database: SQLiteDatabase) throws -> [String] {
         let statement = try database.prepare(
             """
-            WITH RECURSIVE next(event) AS (
-                SELECT min(event) FROM orders
+            WITH RECURSIVE next(value) AS (
+                SELECT min(\(column)) FROM \(table)
                 UNION ALL
-                SELECT (SELECT min(event) FROM orders WHERE event > next.event) FROM next WHERE next.event IS NOT NULL
+                SELECT (SELECT min(\(column)) FROM \(table) WHERE \(column) > next.value) FROM next WHERE next.value IS NOT NULL
             )
-            SELECT event FROM next WHERE event IS NOT NULL
+            SELECT value FROM next WHERE value IS NOT NULL
             """)
-        var events: [String] = []
-        while try statement.step() { events.append(statement.string(at: 0) ?? "") }
-        return events
+        var values: [String] = []
+        while try statement.step() { values.append(statement.string(at: 0) ?? "") }
+        return values
     }
 
     /// The orders of `event` (every event's when nil), in id order.
@@ -354,9 +365,14 @@ extension Journal {
         return groups
     }
 
-    private static func readCoupons(_ database: SQLiteDatabase, path: String) throws -> [Coupon] {
+    /// The coupons of `batch` (every batch's when nil), by claim time.
+    private static func readCoupons(_ database: SQLiteDatabase, path: String, batch: String?) throws -> [Coupon] {
         let statement = try database.prepare(
-            "SELECT code, batch, owner, ip, value, min_spend, claimed_ms, expires_ms FROM coupons ORDER BY claimed_ms, code")
+            """
+            SELECT code, batch, owner, ip, value, min_spend, claimed_ms, expires_ms FROM coupons
+            \(batch == nil ? "" : "WHERE batch = ?1") ORDER BY claimed_ms, code
+            """)
+        if let batch { try statement.bind(batch, at: 1) }
         var coupons: [Coupon] = []
         while try statement.step() {
             let text = statement.string(at: 0) ?? ""

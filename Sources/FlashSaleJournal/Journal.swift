@@ -43,6 +43,9 @@ public enum JournalRecord: Sendable, Equatable {
     /// An event retired at `atMs`: its orders and groups left memory and stay in storage only;
     /// recovery loads them no more.
     case retireEvent(RetiredPart, atMs: Int64)
+    /// A coupon batch retired at `atMs` with `issued` coupons: they left memory and stay in
+    /// storage only; recovery loads them no more.
+    case retireCouponBatch(String, issued: Int64, atMs: Int64)
 }
 
 /// Why a journal wait failed.

@@ -112,6 +112,8 @@ final class JournalStore {
             kind INTEGER NOT NULL, slot INTEGER NOT NULL, last INTEGER NOT NULL, PRIMARY KEY (kind, slot)
         );
         CREATE TABLE IF NOT EXISTS spent_coupons (code TEXT PRIMARY KEY, order_id INTEGER NOT NULL);
+        CREATE TABLE IF NOT EXISTS retired_batches (batch TEXT PRIMARY KEY, at_ms INTEGER NOT NULL, issued INTEGER NOT NULL);
+        CREATE INDEX IF NOT EXISTS coupons_batch ON coupons (batch);
         CREATE INDEX IF NOT EXISTS orders_event ON orders (event);
         CREATE INDEX IF NOT EXISTS groups_event ON groups (event);
         CREATE TABLE IF NOT EXISTS webhook_cursors (url TEXT PRIMARY KEY, delivered_through INTEGER NOT NULL);
@@ -534,6 +536,12 @@ final class JournalStore {
             try insertEventEdit.execute()
         case .retireEvent(let part, let atMs):
             try retire(part, atMs: atMs)
+        case .retireCouponBatch(let batch, let issued, let atMs):
+            let statement = try database.prepare("INSERT OR REPLACE INTO retired_batches (batch, at_ms, issued) VALUES (?1, ?2, ?3)")
+            try statement.bind(batch, at: 1)
+            try statement.bind(atMs, at: 2)
+            try statement.bind(issued, at: 3)
+            try statement.execute()
         case .idempotentAnswer(let answer):
             try upsertIdempotent.bind(answer.user, at: 1)
             try upsertIdempotent.bind(answer.key, at: 2)

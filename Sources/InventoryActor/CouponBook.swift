@@ -198,6 +198,8 @@ public struct CouponBook: Sendable {
         var issued: Int64 = 0
         var claimsByUser: [String: Int] = [:]
         var claimsByIP: [String: Int] = [:]
+        /// Retired: its coupons and per-user and per-IP counts left memory (`retire(batch:)`).
+        var retired = false
     }
 
     private var batches: [String: BatchLedger] = [:]
@@ -225,7 +227,7 @@ public struct CouponBook: Sendable {
         guard let index = batches.index(forKey: batch) else { return .unknownBatch }
         let rules = batches.values[index].rules
         if nowMs < rules.startsAtMs { return .notStarted(startsAtMs: rules.startsAtMs) }
-        if nowMs >= rules.endsAtMs { return .ended }
+        if nowMs >= rules.endsAtMs || batches.values[index].retired { return .ended }
         if batches.values[index].issued >= rules.total { return .exhausted }
         if batches.values[index].claimsByUser[user, default: 0] >= rules.perUser { return .limitExceeded }
         if batches.values[index].claimsByIP[clientIP, default: 0] >= rules.perIP { return .ipLimitExceeded }
@@ -303,6 +305,28 @@ public struct CouponBook: Sendable {
         coupons[coupon.code] = coupon
     }
 
+    /// Takes every coupon of `batch` and its per-user and per-IP counts out of this book (its
+    /// rules and issued count stay), once its coupons can no longer be spent (`expires_at` past)
+    /// and none is held by an order; nil, changing nothing, while one is held. The number of
+    /// coupons taken out. O(coupons of this book).
+    public mutating func retire(batch: String) -> Int? {
+        guard batches[batch] != nil else { return 0 }
+        let codes = coupons.values.filter { $0.batch == batch }
+        if codes.contains(where: { if case .held = $0.state { return true } else { return false } }) { return nil }
+        for coupon in codes { coupons.removeValue(forKey: coupon.code) }
+        batches[batch]!.claimsByUser = [:]
+        batches[batch]!.claimsByIP = [:]
+        batches[batch]!.retired = true
+        return codes.count
+    }
+
+    /// Marks `batch` retired with `issued` coupons (recovery: its coupons are not loaded).
+    public mutating func restoreRetired(batch: String, issued: Int64) {
+        guard batches[batch] != nil else { return }
+        batches[batch]!.retired = true
+        batches[batch]!.issued = issued
+    }
+
     /// Batches holding more coupons than their `total` (a configuration lowered after claims): id, issued, total.
     public var batchesOverTotal: [(String, Int64, Int64)] {
         batches.values.filter { $0.issued > $0.rules.total }.map { ($0.rules.id, $0.issued, $0.rules.total) }
@@ -320,7 +344,7 @@ public struct CouponBook: Sendable {
             byUser[coupon.batch, default: [:]][coupon.owner, default: 0] += 1
             byIP[coupon.batch, default: [:]][coupon.clientIP, default: 0] += 1
         }
-        for (id, ledger) in batches {
+        for (id, ledger) in batches where !ledger.retired {
             precondition(ledger.issued == issued[id, default: 0], "batch \(id): issued \(ledger.issued) != coupons \(issued[id, default: 0])")
             precondition(ledger.claimsByUser == byUser[id, default: [:]], "batch \(id): per-user counts differ from coupons")
             precondition(ledger.claimsByIP == byIP[id, default: [:]], "batch \(id): per-IP counts differ from coupons")

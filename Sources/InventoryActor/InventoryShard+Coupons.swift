@@ -44,6 +44,12 @@ extension InventoryShard {
     /// One coupon.
     public func coupon(_ code: CouponCode) -> Coupon? { coupons.coupon(code) }
 
+    /// Takes the coupons of `batch` out of memory (see `CouponBook.retire(batch:)`).
+    public func retireCouponBatch(_ batch: String) -> Int? { coupons.retire(batch: batch) }
+
+    /// Marks `batch` retired with `issued` coupons (recovery).
+    public func restoreRetiredCouponBatch(_ batch: String, issued: Int64) { coupons.restoreRetired(batch: batch, issued: issued) }
+
     /// Coupons issued from `batch` (nil: not on this shard).
     public func couponsIssued(_ batch: String) -> Int64? { coupons.issued(batch) }
 

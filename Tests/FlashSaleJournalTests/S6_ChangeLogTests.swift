@@ -166,7 +166,7 @@ import Testing
             let database = try SQLiteDatabase(path: directory.path + "/flashsale.db", flags: [.readWrite, .create])
             // The schema a version-4 journal made, then its feed: ids 1-3 pruned, 4, 5 and 7
             // kept (6 rolled back), and AUTOINCREMENT having handed out up to 9.
-            try database.exec(JournalStore.schemaSQL.replacingOccurrences(of: "('schema_version', 6)", with: "('schema_version', 4)"))
+            try database.exec(JournalStore.schemaSQL.replacingOccurrences(of: "('schema_version', \(JournalStore.schemaVersion))", with: "('schema_version', 4)"))
             try database.exec(
                 """
                 DROP TABLE change_log;

@@ -727,6 +727,7 @@ struct ConfigTests {
                 "FLASHSALE_SECRETS_OPS": "env-ops-password",
                 "FLASHSALE_SECRETS_ADMIN": "env-admin-token-0123",
                 "FLASHSALE_CHANGES_RETENTION": "30d",
+                "FLASHSALE_MEMORY_RETENTION": "3d",
                 "FLASHSALE_TRUSTED_PROXIES": "192.168.0.0/16, ::1 ,",
                 "FLASHSALE_RATE_LIMIT_PER_IP_RATE": "0.5",
                 "FLASHSALE_RATE_LIMIT_PER_IP_BURST": "2",
@@ -749,6 +750,7 @@ struct ConfigTests {
             #expect(config.secrets == Secrets(
                 userToken: "env-user-token-secret", payment: "env-payment-secret", ops: "env-ops-password", admin: "env-admin-token-0123"))
             #expect(config.feed.retentionMs == 30 * 86_400_000)
+            #expect(config.memoryRetentionMs == 3 * 86_400_000)
             #expect(config.trustedProxies == ["192.168.0.0/16", "::1/128"])
             #expect(config.rateLimitPerIPRate == 0.5 && config.rateLimitPerIPBurst == 2)
             #expect(config.admissionMaxInflight == 10)

@@ -140,7 +140,7 @@ import Testing
         } else {
             Issue.record("a retired event was restocked")
         }
-        #expect(await world.engine.checkEventEdit(id: "e1", json: Array(#"{"ends_at":"2030-01-01T00:00:00Z"}"#.utf8)).isFailure)
+        #expect(world.engine.checkEventEdit(id: "e1", json: Array(#"{"ends_at":"2030-01-01T00:00:00Z"}"#.utf8)).isFailure)
 
         // A restart loads nothing of it, and answers the same.
         await world.stop()
@@ -157,6 +157,95 @@ import Testing
         // The change feed kept every change, the retired payments' too.
         let types = (try await world.engine.changes(after: 0, limit: 100).get()).map(\.type)
         #expect(types.contains("payment.refund") && types.contains("order.refund_pending"))
+        await world.stop()
+    }
+
+    /// A config with `e1` and a group-buy `g1` (G1: groups of 2) ending in an hour, a coupon
+    /// batch `c2` closing with them whose coupons are valid a day, a long batch `c1`, and an
+    /// event `next` starting after the retention.
+    static func groupAndCouponConfig(_ directory: TemporaryDirectory, nowMs: Int64) -> SaleConfig {
+        let short = CouponBatchConfig(
+            id: "c2", total: 100, valueFen: 100, minSpendFen: 0, perUser: 1, perIP: 100,
+            startsAtMs: nowMs - 60_000, endsAtMs: nowMs + 3_600_000, validForMs: dayMs)
+        let long = CouponBatchConfig(
+            id: "c1", total: 100, valueFen: 100, minSpendFen: 0, perUser: 5, perIP: 100,
+            startsAtMs: nowMs - 60_000, endsAtMs: nowMs + 60 * dayMs, validForMs: 60 * dayMs)
+        let group = ItemConfig(sku: "G1", name: "Tea set", priceFen: 8800, stock: 10, limitPerUser: 1, groupSize: 2, groupPriceFen: 5900)
+        let events = [
+            EventConfig(id: "g1", kind: .groupbuy, startsAtMs: nowMs - 60_000, endsAtMs: nowMs + 3_600_000, items: [group]),
+            EventConfig(
+                id: "next", kind: .seckill, startsAtMs: nowMs + 8 * dayMs, endsAtMs: nowMs + 9 * dayMs,
+                items: [ItemConfig(sku: "A1", name: "Phone case", priceFen: 990, stock: 10, limitPerUser: 2, groupSize: nil, groupPriceFen: nil)]),
+        ]
+        var config = makeTestConfig(dataDirectory: directory.path, nowMs: nowMs, events: events, coupons: [short, long])
+        config.memoryRetentionMs = 7 * dayMs
+        return config
+    }
+
+    @Test func groupsAndSpentCouponBatchesLeaveMemoryAndStayAnswered() async throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let startMs: Int64 = 1_800_000_000_000
+        let clock = ManualClock(startMs: startMs)
+        var world = try await TestEngine.start(config: Self.groupAndCouponConfig(directory, nowMs: startMs), clock: clock)
+
+        // A formed group (both members paid) and one that never fills.
+        let opened = await world.openGroup("a")
+        let formed = try #require(opened.json["group"]?.stringValue)
+        let joined = await world.join("b", group: formed)
+        for (order, amount) in [(opened.json["order"]?.stringValue, 5900), (joined.json["order"]?.stringValue, 5900)] {
+            #expect(await world.pay(order: try #require(order), transaction: "t-\(order!)", amount: Int64(amount)).status == 200)
+        }
+        let lonely = try #require(await world.openGroup("c").json["group"]?.stringValue)
+        #expect(await world.showGroup(formed).json["status"]?.stringValue == "formed")
+        // A coupon of c2 spent by a paid order, one left unused, one of the long batch.
+        let spent = try #require(await world.claim("buyer", batch: "c2").json["coupon"]?.stringValue)
+        let unused = try #require(await world.claim("idle", batch: "c2").json["coupon"]?.stringValue)
+        let kept = try #require(await world.claim("idle", batch: "c1").json["coupon"]?.stringValue)
+        let paid = try #require(await world.order("buyer", coupon: spent).json["order"]?.stringValue)
+        #expect(await world.pay(order: paid, transaction: "t-paid", amount: 890).status == 200)
+
+        // Everything ended an hour on; c2's coupons expired a day after; a week later all go
+        // but c1, whose coupons are still good.
+        clock.advance(ms: 3_600_000)
+        await world.engine.expireDue()
+        clock.advance(ms: Self.dayMs + 7 * Self.dayMs)
+        #expect(Set(await world.engine.retireEnded()) == ["e1", "g1", "c2"])
+        #expect(await world.engine.retireEnded().isEmpty)
+        // c2's coupons left memory; c1's stayed.
+        for (code, inMemory) in [(spent, false), (unused, false), (kept, true)] {
+            let parsed = try #require(CouponCode(code))
+            #expect((await world.engine.inventory.shard(for: parsed).coupon(parsed) != nil) == inMemory)
+        }
+
+        /// `keptStatus`: what an order redeeming c1's coupon gets (201, then 409: held by that order).
+        func checkReads(_ world: TestEngine, keptStatus: Int) async throws {
+            let shown = await world.showGroup(formed)
+            #expect(shown.status == 200 && shown.json["status"]?.stringValue == "formed" && shown.json["members"]?.intValue == 2)
+            #expect(await world.showGroup(lonely).json["status"]?.stringValue == "failed")
+            let join = await world.join("d", group: lonely)
+            #expect(join.status == 409 && join.errorCode == "group_closed")
+            let event = await world.api.respond(to: APIRequest(method: "GET", path: "/v1/events/g1", authorization: world.bearer("x")))
+            #expect(event.status == 200 && event.json["groups_formed"]?.intValue == 1)
+            #expect(event.json["items"]?[0]?["sold"]?.intValue == 2)
+            // c2 claims nothing more; its coupons are spent or expired, never spendable again.
+            #expect(await world.claim("late", batch: "c2").status == 410)
+            for code in [spent, unused] {
+                let reuse = await world.order("idle", event: "next", coupon: code)
+                #expect(reuse.status == 409 && reuse.errorCode == "coupon_invalid")
+            }
+            #expect(await world.order("idle", event: "next", coupon: kept).status == keptStatus)
+        }
+        try await checkReads(world, keptStatus: 201)
+
+        // A restart loads none of c2's coupons and answers the same.
+        await world.stop()
+        let state = try Journal.recover(directory: directory.path)
+        #expect(state.retiredBatches.map(\.batch) == ["c2"] && state.coupons.map(\.batch) == ["c1"])
+        #expect(state.groups.isEmpty)
+        world = try await TestEngine.start(config: Self.groupAndCouponConfig(directory, nowMs: startMs), clock: clock)
+        await world.engine.inventory.verifyInvariants()
+        try await checkReads(world, keptStatus: 409)
         await world.stop()
     }
 }

@@ -148,7 +148,7 @@ extension SaleEngine {
 
     /// Creates the configured batches and loads claimed coupons, each in the state the orders
     /// naming it give it; traps if two live orders name one coupon (spent twice).
-    func restoreCoupons(_ coupons: [Coupon], orders: [Order], spent: [SpentCoupon] = []) async {
+    func restoreCoupons(_ coupons: [Coupon], orders: [Order], spent: [SpentCoupon] = [], retiredBatches: [(batch: String, issued: Int64)] = []) async {
         var byShard = [[CouponBatchRules]](repeating: [], count: inventory.shards.count)
         for batch in couponBatches.withLock({ Array($0.values) }) {
             byShard[CouponCode.slot(batch: batch.id) % byShard.count].append(batch)
@@ -178,7 +178,12 @@ extension SaleEngine {
             coupon.state = states.removeValue(forKey: coupon.code) ?? .available
             couponsByShard[coupon.code.slot % couponsByShard.count].append(coupon)
         }
-        precondition(states.isEmpty, "orders name coupons never claimed: \(states.keys.map(\.description))")
+        // Coupons of retired batches are not loaded: an order or a spent record may name one.
+        precondition(states.isEmpty || !retiredBatches.isEmpty, "orders name coupons never claimed: \(states.keys.map(\.description))")
+        for (batch, issued) in retiredBatches {
+            await inventory.shard(forBatch: batch)
+                .restoreRetiredCouponBatch(batch, issued: issued)
+        }
         for (index, shard) in inventory.shards.enumerated() where !couponsByShard[index].isEmpty {
             for (batch, issued, total) in await shard.restore(coupons: couponsByShard[index]) {
                 logger.warning("coupon batch holds more coupons than its total now allows; no more claims", metadata: ["batch": "\(batch)", "issued": "\(issued)", "total": "\(total)"])

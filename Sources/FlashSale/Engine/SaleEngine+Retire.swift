@@ -12,6 +12,8 @@ struct Retirement: Sendable {
     var retiring: Set<String> = []
     /// Groups formed in every retired event (ops `STATS groups_formed` keeps counting them).
     var groupsFormed = 0
+    /// Retired coupon batches: their coupons are in storage only.
+    var batches: Set<String> = []
 }
 
 /// Retirement: an event ended longer ago than `memory.retention` leaves memory.
@@ -37,7 +39,29 @@ extension SaleEngine {
         let due = catalog.events.map(\.config).filter { $0.endsAtMs <= nowMs - memoryRetentionMs }.map(\.id)
         var retiredNow: [String] = []
         for event in due where await retire(event: event) { retiredNow.append(event) }
+        // A batch's coupons once none can be spent any more: claims closed and every coupon expired.
+        let batches = couponBatches.withLock { Array($0.values) }
+            .filter { $0.endsAtMs + $0.validForMs <= nowMs - memoryRetentionMs }.map(\.id).sorted()
+        for batch in batches where await retire(batch: batch) { retiredNow.append(batch) }
         return retiredNow
+    }
+
+    /// Retires coupon batch `batch` if it can go now (no coupon of it held by a pending order); whether it did.
+    func retire(batch: String) async -> Bool {
+        guard retirement.withLock({ !$0.batches.contains(batch) }) else { return false }
+        if let journal, !journal.acceptsWrites { return false }
+        let shard = inventory.shard(forBatch: batch)
+        guard let issued = await shard.couponsIssued(batch), let taken = await shard.retireCouponBatch(batch) else { return false }
+        retirement.withLock { _ = $0.batches.insert(batch) }
+        if let journal {
+            let ticket = journal.append(.retireCouponBatch(batch, issued: issued, atMs: clock.nowMs()))
+            if let failure = await durable(ticket) {
+                logger.warning("retiring a coupon batch was not recorded", metadata: ["batch": "\(batch)", "error": "\(failure.message)"])
+                return false
+            }
+        }
+        logger.info("coupon batch retired: its coupons are in storage only", metadata: ["batch": "\(batch)", "coupons": "\(taken)"])
+        return true
     }
 
     /// Retires `event` if it can go now; whether it did.
@@ -104,6 +128,7 @@ extension SaleEngine {
                 retirement.retired[event.event] = event
                 retirement.groupsFormed += event.groupsFormed
             }
+            retirement.batches = Set(state.retiredBatches.map(\.batch))
         }
         await inventory.raiseFloors(state.floors)
     }

@@ -244,7 +244,7 @@ public final class SaleEngine: Sendable {
         if grown > 0 {
             logger.warning("configured stock is below what orders already hold; totals raised to cover them", metadata: ["units": "\(grown)"])
         }
-        await restoreCoupons(state.coupons, orders: state.orders, spent: state.spentCoupons)
+        await restoreCoupons(state.coupons, orders: state.orders, spent: state.spentCoupons, retiredBatches: state.retiredBatches)
         await inventory.verifyInvariants()
         stats.doublePayments.store(state.doublePayments, ordering: .relaxed)
         idempotency.restore(state.idempotentAnswers, nowMs: clock.nowMs())

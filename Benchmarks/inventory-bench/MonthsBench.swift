@@ -1,0 +1,141 @@
+// Months of sales in minutes: the engine on an injected clock runs a Wednesday and Friday 8pm
+// sale every week (orders, payments, expiries, schedules rolling forward, retirement), with the
+// real journal. After every week it prints what memory holds (orders in the shards, the
+// allocator's live bytes, RSS after a purge) and, every few weeks, how long a restart takes
+// (reading the journal and rebuilding the shards). `inventory-bench --months [weeks] [orders]`;
+// `--keep` sets `memory.retention` to ten years, to compare with what retirement saves.
+
+import Dispatch
+import FlashSale
+import FlashSaleJournal
+import Foundation
+import InventoryActor
+import Logging
+import NIOCore
+import NIOPosix
+
+enum MonthsBench {
+    static let payment = "bench-payment-secret-0123"
+
+    static func config(directory: String, nowMs: Int64, retention: String) throws -> SaleConfig {
+        try SaleConfig.parse(
+            yaml: """
+                secrets: { user_token: bench-user-secret-0123, payment: \(payment), ops: bench-ops-secret-0123 }
+                timezone: Asia/Shanghai
+                data: \(directory)
+                journal: { synchronous: normal }
+                payment: { window: 15m }
+                memory: { retention: \(retention) }
+                events:
+                  - id: wk
+                    kind: seckill
+                    schedule: { days: [wed, fri], at: "20:00", duration: 2h, horizon: 14d }
+                    items:
+                      - { sku: S1, name: Rice cooker, price: 100, stock: 1000000, limit_per_user: 5 }
+                      - { sku: S2, name: Kettle, price: 50, stock: 1000000, limit_per_user: 5 }
+                """, sourceName: "months-bench.yaml", environment: [:], nowMs: nowMs)
+    }
+
+    static func run() async throws {
+        let arguments = CommandLine.arguments.drop { $0 != "--months" }.dropFirst().prefix { !$0.hasPrefix("--") }.compactMap { Int($0) }
+        let weeks = arguments.first ?? 26, ordersPerSale = arguments.dropFirst().first ?? 20_000
+        let keep = CommandLine.arguments.contains("--keep")
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("months-bench-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        // Monday 2027-01-04 00:00 Asia/Shanghai.
+        let startMs: Int64 = 1_799_078_400_000
+        let clock = ManualClock(startMs: startMs)
+        let config = try config(directory: directory, nowMs: startMs, retention: keep ? "3650d" : "7d")
+        let logger = Logger(label: "bench", factory: { _ in SwiftLogNoOpLogHandler() })
+        let journal = try Journal(directory: directory, synchronous: .normal, batchMax: 4_096, logger: logger, feed: ChangeFeedJSON(clock: clock))
+        let loops = Array(MultiThreadedEventLoopGroup.singleton.makeIterator())
+        let engine = SaleEngine(config: config, clock: clock, journal: journal, logger: logger, loops: loops)
+        await engine.recover(from: try Journal.recover(directory: directory))
+        print("months: \(weeks) weeks of Wed/Fri 20:00 sales, \(ordersPerSale) orders each (60% paid), memory.retention \(keep ? "10 years" : "7 days")")
+        print("week  orders-stored  orders-held  allocated-MiB  rss-MiB  restart-ms")
+        let signer = PaymentSignature(secret: payment)
+        var stored = 0
+        let hourMs: Int64 = 3_600_000
+        for week in 1...weeks {
+            for _ in 0..<(7 * 24) {
+                clock.advance(ms: hourMs)
+                await engine.rollSchedules()
+                await engine.expireDue()
+                await engine.retireEnded()
+                let nowMs = clock.nowMs()
+                for event in engine.catalog.events where event.config.startsAtMs <= nowMs && nowMs < event.config.startsAtMs + hourMs {
+                    stored += try await sale(engine, event: event.config.id, orders: ordersPerSale, signer: signer, clock: clock)
+                }
+            }
+            var held = 0
+            for shard in engine.inventory.shards { held += await shard.orderCount() }
+            let memory = Allocator.purgedFigures()
+            var restart = ""
+            if week % 4 == 0 || week == weeks {
+                _ = await engine.settled()
+                restart = String(format: "%.0f", try await restartMs(directory: directory, config: config, clock: clock, logger: logger, loops: loops))
+            }
+            print(String(format: "%4d  %13d  %11d  %13.1f  %7.1f  %10@", week, stored, held, memory.allocatedMiB, memory.rssMiB, restart))
+        }
+        await journal.close()
+    }
+
+    /// One sale: `orders` orders from distinct buyers, 60 % of them paid; the rest expire.
+    static func sale(_ engine: SaleEngine, event: String, orders: Int, signer: PaymentSignature, clock: ManualClock) async throws -> Int {
+        try await withThrowingTaskGroup(of: Int.self) { group in
+            let lanes = 32
+            for lane in 0..<lanes {
+                group.addTask {
+                    var placed = 0
+                    for index in stride(from: lane, to: orders, by: lanes) {
+                        let request = PlaceOrderRequest(user: "u\(index)", event: event, sku: index % 2 == 0 ? "S1" : "S2", qty: 1)
+                        guard case .success(let order) = await engine.placeOrder(request) else { continue }
+                        placed += 1
+                        guard index % 5 < 3 else { continue }
+                        let body = Array(#"{"order":"\#(order.id)","transaction":"t\#(order.id)","amount":\#(order.amountFen)}"#.utf8)
+                        let timestamp = String(clock.nowMs() / 1000), nonce = "n\(order.id)"
+                        _ = await engine.notifyPayment(
+                            timestamp: timestamp, nonce: nonce, signature: signer.sign(timestamp: timestamp, nonce: nonce, body: body), body: body)
+                    }
+                    return placed
+                }
+            }
+            return try await group.reduce(0, +)
+        }
+    }
+
+    /// A restart's time: the journal read back and a fresh engine rebuilt from it, ms.
+    static func restartMs(directory: String, config: SaleConfig, clock: ManualClock, logger: Logger, loops: [any EventLoop]) async throws -> Double {
+        let started = DispatchTime.now()
+        let state = try Journal.recover(directory: directory)
+        let engine = SaleEngine(config: config, clock: clock, journal: nil, logger: logger, loops: loops)
+        await engine.recover(from: state)
+        return Double(DispatchTime.now().uptimeNanoseconds - started.uptimeNanoseconds) / 1e6
+    }
+}
+
+/// The allocator's figures: jemalloc's live bytes and the RSS after returning its free pages
+/// to the kernel (so RSS shows what is held, not what the allocator keeps cached). Built with
+/// glibc's malloc (`FLASHSALE_GLIBC_MALLOC=1`), only the RSS.
+enum Allocator {
+    typealias Mallctl = @convention(c) (
+        UnsafePointer<CChar>?, UnsafeMutableRawPointer?, UnsafeMutablePointer<Int>?, UnsafeMutableRawPointer?, Int
+    ) -> Int32
+
+    static let mallctl: Mallctl? = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "mallctl").map { unsafeBitCast($0, to: Mallctl.self) }
+
+    static func purgedFigures() -> (allocatedMiB: Double, rssMiB: Double) {
+        var allocated = 0.0
+        if let mallctl {
+            // MALLCTL_ARENAS_ALL is 4096; a new epoch refreshes the statistics.
+            _ = mallctl("arena.4096.purge", nil, nil, nil, 0)
+            var epoch: UInt64 = 1
+            _ = mallctl("epoch", nil, nil, &epoch, MemoryLayout<UInt64>.size)
+            var bytes = 0, size = MemoryLayout<Int>.size
+            if mallctl("stats.allocated", &bytes, &size, nil, 0) == 0 { allocated = Double(bytes) / 1_048_576 }
+        }
+        let status = (try? String(contentsOfFile: "/proc/self/status", encoding: .utf8)) ?? ""
+        let rssKiB = status.split(separator: "\n").first { $0.hasPrefix("VmRSS:") }?.split(separator: " ").dropFirst().first.flatMap { Double($0) } ?? 0
+        return (allocated, rssKiB / 1024)
+    }
+}
