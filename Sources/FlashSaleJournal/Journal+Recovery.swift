@@ -27,7 +27,7 @@ public struct RecoveredState: Sendable {
     public var retiredEvents: [RetiredEvent] = []
     /// The last ids the retired events took in each slot: never given out again.
     public var floors: [SequenceFloor] = []
-    /// Coupons spent by orders of retired events: spent for good, though their orders are not loaded.
+    /// Coupons of live batches spent by orders of retired events: spent for good, though their orders are not loaded.
     public var spentCoupons: [SpentCoupon] = []
     /// Retired coupon batches (their coupons are not loaded) with the coupons they issued.
     public var retiredBatches: [(batch: String, issued: Int64)] = []

@@ -542,6 +542,11 @@ final class JournalStore {
             try statement.bind(atMs, at: 2)
             try statement.bind(issued, at: 3)
             try statement.execute()
+            // Its coupons spent by retired orders need no record any more (recovery reads none
+            // of them): spent_coupons holds only what live batches could still be asked to redeem.
+            let forget = try database.prepare("DELETE FROM spent_coupons WHERE code IN (SELECT code FROM coupons WHERE batch = ?1)")
+            try forget.bind(batch, at: 1)
+            try forget.execute()
         case .idempotentAnswer(let answer):
             try upsertIdempotent.bind(answer.user, at: 1)
             try upsertIdempotent.bind(answer.key, at: 2)
@@ -592,7 +597,12 @@ final class JournalStore {
             try floor.bind(Int64(bitPattern: retired.last), at: 3)
             try floor.execute()
         }
-        let spent = try database.prepare("INSERT OR REPLACE INTO spent_coupons (code, order_id) VALUES (?1, ?2)")
+        // A coupon of a retired batch needs no record: its batch claims and redeems nothing more.
+        let spent = try database.prepare(
+            """
+            INSERT OR REPLACE INTO spent_coupons (code, order_id) SELECT ?1, ?2
+            WHERE NOT EXISTS (SELECT 1 FROM coupons WHERE code = ?1 AND batch IN (SELECT batch FROM retired_batches))
+            """)
         for coupon in part.spentCoupons {
             try spent.bind(coupon.code, at: 1)
             try spent.bind(Int64(bitPattern: coupon.order.rawValue), at: 2)

@@ -243,10 +243,36 @@ import Testing
         let state = try Journal.recover(directory: directory.path)
         #expect(state.retiredBatches.map(\.batch) == ["c2"] && state.coupons.map(\.batch) == ["c1"])
         #expect(state.groups.isEmpty)
+        // The coupon e1's order spent is forgotten with its batch: nothing can redeem it now.
+        #expect(state.spentCoupons.isEmpty)
         world = try await TestEngine.start(config: Self.groupAndCouponConfig(directory, nowMs: startMs), clock: clock)
         await world.engine.inventory.verifyInvariants()
         try await checkReads(world, keptStatus: 409)
         await world.stop()
+    }
+
+    @Test func retiredBatchesDoNotCountTowardTheBoundOnBatches() async throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let startMs: Int64 = 1_800_000_000_000
+        let clock = ManualClock(startMs: startMs)
+        var config = Self.groupAndCouponConfig(directory, nowMs: startMs)
+        config.journal.enabled = false
+        let world = try await TestEngine.start(config: config, clock: clock)
+        clock.advance(ms: 3_600_000 + 8 * Self.dayMs + 1)
+        #expect(await world.engine.retireEnded().contains("c2"))
+        // c1 and c2 are configured, c2 retired: 999 more fit under the bound of 1 000.
+        func create(_ index: Int) async -> Bool {
+            let batch = CouponBatchConfig(
+                id: "b\(index)", total: 10, valueFen: 100, minSpendFen: 0, perUser: 1, perIP: 1,
+                startsAtMs: clock.nowMs(), endsAtMs: clock.nowMs() + Self.dayMs, validForMs: Self.dayMs)
+            if case .success = await world.engine.createCouponBatch(batch, body: Array("{}".utf8), answer: nil) { return true }
+            return false
+        }
+        var created = 0
+        for index in 0..<(ConfigLimits.couponsMax - 1) where await create(index) { created += 1 }
+        #expect(created == ConfigLimits.couponsMax - 1)
+        #expect(await create(ConfigLimits.couponsMax) == false)
     }
 }
 

@@ -26,9 +26,11 @@ extension SaleEngine {
         let taken = ids.first { catalog.event($0) != nil }
             ?? recurring.withLock { list in list.first { ids.contains($0.id) }?.id }
         if let taken { return .failure(.conflict("an event with id '\(taken)' exists")) }
-        // The file's bound holds for the API too: the catalog is memory.
-        guard catalog.events.count + definition.events.count <= ConfigLimits.eventsMax else {
-            return .failure(.badRequest("at most \(ConfigLimits.eventsMax) events in all: this one would pass it"))
+        // The file's bound holds for the API too, on what memory holds of events: a retired
+        // event keeps only its definition and counters, so months of sales do not use it up.
+        let retired = retirement.withLock { $0.retired.count }
+        guard catalog.events.count - retired + definition.events.count <= ConfigLimits.eventsMax else {
+            return .failure(.badRequest("at most \(ConfigLimits.eventsMax) events in all, retired ones aside: this one would pass it"))
         }
         let reserved = creatingEvents.withLock { creating in
             guard creating.isDisjoint(with: ids) else { return false }
@@ -232,8 +234,9 @@ extension SaleEngine {
         defer { creatingEvents.withLock { _ = $0.remove(key) } }
         let (exists, count) = couponBatches.withLock { ($0[batch.id] != nil, $0.count) }
         guard !exists else { return .failure(.conflict("a coupon batch with id '\(batch.id)' exists")) }
-        guard count < ConfigLimits.couponsMax else {
-            return .failure(.badRequest("at most \(ConfigLimits.couponsMax) coupon batches in all"))
+        // Retired batches (their coupons in storage only) do not count.
+        guard count - retirement.withLock({ $0.batches.count }) < ConfigLimits.couponsMax else {
+            return .failure(.badRequest("at most \(ConfigLimits.couponsMax) coupon batches in all, retired ones aside"))
         }
         if let journal, !journal.acceptsWrites { return .failure(.unavailable(journal.refusalReason)) }
         let records: [JournalRecord] = [.adminCoupon(id: batch.id, body: body, atMs: clock.nowMs())] + (answer.map { [$0] } ?? [])
