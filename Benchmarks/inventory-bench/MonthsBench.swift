@@ -51,12 +51,18 @@ enum MonthsBench {
         let loops = Array(MultiThreadedEventLoopGroup.singleton.makeIterator())
         let engine = SaleEngine(config: config, clock: clock, journal: journal, logger: logger, loops: loops)
         await engine.recover(from: try Journal.recover(directory: directory))
-        print("months: \(weeks) weeks of Wed/Fri 20:00 sales, \(ordersPerSale) orders each (60% paid), memory.retention \(keep ? "10 years" : "7 days")")
+        print("months: \(weeks) weeks of Wed/Fri 20:00 sales, \(ordersPerSale) orders each (60% paid), a coupon batch a week (a quarter of buyers redeem one), memory.retention \(keep ? "10 years" : "7 days")")
         print("week  orders-stored  orders-held  allocated-MiB  rss-MiB  database-MiB  restart-ms")
         let signer = PaymentSignature(secret: payment)
         var stored = 0
         let hourMs: Int64 = 3_600_000
         for week in 1...weeks {
+            // Each Monday the back office opens the week's coupon batch (admin API): one coupon
+            // a buyer, good for a day after the claim; a quarter of the buyers use one.
+            let batchBody = Array(#"{"id":"w\#(week)","total":\#(ordersPerSale),"value":10,"min_spend":0,"per_user":1,"per_ip":1000000,"starts_at":"now","ends_at":"now+7d","valid_for":"24h"}"#.utf8)
+            guard case .success(let batch) = engine.checkNewCouponBatch(json: batchBody),
+                case .success = await engine.createCouponBatch(batch, body: batchBody, answer: nil)
+            else { fatalError("the week's coupon batch was refused") }
             for _ in 0..<(7 * 24) {
                 clock.advance(ms: hourMs)
                 await engine.rollSchedules()
@@ -67,7 +73,7 @@ enum MonthsBench {
                 engine.pruneChanges()
                 let nowMs = clock.nowMs()
                 for event in engine.catalog.events where event.config.startsAtMs <= nowMs && nowMs < event.config.startsAtMs + hourMs {
-                    stored += try await sale(engine, event: event.config.id, orders: ordersPerSale, signer: signer, clock: clock)
+                    stored += try await sale(engine, event: event.config.id, batch: "w\(week)", orders: ordersPerSale, signer: signer, clock: clock)
                 }
             }
             var held = 0
@@ -87,15 +93,21 @@ enum MonthsBench {
         await journal.close()
     }
 
-    /// One sale: `orders` orders from distinct buyers, 60 % of them paid; the rest expire.
-    static func sale(_ engine: SaleEngine, event: String, orders: Int, signer: PaymentSignature, clock: ManualClock) async throws -> Int {
+    /// One sale: `orders` orders from distinct buyers, 60 % of them paid; the rest expire. A
+    /// quarter of the buyers claim a coupon of `batch` (at the first sale of the week) and redeem it.
+    static func sale(_ engine: SaleEngine, event: String, batch: String, orders: Int, signer: PaymentSignature, clock: ManualClock) async throws -> Int {
         try await withThrowingTaskGroup(of: Int.self) { group in
             let lanes = 32
             for lane in 0..<lanes {
                 group.addTask {
                     var placed = 0
                     for index in stride(from: lane, to: orders, by: lanes) {
-                        let request = PlaceOrderRequest(user: "u\(index)", event: event, sku: index % 2 == 0 ? "S1" : "S2", qty: 1)
+                        let user = "u\(index)"
+                        var coupon: String?
+                        if index % 4 == 0, case .success(let claimed) = await engine.claimCoupon(batch: batch, user: user, clientIP: "10.0.0.1") {
+                            coupon = claimed.code.description
+                        }
+                        let request = PlaceOrderRequest(user: user, event: event, sku: index % 2 == 0 ? "S1" : "S2", qty: 1, coupon: coupon)
                         guard case .success(let order) = await engine.placeOrder(request) else { continue }
                         placed += 1
                         guard index % 5 < 3 else { continue }

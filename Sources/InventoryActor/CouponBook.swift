@@ -220,6 +220,9 @@ public struct CouponBook: Sendable {
     /// One coupon.
     public func coupon(_ code: CouponCode) -> Coupon? { coupons[code] }
 
+    /// Coupons the book's table has room for without growing (tests: retirement gives memory back).
+    var couponCapacity: Int { coupons.capacity }
+
     /// Claims a coupon of `batch` for `user` from `clientIP`, with the caller's random `code`.
     public mutating func claim(batch: String, user: String, clientIP: String, code: CouponCode, nowMs: Int64) -> CouponClaimResult {
         // Read and then write through the index: a copy of the ledger would copy its
@@ -314,6 +317,7 @@ public struct CouponBook: Sendable {
         let codes = coupons.values.filter { $0.batch == batch }
         if codes.contains(where: { if case .held = $0.state { return true } else { return false } }) { return nil }
         for coupon in codes { coupons.removeValue(forKey: coupon.code) }
+        coupons.shrinkIfSparse()
         batches[batch]!.claimsByUser = [:]
         batches[batch]!.claimsByIP = [:]
         batches[batch]!.retired = true

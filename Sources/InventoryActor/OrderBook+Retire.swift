@@ -100,6 +100,8 @@ extension OrderBook {
         for key in keys { part.counters[key] = ledgers.removeValue(forKey: key)!.counters }
         let retiredGroups = groups.groups.keys.filter { groups.groups[$0]!.key.event == event }
         for id in retiredGroups { groups.groups.removeValue(forKey: id) }
+        groups.groups.shrinkIfSparse()
+        ledgers.shrinkIfSparse()
         part.groups = retiredGroups.count
         part.groupsFormed = groups.formedByEvent.removeValue(forKey: event) ?? 0
         var removed = 0

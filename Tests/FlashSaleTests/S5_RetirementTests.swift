@@ -66,6 +66,27 @@ import Testing
         rebuilt.verifyInvariants()
     }
 
+    @Test func aRetiredBatchGivesItsTableMemoryBack() {
+        var book = CouponBook()
+        for batch in ["big", "small"] {
+            book.addBatch(CouponBatchRules(
+                id: batch, total: 10_000, valueFen: 100, minSpendFen: 0, perUser: 1, perIP: 10_000,
+                startsAtMs: 0, endsAtMs: 1_000, validForMs: 1_000))
+        }
+        for index in 0..<5_000 {
+            _ = book.claim(batch: "big", user: "u\(index)", clientIP: "ip", code: CouponCode(slot: 0, high: UInt64(index), low: 1), nowMs: 0)
+        }
+        let kept = CouponCode(slot: 0, high: 0, low: 2)
+        _ = book.claim(batch: "small", user: "k", clientIP: "ip", code: kept, nowMs: 0)
+        #expect(book.couponCapacity >= 5_001)
+        #expect(book.retire(batch: "big") == 5_000)
+        // A dictionary keeps its peak capacity unless rebuilt: each week's batch would leave
+        // its whole table behind, on whichever shard it landed.
+        #expect(book.couponCapacity < 100)
+        #expect(book.coupon(kept)?.owner == "k")
+        book.verifyInvariants()
+    }
+
     // MARK: The engine, with the journal
 
     /// A config with a live event `e1` (A1: 990 fen, stock 10, limit 2), a coupon batch `c1`
