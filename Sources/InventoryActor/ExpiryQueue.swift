@@ -7,6 +7,12 @@ struct ExpiryQueue<ID: Sendable>: Sendable {
 
     var count: Int { heap.count }
 
+    /// Room kept however few entries remain (a quiet shard's deadlines need no reallocation).
+    static var keptCapacity: Int { 1_024 }
+
+    /// Entries the heap has room for without growing (tests).
+    var capacity: Int { heap.capacity }
+
     /// Makes room for `more` entries, so a bulk load grows the heap once.
     mutating func reserveCapacity(adding more: Int) { heap.reserveCapacity(heap.count + more) }
 
@@ -38,6 +44,14 @@ struct ExpiryQueue<ID: Sendable>: Sendable {
                 heap.swapAt(parent, smallest)
                 parent = smallest
             }
+        }
+        // An array keeps its peak capacity: after a sale's burst has drained, give it back
+        // (amortized O(1): the copy happens only once three quarters have been popped).
+        if heap.capacity > Self.keptCapacity && heap.count < heap.capacity / 4 {
+            var compact: [(deadlineMs: Int64, id: ID)] = []
+            compact.reserveCapacity(max(Self.keptCapacity, 2 * heap.count))
+            compact.append(contentsOf: heap)
+            heap = compact
         }
         return first.id
     }

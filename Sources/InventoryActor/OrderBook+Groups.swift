@@ -88,8 +88,11 @@ extension OrderBook {
     /// Hands over the changes decided beyond each result's own, in decision order.
     public mutating func takeChanges() -> [InventoryChange] {
         guard !outbox.isEmpty else { return [] }
-        defer { outbox.removeAll(keepingCapacity: true) }
-        return outbox
+        // Handed over whole: the next change starts a small array, rather than one as large
+        // as the biggest burst ever taken (the caller holds this storage anyway).
+        var taken: [InventoryChange] = []
+        swap(&taken, &outbox)
+        return taken
     }
 
     /// Loads a group from storage (recovery), before its orders; a formed group counts toward

@@ -87,6 +87,16 @@ import Testing
         book.verifyInvariants()
     }
 
+    @Test func theExpiryHeapGivesABurstsMemoryBackOnceDrained() {
+        var queue = ExpiryQueue<Int>()
+        for index in 0..<20_000 { queue.push(deadlineMs: Int64(index % 977), id: index) }
+        #expect(queue.capacity >= 20_000)
+        var popped: [Int64] = []
+        while let id = queue.popDue(nowMs: .max) { popped.append(Int64(id % 977)) }
+        #expect(popped.count == 20_000 && popped == popped.sorted())
+        #expect(queue.capacity <= 2 * ExpiryQueue<Int>.keptCapacity)
+    }
+
     // MARK: The engine, with the journal
 
     /// A config with a live event `e1` (A1: 990 fen, stock 10, limit 2), a coupon batch `c1`
