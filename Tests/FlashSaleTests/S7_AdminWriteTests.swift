@@ -37,6 +37,9 @@ import Testing
             .json["events"]?.arrayValue?.contains { $0["id"]?.stringValue == "flash-1" } == true)
         let order = await world.order("u1", sku: "N1", event: "flash-1")
         #expect(order.status == 201, "\(order.bodyText)")
+        // Its orders reach the change feed (and so the webhooks) like any event's, at once.
+        let feed = try await world.engine.changes(after: 0, limit: 100).get()
+        #expect(feed.contains { $0.type == "order.created" && String(decoding: $0.data, as: UTF8.self).contains(#""event":"flash-1""#) })
         #expect(await Self.post(world, "/v1/admin/events", Self.newEvent).errorCode == "conflict", "the id is taken")
         #expect(await Self.post(world, "/v1/admin/events", Self.newEvent.replacingOccurrences(of: "flash-1", with: "e1")).errorCode == "conflict",
                 "the file's ids too")
