@@ -95,6 +95,15 @@ public final class JournalReader: Sendable {
         let coupon: SQLiteStatement
         let groupNow: SQLiteStatement
 
+        /// The refund transactions recorded against order `id` (double charges), oldest first.
+        func refunds(of id: OrderID) throws(SQLiteError) -> [String] {
+            defer { refunds.reset() }
+            try refunds.bind(Int64(bitPattern: id.rawValue), at: 1)
+            var transactions: [String] = []
+            while try refunds.step() { transactions.append(refunds.string(at: 0) ?? "") }
+            return transactions
+        }
+
         init(path: String) throws(SQLiteError) {
             database = try SQLiteDatabase(path: path, flags: [.readOnly, .noMutex])
             try database.setBusyTimeout(milliseconds: JournalStore.busyTimeoutMs)
@@ -270,10 +279,7 @@ public final class JournalReader: Sendable {
             }
             for index in rows.indices where rows[index].order.status == .paid || rows[index].order.status == .formed
                 || rows[index].order.status == .refundPending {
-                let refunds = connection.refunds
-                defer { refunds.reset() }
-                try refunds.bind(Int64(bitPattern: rows[index].order.id.rawValue), at: 1)
-                while try refunds.step() { rows[index].refunds.append(refunds.string(at: 0) ?? "") }
+                rows[index].refunds = try connection.refunds(of: rows[index].order.id)
             }
             return rows
         }
@@ -286,12 +292,7 @@ public final class JournalReader: Sendable {
             defer { statement.reset() }
             try statement.bind(Int64(bitPattern: id.rawValue), at: 1)
             guard try statement.step() else { return nil }
-            var stored = StoredOrder(order: try Self.order(statement, path: path), refunds: [])
-            let refunds = connection.refunds
-            defer { refunds.reset() }
-            try refunds.bind(Int64(bitPattern: id.rawValue), at: 1)
-            while try refunds.step() { stored.refunds.append(refunds.string(at: 0) ?? "") }
-            return stored
+            return StoredOrder(order: try Self.order(statement, path: path), refunds: try connection.refunds(of: id))
         }
     }
 
