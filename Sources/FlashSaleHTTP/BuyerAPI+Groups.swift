@@ -23,7 +23,12 @@ extension BuyerAPI {
     /// `GET /v1/groups/{group}`.
     func showGroup(_ request: APIRequest, id: String) async -> APIResponse {
         if case .failure(let rejection) = authenticate(request) { return APIResponse(rejection: rejection) }
-        guard let view = await engine.group(id) else { return APIResponse(rejection: .unknownGroup) }
+        let found: GroupView?
+        switch await engine.findGroup(id) {
+        case .success(let view): found = view
+        case .failure(let failure): return APIResponse(rejection: failure)
+        }
+        guard let view = found else { return APIResponse(rejection: .unknownGroup) }
         if let failure = await engine.settled() { return APIResponse(rejection: failure) }
         let body = JSONWriter.object { json in
             json.field("group", view.group.id.description)

@@ -299,7 +299,12 @@ public struct BuyerAPI: HTTPResponder {
         case .success(let found): user = found
         case .failure(let rejection): return APIResponse(rejection: rejection)
         }
-        guard let order = await engine.order(id, user: user) else { return APIResponse(rejection: .unknownOrder) }
+        let found: Order?
+        switch await engine.findOrder(id, user: user) {
+        case .success(let order): found = order
+        case .failure(let failure): return APIResponse(rejection: failure)
+        }
+        guard let order = found else { return APIResponse(rejection: .unknownOrder) }
         if let failure = await engine.settled() { return APIResponse(rejection: failure) }
         return APIResponse(status: 200, body: Self.render(order))
     }

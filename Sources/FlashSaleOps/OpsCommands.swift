@@ -88,7 +88,12 @@ enum OpsCommands {
     }
 
     static func order(_ context: OpsContext, _ arguments: [String]) async -> OpsOutcome {
-        guard let order = await context.engine.order(arguments[0]) else { return error("unknown_order", "no order '\(arguments[0])'") }
+        let found: Order?
+        switch await context.engine.findOrder(arguments[0]) {
+        case .success(let order): found = order
+        case .failure(let failure): return OpsOutcome(reply: OpsReply(failure))
+        }
+        guard let order = found else { return error("unknown_order", "no order '\(arguments[0])'") }
         if let failure = await context.engine.settled() { return OpsOutcome(reply: OpsReply(failure)) }
         return OpsOutcome(reply: .ok(OpsReply.order(order)))
     }

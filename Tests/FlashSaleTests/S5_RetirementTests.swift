@@ -1,9 +1,9 @@
-import FlashSaleJournal
 import FlashSaleTestKit
 import Foundation
 import Testing
 
 @testable import FlashSale
+@testable import FlashSaleJournal
 @testable import FlashSaleHTTP
 @testable import InventoryActor
 
@@ -188,7 +188,24 @@ import Testing
         // The change feed kept every change, the retired payments' too.
         let types = (try await world.engine.changes(after: 0, limit: 100).get()).map(\.type)
         #expect(types.contains("payment.refund") && types.contains("order.refund_pending"))
+
+        // Storage that cannot answer is `unavailable`, never "no such order": a damaged row.
+        try Self.damage(directory, "UPDATE orders SET status = 99 WHERE id = \(Int64(bitPattern: try #require(OrderID(expired)).rawValue))")
+        let unreadable = await world.api.respond(to: APIRequest(method: "GET", path: "/v1/orders/\(expired)", authorization: world.bearer("other")))
+        #expect(unreadable.status == 503 && unreadable.errorCode == "unavailable")
+        let cancelUnreadable = await world.respond(to: APIRequest(method: "POST", path: "/v1/orders/\(expired)/cancel", authorization: world.bearer("other")))
+        #expect(cancelUnreadable.status == 503)
+        #expect(await world.pay(order: expired, transaction: "t-unread", amount: 990).status == 503)
+        #expect(await world.engine.findOrder(expired).isFailure)
         await world.stop()
+    }
+
+    /// Runs `sql` on the test's database through a connection of its own (a row damaged behind
+    /// the daemon's back).
+    static func damage(_ directory: TemporaryDirectory, _ sql: String) throws {
+        let database = try SQLiteDatabase(path: Journal.databasePath(directory.path), flags: [.readWrite, .noMutex])
+        try database.setBusyTimeout(milliseconds: 5_000)
+        try database.exec(sql)
     }
 
     /// A config with `e1` and a group-buy `g1` (G1: groups of 2) ending in an hour, a coupon
@@ -279,6 +296,9 @@ import Testing
         world = try await TestEngine.start(config: Self.groupAndCouponConfig(directory, nowMs: startMs), clock: clock)
         await world.engine.inventory.verifyInvariants()
         try await checkReads(world, keptStatus: 409)
+        try Self.damage(directory, "UPDATE groups SET status = 99 WHERE id = \(Int64(bitPattern: try #require(GroupID(formed)).rawValue))")
+        let unreadable = await world.showGroup(formed)
+        #expect(unreadable.status == 503 && unreadable.errorCode == "unavailable")
         await world.stop()
     }
 

@@ -227,3 +227,11 @@ final class HTTPTestConnection: @unchecked Sendable {
 }
 
 enum HTTPTestError: Error { case closed }
+
+extension SaleEngine {
+    /// Order `text` as it stands (held or stored); nil when unknown or unreadable.
+    func order(_ text: String) async -> Order? { (try? await findOrder(text).get()) ?? nil }
+
+    /// Group `text` as it stands (held or stored); nil when unknown or unreadable.
+    func group(_ text: String) async -> GroupView? { (try? await findGroup(text).get()) ?? nil }
+}

@@ -69,12 +69,13 @@ extension SaleEngine {
         }
     }
 
-    /// Group `text` with its member counts; nil when unknown.
-    public func group(_ text: String) async -> GroupView? {
-        guard let id = GroupID(text) else { return nil }
+    /// Group `text` with its member counts (nil: unknown). A group of a retired event is read
+    /// from storage: `unavailable` when storage cannot answer now.
+    public func findGroup(_ text: String) async -> Result<GroupView?, Rejection> {
+        guard let id = GroupID(text) else { return .success(nil) }
         let shard = inventory.shard(for: id)
-        if let view = await shard.group(id) { return view }
-        return await shard.wasRetired(id) ? await storedGroup(id) : nil
+        if let view = await shard.group(id) { return .success(view) }
+        return await shard.wasRetired(id) ? await storedGroup(id) : .success(nil)
     }
 
     /// Groups formed in `event` (the "N groups formed" figure).

@@ -135,40 +135,54 @@ extension SaleEngine {
 
     // MARK: Reads of retired orders and groups
 
-    /// Order `id` as stored, once every change made so far is durable (a read of a retired order).
-    func storedOrder(_ id: OrderID) async -> StoredOrder? {
-        if await settled() != nil { return nil }
-        return try? await storedRead { try $0.order(id) }
+    /// Order `id` as stored, once every change made so far is durable (a read of a retired
+    /// order); `unavailable` when storage cannot answer now, never "unknown" in its place.
+    func storedOrder(_ id: OrderID) async -> Result<StoredOrder?, Rejection> {
+        await storedRead { try $0.order(id) }
     }
 
     /// Group `id` as stored, with the member counts its final status implies: a retired group
     /// is formed (every member paid) or failed (no live member).
-    func storedGroup(_ id: GroupID) async -> GroupView? {
-        if await settled() != nil { return nil }
-        guard let group = try? await storedRead({ try $0.group(id) }) else { return nil }
-        let members = group.status == .formed ? Int(group.size) : 0
-        return GroupView(group: group, members: members, paid: members)
+    func storedGroup(_ id: GroupID) async -> Result<GroupView?, Rejection> {
+        await storedRead { try $0.group(id) }.map { stored in
+            stored.map { group in
+                let members = group.status == .formed ? Int(group.size) : 0
+                return GroupView(group: group, members: members, paid: members)
+            }
+        }
     }
 
-    private func storedRead<T: Sendable>(_ body: @escaping @Sendable (JournalReader) throws -> T?) async throws -> T? {
-        guard let reader else { return nil }
-        return try await NIOThreadPool.singleton.runIfActive { try body(reader) }
+    /// `body` on the thread pool once every change made so far is durable.
+    private func storedRead<T: Sendable>(_ body: @escaping @Sendable (JournalReader) throws -> T?) async -> Result<T?, Rejection> {
+        if let failure = await settled() { return .failure(failure) }
+        guard let reader else { return .success(nil) }
+        do {
+            return .success(try await NIOThreadPool.singleton.runIfActive { try body(reader) })
+        } catch {
+            logger.error("reading a retired order or group failed", metadata: ["error": "\(error)"])
+            return .failure(.unavailable("cannot read the journal: \(error)"))
+        }
     }
 
     // MARK: Payments of retired orders
 
     /// A verified payment notification for an order of a retired event, decided against the
     /// order as stored; one at a time, so two notifications of one order see each other.
-    func payRetired(_ id: OrderID, transaction: String, amountFen: Int64, nowMs: Int64) async -> Recorded<PaymentResult> {
+    func payRetired(_ id: OrderID, transaction: String, amountFen: Int64, nowMs: Int64) async -> Result<Recorded<PaymentResult>, Rejection> {
         await retiredPayments.run {
-            guard let stored = await self.storedOrder(id) else { return Recorded(result: .unknownOrder, ticket: 0) }
+            let stored: StoredOrder
+            switch await self.storedOrder(id) {
+            case .success(let found?): stored = found
+            case .success(nil): return .success(Recorded(result: .unknownOrder, ticket: 0))
+            case .failure(let failure): return .failure(failure)
+            }
             let decided = OrderBook.payRetired(
                 stored.order, refunds: stored.refunds, transaction: transaction, amountFen: amountFen, nowMs: nowMs)
-            guard let change = decided.change, let journal = self.journal else { return Recorded(result: decided.result, ticket: 0) }
+            guard let change = decided.change, let journal = self.journal else { return .success(Recorded(result: decided.result, ticket: 0)) }
             let ticket = journal.append(.inventory(change))
             // Wait here, inside the turn: the next notification reads what this one wrote.
-            _ = await self.durable(ticket)
-            return Recorded(result: decided.result, ticket: ticket)
+            if let failure = await self.durable(ticket) { return .failure(failure) }
+            return .success(Recorded(result: decided.result, ticket: ticket))
         }
     }
 }

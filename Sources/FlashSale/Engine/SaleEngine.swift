@@ -373,19 +373,19 @@ public final class SaleEngine: Sendable {
         }
     }
 
-    /// `user`'s order; another user's order is unknown to them.
-    public func order(_ text: String, user: String) async -> Order? {
-        guard let order = await order(text), order.user == user else { return nil }
-        return order
+    /// `user`'s order (nil: unknown, or another user's).
+    public func findOrder(_ text: String, user: String) async -> Result<Order?, Rejection> {
+        await findOrder(text).map { $0?.user == user ? $0 : nil }
     }
 
-    /// Any order by id (ops); an order of a retired event is read from storage.
-    public func order(_ text: String) async -> Order? {
-        guard let id = OrderID(text) else { return nil }
+    /// Any order by id (ops; nil: unknown). An order of a retired event is read from storage:
+    /// `unavailable` when storage cannot answer now.
+    public func findOrder(_ text: String) async -> Result<Order?, Rejection> {
+        guard let id = OrderID(text) else { return .success(nil) }
         switch await inventory.lookup(id) {
-        case .held(let order): return order
-        case .retired: return await storedOrder(id)?.order
-        case .unknown: return nil
+        case .held(let order): return .success(order)
+        case .retired: return await storedOrder(id).map { $0?.order }
+        case .unknown: return .success(nil)
         }
     }
 
@@ -496,9 +496,13 @@ public final class SaleEngine: Sendable {
                     let decided = await self.payRetired(
                         id, transaction: notification.transaction, amountFen: notification.amountFen, nowMs: nowMs)
                     loop.execute {
-                        self.answerPayment(
-                            decided, retired: true, nonce: nonce, nonceUntil: nonceUntil, transaction: notification.transaction, here: here,
-                            answer: back.value)
+                        switch decided {
+                        case .success(let recorded):
+                            self.answerPayment(
+                                recorded, retired: true, nonce: nonce, nonceUntil: nonceUntil, transaction: notification.transaction,
+                                here: here, answer: back.value)
+                        case .failure(let failure): back.value(.failure(failure))
+                        }
                     }
                 }
                 return
@@ -536,8 +540,11 @@ public final class SaleEngine: Sendable {
         Task {
             let stored = await self.storedOrder(id)
             loop.execute {
-                guard let order = stored?.order, order.user == user else { return back.value(.failure(.unknownOrder)) }
-                back.value(.failure(.orderClosed(order.status)))
+                switch stored {
+                case .success(let found?) where found.order.user == user: back.value(.failure(.orderClosed(found.order.status)))
+                case .success: back.value(.failure(.unknownOrder))
+                case .failure(let failure): back.value(.failure(failure))
+                }
             }
         }
     }
