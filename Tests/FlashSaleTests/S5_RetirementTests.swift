@@ -1,5 +1,6 @@
 import FlashSaleTestKit
 import Foundation
+import Synchronization
 import Testing
 
 @testable import FlashSale
@@ -95,6 +96,27 @@ import Testing
         while let id = queue.popDue(nowMs: .max) { popped.append(Int64(id % 977)) }
         #expect(popped.count == 20_000 && popped == popped.sorted())
         #expect(queue.capacity <= 2 * ExpiryQueue<Int>.keptCapacity)
+    }
+
+    @Test func retiredPaymentsTakeTurnsOneAtATime() async {
+        final class Probe: Sendable {
+            let state = Mutex((active: 0, most: 0, ran: 0))
+        }
+        let turns = TurnTaking(), probe = Probe()
+        await withTaskGroup(of: Void.self) { group in
+            for _ in 0..<500 {
+                group.addTask {
+                    await turns.run {
+                        probe.state.withLock { $0.active += 1; $0.most = max($0.most, $0.active) }
+                        await Task.yield()
+                        probe.state.withLock { $0.active -= 1; $0.ran += 1 }
+                    }
+                }
+            }
+        }
+        let seen = probe.state.withLock { $0 }
+        #expect(seen.ran == 500)
+        #expect(seen.most == 1, "two turns ran at once")
     }
 
     // MARK: The engine, with the journal

@@ -48,11 +48,15 @@ extension SaleEngine {
 
     /// Retires coupon batch `batch` if it can go now (no coupon of it held by a pending order); whether it did.
     func retire(batch: String) async -> Bool {
-        guard retirement.withLock({ !$0.batches.contains(batch) }) else { return false }
-        if let journal, !journal.acceptsWrites { return false }
+        // Claimed before the first await: a second pass finds it taken.
+        guard retirement.withLock({ $0.batches.insert(batch).inserted }) else { return false }
         let shard = inventory.shard(forBatch: batch)
-        guard let issued = await shard.couponsIssued(batch), let taken = await shard.retireCouponBatch(batch) else { return false }
-        retirement.withLock { _ = $0.batches.insert(batch) }
+        guard journal?.acceptsWrites ?? true, let issued = await shard.couponsIssued(batch),
+            let taken = await shard.retireCouponBatch(batch)
+        else {
+            retirement.withLock { _ = $0.batches.remove(batch) }
+            return false
+        }
         if let journal {
             let ticket = journal.append(.retireCouponBatch(batch, issued: issued, atMs: clock.nowMs()))
             if let failure = await durable(ticket) {
@@ -188,11 +192,32 @@ extension SaleEngine {
 }
 
 /// Runs async bodies one at a time, in arrival order (an actor alone would interleave them at
-/// each `await`).
+/// each `await`). Those waiting are requests in flight, so the HTTP server's in-flight cap
+/// bounds them.
 final class TurnTaking: Sendable {
     private struct State {
         var busy = false
+        /// Waiting bodies from `head` on: taken in O(1), the taken ones dropped in bulk.
         var waiting: [CheckedContinuation<Void, Never>] = []
+        var head = 0
+
+        /// The next body to run, if any; marks the turn free otherwise.
+        mutating func next() -> CheckedContinuation<Void, Never>? {
+            guard head < waiting.count else {
+                busy = false
+                waiting.removeAll()
+                head = 0
+                return nil
+            }
+            defer {
+                head += 1
+                if head >= 64 && head * 2 >= waiting.count {
+                    waiting.removeFirst(head)
+                    head = 0
+                }
+            }
+            return waiting[head]
+        }
     }
     private let state = Mutex(State())
 
@@ -209,16 +234,7 @@ final class TurnTaking: Sendable {
             }
             if now { continuation.resume() }
         }
-        defer {
-            let next = state.withLock { state -> CheckedContinuation<Void, Never>? in
-                if state.waiting.isEmpty {
-                    state.busy = false
-                    return nil
-                }
-                return state.waiting.removeFirst()
-            }
-            next?.resume()
-        }
+        defer { state.withLock { $0.next() }?.resume() }
         return await body()
     }
 }
