@@ -93,7 +93,6 @@ public final class JournalReader: Sendable {
         let order: SQLiteStatement
         let group: SQLiteStatement
         let coupon: SQLiteStatement
-        let groupNow: SQLiteStatement
 
         /// The refund transactions recorded against order `id` (double charges), oldest first.
         func refunds(of id: OrderID) throws(SQLiteError) -> [String] {
@@ -125,9 +124,8 @@ public final class JournalReader: Sendable {
                 SELECT id, event, sku, user, qty, amount, discount, created_ms, expires_ms, status, txn, group_id, coupon
                 FROM orders WHERE id = ?1
                 """)
-            group = try database.prepare("SELECT event, sku, size, price, leader, created_ms, expires_ms FROM groups WHERE id = ?1")
+            group = try database.prepare("SELECT event, sku, size, price, leader, created_ms, expires_ms, status FROM groups WHERE id = ?1")
             coupon = try database.prepare("SELECT batch, owner, ip, value, min_spend, claimed_ms, expires_ms FROM coupons WHERE code = ?1")
-            groupNow = try database.prepare("SELECT event, sku, size, price, leader, created_ms, expires_ms, status FROM groups WHERE id = ?1")
         }
 
         /// The order `id` with the status and transaction a change gave it; nil if it is not stored.
@@ -142,13 +140,16 @@ public final class JournalReader: Sendable {
                 status: status, transaction: transaction, group: stored.group, coupon: stored.coupon)
         }
 
-        /// The group `id` with the status a change gave it; nil if it is not stored.
-        func group(_ id: GroupID, status: GroupStatus, path: String) throws(SQLiteError) -> Group? {
+        /// The group `id` with the status a change gave it (`status`), or as last recorded (nil);
+        /// nil if it is not stored.
+        func group(_ id: GroupID, status: GroupStatus?, path: String) throws(SQLiteError) -> Group? {
             defer { group.reset() }
             try group.bind(Int64(bitPattern: id.rawValue), at: 1)
             guard try group.step() else { return nil }
-            guard let size = Int32(exactly: group.int64(at: 2)) else {
-                throw SQLiteError(code: SQLITE_CORRUPT, message: "\(path): group \(id) has size \(group.int64(at: 2))")
+            guard let size = Int32(exactly: group.int64(at: 2)),
+                let status = status ?? UInt8(exactly: group.int64(at: 7)).flatMap(GroupStatus.init(rawValue:))
+            else {
+                throw SQLiteError(code: SQLITE_CORRUPT, message: "\(path): group \(id) has size \(group.int64(at: 2)), status \(group.int64(at: 7))")
             }
             return Group(
                 id: id, key: LedgerKey(event: group.string(at: 0) ?? "", sku: group.string(at: 1) ?? ""), size: size,
@@ -298,19 +299,7 @@ public final class JournalReader: Sendable {
 
     /// The group `id` as last recorded (no members); nil if it is not stored.
     public func group(_ id: GroupID) throws(SQLiteError) -> Group? {
-        try withConnection { (connection) throws(SQLiteError) -> Group? in
-            let statement = connection.groupNow
-            defer { statement.reset() }
-            try statement.bind(Int64(bitPattern: id.rawValue), at: 1)
-            guard try statement.step() else { return nil }
-            guard let size = Int32(exactly: statement.int64(at: 2)),
-                let status = UInt8(exactly: statement.int64(at: 7)).flatMap(GroupStatus.init(rawValue:))
-            else { throw SQLiteError(code: SQLITE_CORRUPT, message: "\(path): group \(id) has size \(statement.int64(at: 2)), status \(statement.int64(at: 7))") }
-            return Group(
-                id: id, key: LedgerKey(event: statement.string(at: 0) ?? "", sku: statement.string(at: 1) ?? ""), size: size,
-                priceFen: statement.int64(at: 3), leader: statement.string(at: 4) ?? "", createdAtMs: statement.int64(at: 5),
-                expiresAtMs: statement.int64(at: 6), status: status)
-        }
+        try withConnection { (connection) throws(SQLiteError) -> Group? in try connection.group(id, status: nil, path: path) }
     }
 
     /// The order in the current row of `statement`, whose columns are `id, event, sku, user,
