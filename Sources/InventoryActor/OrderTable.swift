@@ -32,8 +32,10 @@ struct OrderTable: Sendable {
     subscript(id: OrderID) -> Order? {
         let index = Int(truncatingIfNeeded: id.sequence) - 1
         guard index >= 0 && index < lengths[id.slot] else { return nil }
-        let chunk = slots[id.slot][index / Self.chunkOrders], offset = index % Self.chunkOrders
-        return offset < chunk.count ? chunk[offset] : nil
+        // Through the subscripts, not a local copy of the chunk (a retain per lookup).
+        let (chunk, offset) = (index / Self.chunkOrders, index % Self.chunkOrders)
+        guard offset < slots[id.slot][chunk].count else { return nil }
+        return slots[id.slot][chunk][offset]
     }
 
     /// Whether `id` was given out by this table but its order is no longer held (retired).
