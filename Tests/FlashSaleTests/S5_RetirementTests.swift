@@ -121,15 +121,23 @@ import Testing
 
     // MARK: The engine, with the journal
 
+    /// When every engine test starts.
+    static let startMs: Int64 = 1_800_000_000_000
+
+    /// A seckill `id` of A1 (990 fen, stock 10, limit 2).
+    static func phoneCases(_ id: String, startsAtMs: Int64, endsAtMs: Int64) -> EventConfig {
+        EventConfig(
+            id: id, kind: .seckill, startsAtMs: startsAtMs, endsAtMs: endsAtMs,
+            items: [ItemConfig(sku: "A1", name: "Phone case", priceFen: 990, stock: 10, limitPerUser: 2, groupSize: nil, groupPriceFen: nil)])
+    }
+
     /// A config with a live event `e1` (A1: 990 fen, stock 10, limit 2), a coupon batch `c1`
     /// valid for 60 days, and retention `retentionMs`.
     static func config(_ directory: TemporaryDirectory, nowMs: Int64, retentionMs: Int64 = 7 * dayMs) -> SaleConfig {
         let batch = CouponBatchConfig(
             id: "c1", total: 100, valueFen: 100, minSpendFen: 0, perUser: 5, perIP: 100,
             startsAtMs: nowMs - 60_000, endsAtMs: nowMs + 60 * dayMs, validForMs: 60 * dayMs)
-        let later = EventConfig(
-            id: "later", kind: .seckill, startsAtMs: nowMs + 20 * dayMs, endsAtMs: nowMs + 21 * dayMs,
-            items: [ItemConfig(sku: "A1", name: "Phone case", priceFen: 990, stock: 10, limitPerUser: 2, groupSize: nil, groupPriceFen: nil)])
+        let later = phoneCases("later", startsAtMs: nowMs + 20 * dayMs, endsAtMs: nowMs + 21 * dayMs)
         var config = makeTestConfig(dataDirectory: directory.path, nowMs: nowMs, events: [later], coupons: [batch])
         config.memoryRetentionMs = retentionMs
         return config
@@ -138,8 +146,7 @@ import Testing
     @Test func anEndedEventLeavesMemoryAfterTheRetentionAndIsStillAnsweredFromStorage() async throws {
         let directory = TemporaryDirectory()
         defer { directory.remove() }
-        let startMs: Int64 = 1_800_000_000_000
-        let clock = ManualClock(startMs: startMs)
+        let startMs = Self.startMs, clock = ManualClock(startMs: Self.startMs)
         var world = try await TestEngine.start(config: Self.config(directory, nowMs: startMs), clock: clock)
 
         let coupon = try #require(await world.claim("buyer").json["coupon"]?.stringValue)
@@ -243,9 +250,7 @@ import Testing
         let group = ItemConfig(sku: "G1", name: "Tea set", priceFen: 8800, stock: 10, limitPerUser: 1, groupSize: 2, groupPriceFen: 5900)
         let events = [
             EventConfig(id: "g1", kind: .groupbuy, startsAtMs: nowMs - 60_000, endsAtMs: nowMs + 3_600_000, items: [group]),
-            EventConfig(
-                id: "next", kind: .seckill, startsAtMs: nowMs + 8 * dayMs, endsAtMs: nowMs + 9 * dayMs,
-                items: [ItemConfig(sku: "A1", name: "Phone case", priceFen: 990, stock: 10, limitPerUser: 2, groupSize: nil, groupPriceFen: nil)]),
+            phoneCases("next", startsAtMs: nowMs + 8 * dayMs, endsAtMs: nowMs + 9 * dayMs),
         ]
         var config = makeTestConfig(dataDirectory: directory.path, nowMs: nowMs, events: events, coupons: [short, long])
         config.memoryRetentionMs = 7 * dayMs
@@ -255,8 +260,7 @@ import Testing
     @Test func groupsAndSpentCouponBatchesLeaveMemoryAndStayAnswered() async throws {
         let directory = TemporaryDirectory()
         defer { directory.remove() }
-        let startMs: Int64 = 1_800_000_000_000
-        let clock = ManualClock(startMs: startMs)
+        let startMs = Self.startMs, clock = ManualClock(startMs: Self.startMs)
         var world = try await TestEngine.start(config: Self.groupAndCouponConfig(directory, nowMs: startMs), clock: clock)
 
         // A formed group (both members paid) and one that never fills.
@@ -327,8 +331,7 @@ import Testing
     @Test func retiredBatchesDoNotCountTowardTheBoundOnBatches() async throws {
         let directory = TemporaryDirectory()
         defer { directory.remove() }
-        let startMs: Int64 = 1_800_000_000_000
-        let clock = ManualClock(startMs: startMs)
+        let startMs = Self.startMs, clock = ManualClock(startMs: Self.startMs)
         var config = Self.groupAndCouponConfig(directory, nowMs: startMs)
         config.journal.enabled = false
         let world = try await TestEngine.start(config: config, clock: clock)
